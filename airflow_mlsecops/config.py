@@ -1,0 +1,102 @@
+"""All settings in one place, read from the environment when asked for (never at import time).
+
+============================== ====================================================== ===========================================
+Environment variable           Meaning                                                Default
+============================== ====================================================== ===========================================
+``MLSECOPS_HOME``              project-local home for the embedded default            ``./.mlsecops``
+``MLSECOPS_SIGNING_KEY``       path of the PEM private key that signs evidence        ``$MLSECOPS_HOME/keys/signing-key.pem`` if it exists
+``MLSECOPS_SIGNING_KEY_PEM``   the PEM private key itself (e.g. from a secret)        unset
+``MLSECOPS_SIGNING_KEY_PASSWORD`` password of an encrypted private key               unset
+``MLSECOPS_TRUSTED_KEYS``      public key PEM files or directories, ``os.pathsep``    ``$MLSECOPS_HOME/keys``
+                               separated, trusted by the verifier
+``MLSECOPS_LEDGER_URL``        SQLAlchemy URL of the evidence ledger                  ``sqlite:///$MLSECOPS_HOME/ledger.db``
+``MLFLOW_TRACKING_URI``        MLflow tracking URI                                    ``sqlite:///$MLSECOPS_HOME/mlflow.db``
+``MLSECOPS_ARTIFACT_ROOT``     artifact root for experiments this package creates     ``$MLSECOPS_HOME/mlartifacts`` (SQLite store
+                                                                                      only; a server decides its own)
+============================== ====================================================== ===========================================
+
+Inside Airflow these are set the usual way (environment of the worker, or a secrets backend that
+exports them). A key is never logged; only its key id is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey, load_trusted_keys
+from airflow_mlsecops.exceptions import KeyLoadError
+
+SIGNING_KEY_FILE = "signing-key.pem"
+PUBLIC_KEY_FILE = "signing-key.pub.pem"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    tracking_uri: str
+    ledger_url: str
+    artifact_root: Path
+    signing_key_path: Path | None
+    signing_key_pem_set: bool
+    trusted_key_paths: tuple[Path, ...]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(_env("MLSECOPS_HOME") or ".mlsecops").expanduser().absolute()
+        keys_dir = home / "keys"
+        signing = _env("MLSECOPS_SIGNING_KEY")
+        default_key = keys_dir / SIGNING_KEY_FILE
+        trusted = _env("MLSECOPS_TRUSTED_KEYS")
+        return cls(
+            home=home,
+            tracking_uri=_env("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
+            ledger_url=_env("MLSECOPS_LEDGER_URL") or f"sqlite:///{home / 'ledger.db'}",
+            artifact_root=Path(_env("MLSECOPS_ARTIFACT_ROOT") or home / "mlartifacts").absolute(),
+            signing_key_path=Path(signing) if signing else (default_key if default_key.exists() else None),
+            signing_key_pem_set=_env("MLSECOPS_SIGNING_KEY_PEM") is not None,
+            trusted_key_paths=tuple(Path(p) for p in trusted.split(os.pathsep) if p) if trusted else (keys_dir,),
+        )
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    def load_signing_key(self) -> SigningKey:
+        """The configured signing key; a clear :class:`KeyLoadError` if there is none."""
+        password_text = _env("MLSECOPS_SIGNING_KEY_PASSWORD")
+        password = password_text.encode("utf-8") if password_text else None
+        pem = _env("MLSECOPS_SIGNING_KEY_PEM")
+        if pem is not None:
+            return SigningKey.from_pem(pem.encode("utf-8"), password=password, origin="MLSECOPS_SIGNING_KEY_PEM")
+        if self.signing_key_path is None:
+            raise KeyLoadError(
+                "no signing key is configured: set MLSECOPS_SIGNING_KEY to a PEM private key, "
+                f"or run `mlsecops keygen` to create {self.keys_dir / SIGNING_KEY_FILE}"
+            )
+        return SigningKey.from_file(self.signing_key_path, password=password)
+
+    def load_trusted_keys(self) -> dict[str, VerifyingKey]:
+        existing = [p for p in self.trusted_key_paths if p.exists()]
+        missing = [p for p in self.trusted_key_paths if not p.exists()]
+        if missing and _env("MLSECOPS_TRUSTED_KEYS"):
+            raise KeyLoadError(f"trusted key path {missing[0]} does not exist")
+        return load_trusted_keys(existing)
+
+    def generate_key_pair(self, key_type: str = "ecdsa-p256", password: bytes | None = None) -> SigningKey:
+        key = SigningKey.generate(key_type)
+        key.write_pair(self.keys_dir / SIGNING_KEY_FILE, self.keys_dir / PUBLIC_KEY_FILE, password=password)
+        return key
+
+
+def telemetry_off() -> None:
+    """Stop MLflow and Evidently from calling home (set wherever this package starts them)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

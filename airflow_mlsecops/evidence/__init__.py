@@ -1,0 +1,1 @@
+"""The evidence core: gate results, in-toto statements, DSSE signing, the ledger. No Airflow import."""

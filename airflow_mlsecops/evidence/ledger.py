@@ -1,0 +1,243 @@
+"""A tamper-evident, append-only evidence ledger in any SQLAlchemy database.
+
+Each entry holds a signed DSSE envelope and a hash chained to the entry before it::
+
+    entry_hash = sha256(canonical_json({seq, created_at, kind, gate, dag_id, run_id, task_id,
+                                        mlflow_run_id, envelope_sha256, ref_seq, prev_hash}))
+
+Changing, removing or inserting any row breaks the chain from that row on, and
+:meth:`EvidenceLedger.verify_chain` says which row. Database triggers refuse UPDATE and DELETE on
+SQLite and PostgreSQL as a second line of defence (an administrator can drop them; the chain still
+tells). Concurrent writers (several Celery workers) are serialised by the primary key on ``seq``:
+the loser of a race retries on the new head.
+
+SQLite by default (``sqlite:///<MLSECOPS_HOME>/ledger.db``); any SQLAlchemy URL by configuration,
+e.g. ``postgresql+psycopg2://user@host/db``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from airflow_mlsecops.evidence.statement import canonical_json
+from airflow_mlsecops.exceptions import ConfigurationError, LedgerIntegrityError, StoreUnavailable
+
+GENESIS_HASH = "0" * 64
+TABLE_NAME = "mlsecops_evidence_ledger"
+KIND_ATTESTATION = "attestation"
+KIND_RECORDING_FAILED = "recording-failed"
+
+_metadata = sa.MetaData()
+ledger_table = sa.Table(
+    TABLE_NAME,
+    _metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("gate", sa.String(200), nullable=False),
+    sa.Column("dag_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+    sa.Column("mlflow_run_id", sa.String(64), index=True),
+    sa.Column("envelope", sa.Text, nullable=False),
+    sa.Column("envelope_sha256", sa.String(64), nullable=False),
+    sa.Column("ref_seq", sa.Integer),
+    sa.Column("prev_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
+)
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE_NAME}_no_update BEFORE UPDATE ON {TABLE_NAME}
+        BEGIN SELECT RAISE(ABORT, 'the mlsecops evidence ledger is append-only'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE_NAME}_no_delete BEFORE DELETE ON {TABLE_NAME}
+        BEGIN SELECT RAISE(ABORT, 'the mlsecops evidence ledger is append-only'); END""",
+]
+_POSTGRES_TRIGGERS = [
+    f"""CREATE OR REPLACE FUNCTION {TABLE_NAME}_append_only() RETURNS trigger AS $$
+        BEGIN RAISE EXCEPTION 'the mlsecops evidence ledger is append-only'; END; $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE TRIGGER {TABLE_NAME}_no_change BEFORE UPDATE OR DELETE ON {TABLE_NAME}
+        FOR EACH ROW EXECUTE FUNCTION {TABLE_NAME}_append_only()""",
+]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    seq: int
+    created_at: str
+    kind: str
+    gate: str
+    dag_id: str | None
+    run_id: str | None
+    task_id: str | None
+    mlflow_run_id: str | None
+    envelope: str
+    envelope_sha256: str
+    ref_seq: int | None
+    prev_hash: str
+    entry_hash: str
+
+    def hashed_fields(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "created_at": self.created_at,
+            "kind": self.kind,
+            "gate": self.gate,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "mlflow_run_id": self.mlflow_run_id,
+            "envelope_sha256": self.envelope_sha256,
+            "ref_seq": self.ref_seq,
+            "prev_hash": self.prev_hash,
+        }
+
+    def computed_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.hashed_fields())).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    head_hash: str
+
+
+class EvidenceLedger:
+    """Append-only, hash-chained store of signed envelopes.
+
+    :param url: a SQLAlchemy database URL.
+    :param create: create the table (and its append-only triggers) if missing.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        try:
+            sa_url = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise ConfigurationError(f"ledger URL {url!r} is not a SQLAlchemy URL") from exc
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if sa_url.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30}
+            if sa_url.database and sa_url.database != ":memory:":
+                Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = sa.create_engine(sa_url, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise ConfigurationError(f"cannot open ledger database {sa_url.render_as_string(hide_password=True)}: {exc}") from exc
+        self._display_url = sa_url.render_as_string(hide_password=True)
+        if create:
+            self.create_schema()
+
+    def __repr__(self) -> str:
+        return f"EvidenceLedger({self._display_url})"
+
+    def create_schema(self) -> None:
+        backend = self.engine.dialect.name
+        try:
+            with self.engine.begin() as conn:
+                if backend == "postgresql":
+                    # Serialise first-time creation across workers.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(872351)"))
+                _metadata.create_all(conn, checkfirst=True)
+                triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _POSTGRES_TRIGGERS}.get(backend, [])
+                for ddl in triggers:
+                    conn.execute(sa.text(ddl))
+        except OperationalError as exc:
+            raise StoreUnavailable(f"ledger database {self._display_url} is unreachable: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"cannot create the ledger table in {self._display_url}: {exc}") from exc
+
+    def append(
+        self,
+        *,
+        envelope_json: str,
+        gate: str,
+        kind: str = KIND_ATTESTATION,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        mlflow_run_id: str | None = None,
+        ref_seq: int | None = None,
+        attempts: int = 50,
+    ) -> LedgerEntry:
+        """Append one entry on top of the current head and return it."""
+        envelope_sha256 = hashlib.sha256(envelope_json.encode("utf-8")).hexdigest()
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    head = conn.execute(
+                        sa.select(ledger_table.c.seq, ledger_table.c.entry_hash).order_by(ledger_table.c.seq.desc()).limit(1)
+                    ).first()
+                    seq, prev_hash = (head.seq + 1, head.entry_hash) if head else (1, GENESIS_HASH)
+                    draft = LedgerEntry(
+                        seq=seq,
+                        created_at=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                        kind=kind,
+                        gate=gate,
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        task_id=task_id,
+                        mlflow_run_id=mlflow_run_id,
+                        envelope=envelope_json,
+                        envelope_sha256=envelope_sha256,
+                        ref_seq=ref_seq,
+                        prev_hash=prev_hash,
+                        entry_hash="",
+                    )
+                    entry = LedgerEntry(**{**draft.__dict__, "entry_hash": draft.computed_hash()})
+                    conn.execute(ledger_table.insert().values(**entry.__dict__))
+                return entry
+            except IntegrityError:
+                time.sleep(min(0.005 * (attempt + 1), 0.1))  # another writer took this seq: retry on the new head
+            except OperationalError as exc:
+                if "locked" in str(exc.orig) and attempt < attempts - 1:
+                    time.sleep(0.05)
+                    continue
+                raise StoreUnavailable(f"ledger database {self._display_url} is unreachable: {exc.orig}") from exc
+            except SQLAlchemyError as exc:
+                raise StoreUnavailable(f"cannot append to the ledger in {self._display_url}: {exc}") from exc
+        raise StoreUnavailable(f"could not append to the ledger after {attempts} attempts (heavy contention)")
+
+    def _rows(self, where: Any = None) -> Iterator[LedgerEntry]:
+        query = sa.select(ledger_table).order_by(ledger_table.c.seq)
+        if where is not None:
+            query = query.where(where)
+        try:
+            with self.engine.connect() as conn:
+                for row in conn.execute(query):
+                    yield LedgerEntry(**row._mapping)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"ledger database {self._display_url} is unreachable: {exc.orig}") from exc
+
+    def entries(self) -> list[LedgerEntry]:
+        return list(self._rows())
+
+    def entries_for_mlflow_run(self, mlflow_run_id: str) -> list[LedgerEntry]:
+        return list(self._rows(ledger_table.c.mlflow_run_id == mlflow_run_id))
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the whole chain; raise :class:`LedgerIntegrityError` naming the first bad row."""
+        expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+        for entry in self._rows():
+            if entry.seq != expected_seq:
+                raise LedgerIntegrityError(f"ledger row seq={expected_seq} is missing (next row found is seq={entry.seq})")
+            if entry.prev_hash != prev_hash:
+                raise LedgerIntegrityError(f"ledger row seq={entry.seq} does not link to the row before it")
+            if hashlib.sha256(entry.envelope.encode("utf-8")).hexdigest() != entry.envelope_sha256:
+                raise LedgerIntegrityError(f"ledger row seq={entry.seq}: the stored envelope was changed")
+            if entry.computed_hash() != entry.entry_hash:
+                raise LedgerIntegrityError(f"ledger row seq={entry.seq}: its contents no longer match its hash")
+            prev_hash, expected_seq, count = entry.entry_hash, expected_seq + 1, count + 1
+        return ChainReport(entries=count, head_hash=prev_hash)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

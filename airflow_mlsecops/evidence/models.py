@@ -1,0 +1,264 @@
+"""Typed, frozen records of what a gate decided: :class:`GateResult` and its parts.
+
+A :class:`GateResult` is the unit of evidence. It serialises to plain JSON (``to_dict``) and
+back (``from_dict``) without loss, becomes the predicate of an in-toto Statement, and is what the
+verifier re-reads years later, so every field has a stable JSON name.
+
+>>> from airflow_mlsecops.evidence.models import GateResult, Verdict, Subject
+>>> r = GateResult.create(gate="demo", verdict=Verdict.PASSED,
+...                       subjects=[Subject("train.csv", "0" * 64)])
+>>> GateResult.from_dict(r.to_dict()) == r
+True
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_mlsecops.exceptions import ConfigurationError
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Verdict(str, enum.Enum):
+    """What a gate decided.
+
+    ``WARNED`` is the visible outcome of warn-only mode: the gate found what would have rejected
+    the input but was told not to block. It is never treated as ``PASSED`` by promotion.
+    """
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    WARNED = "warned"
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this verdict stops the pipeline (``FAILED`` and ``ERROR`` do)."""
+        return self in (Verdict.FAILED, Verdict.ERROR)
+
+
+class Severity(str, enum.Enum):
+    """Severity of a finding, ordered from least to most serious."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An artifact a gate judged, named and pinned by its SHA-256 digest (an in-toto subject)."""
+
+    name: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigurationError("a subject needs a name")
+        if not _SHA256_HEX.match(self.sha256):
+            raise ConfigurationError(f"subject {self.name!r}: sha256 must be 64 lowercase hex digits")
+
+    def to_intoto(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": {"sha256": self.sha256}}
+
+    @classmethod
+    def from_intoto(cls, data: Mapping[str, Any]) -> Subject:
+        return cls(name=str(data["name"]), sha256=str(data["digest"]["sha256"]))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a gate noticed.
+
+    :param id: stable machine identifier, e.g. ``expectation.expect_column_values_to_not_be_null``.
+    :param severity: how serious it is.
+    :param message: one sentence a reviewer can act on.
+    :param location: where (a file, column, row range or byte offset), if it has one.
+    :param atlas: MITRE ATLAS technique ids this finding relates to (e.g. ``AML.T0020``).
+    :param owasp_ml: OWASP Machine Learning Security Top 10 ids (e.g. ``ML02:2023``).
+    :param passed: for checks reported one by one (expectations), whether this check held.
+    """
+
+    id: str
+    severity: Severity
+    message: str
+    location: str | None = None
+    atlas: tuple[str, ...] = ()
+    owasp_ml: tuple[str, ...] = ()
+    passed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": self.severity.value,
+            "message": self.message,
+            "location": self.location,
+            "atlas": list(self.atlas),
+            "owasp_ml": list(self.owasp_ml),
+            "passed": self.passed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(
+            id=str(data["id"]),
+            severity=Severity(data["severity"]),
+            message=str(data["message"]),
+            location=data.get("location"),
+            atlas=tuple(data.get("atlas", ())),
+            owasp_ml=tuple(data.get("owasp_ml", ())),
+            passed=bool(data.get("passed", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """Where a gate ran inside Airflow. Absent when a gate runs from the CLI."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int = 1
+    map_index: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "try_number": self.try_number,
+            "map_index": self.map_index,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineContext:
+        return cls(
+            dag_id=str(data["dag_id"]),
+            run_id=str(data["run_id"]),
+            task_id=str(data["task_id"]),
+            try_number=int(data.get("try_number", 1)),
+            map_index=int(data.get("map_index", -1)),
+        )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The signed unit of evidence: what one gate judged, what it found and what it decided.
+
+    :param gate: the gate's name (``data-validation``, ``dataset-provenance``...).
+    :param verdict: the decision.
+    :param subjects: each artifact judged, with its SHA-256 digest.
+    :param findings: what the gate noticed, passing checks included where it reports per check.
+    :param metrics: numbers worth plotting (row counts, shares, scores).
+    :param policy: the thresholds and rules the gate applied, exactly as applied.
+    :param tool_versions: versions of the libraries that produced the verdict.
+    :param started_at: when the gate started (UTC).
+    :param finished_at: when it finished (UTC).
+    :param context: the Airflow task that ran it, if any.
+    :param summary: one line for humans.
+    :param warn_only: the gate ran in warn-only mode (a rejection became ``WARNED``).
+    :param details: small, gate-specific structured data (capped by the gate).
+    """
+
+    gate: str
+    verdict: Verdict
+    subjects: tuple[Subject, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    tool_versions: Mapping[str, str] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=_utcnow)
+    finished_at: datetime = field(default_factory=_utcnow)
+    context: PipelineContext | None = None
+    summary: str = ""
+    warn_only: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        gate: str,
+        verdict: Verdict,
+        subjects: Iterable[Subject] = (),
+        findings: Iterable[Finding] = (),
+        **kwargs: Any,
+    ) -> GateResult:
+        """Build a result from any iterables (stored as tuples)."""
+        return cls(gate=gate, verdict=verdict, subjects=tuple(subjects), findings=tuple(findings), **kwargs)
+
+    def with_context(self, context: PipelineContext | None) -> GateResult:
+        return replace(self, context=context)
+
+    @property
+    def failed_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.passed)
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "verdict": self.verdict.value,
+            "summary": self.summary,
+            "warn_only": self.warn_only,
+            "subjects": [s.to_intoto() for s in self.subjects],
+            "findings": [f.to_dict() for f in self.findings],
+            "metrics": dict(self.metrics),
+            "policy": dict(self.policy),
+            "tool_versions": dict(self.tool_versions),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "context": self.context.to_dict() if self.context else None,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
+        try:
+            return cls(
+                gate=str(data["gate"]),
+                verdict=Verdict(data["verdict"]),
+                summary=str(data.get("summary", "")),
+                warn_only=bool(data.get("warn_only", False)),
+                subjects=tuple(Subject.from_intoto(s) for s in data.get("subjects", ())),
+                findings=tuple(Finding.from_dict(f) for f in data.get("findings", ())),
+                metrics={str(k): float(v) for k, v in dict(data.get("metrics", {})).items()},
+                policy=dict(data.get("policy", {})),
+                tool_versions={str(k): str(v) for k, v in dict(data.get("tool_versions", {})).items()},
+                started_at=_parse_iso(str(data["started_at"])),
+                finished_at=_parse_iso(str(data["finished_at"])),
+                context=PipelineContext.from_dict(data["context"]) if data.get("context") else None,
+                details=dict(data.get("details", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"not a valid gate result: {exc}") from exc

@@ -1,0 +1,229 @@
+"""MLflow as the evidence store: one MLflow run per pipeline run, evidence files as artifacts.
+
+Layout inside the MLflow run (predictable, so people and tools can find it)::
+
+    mlsecops/evidence/<task_id>/try-<n>/envelope.dsse.json   signed in-toto statement (DSSE)
+    mlsecops/evidence/<task_id>/try-<n>/result.json          the gate result, readable
+    mlsecops/evidence/<task_id>/try-<n>/<gate files>         reports, manifests (digests in the statement)
+
+Tags: ``mlsecops.dag_id``, ``mlsecops.run_id`` on the run; per gate
+``mlsecops.gate.<task_id>.verdict``, ``.evidence`` (artifact path) and ``.ledger_seq``.
+Metrics: ``mlsecops.<task_id>.<metric>``.
+
+This module imports mlflow lazily; it has no Airflow import.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlsecops.config import telemetry_off
+from airflow_mlsecops.exceptions import ConfigurationError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+EVIDENCE_ROOT = "mlsecops/evidence"
+ENVELOPE_FILE = "envelope.dsse.json"
+RESULT_FILE = "result.json"
+TAG_DAG_ID = "mlsecops.dag_id"
+TAG_RUN_ID = "mlsecops.run_id"
+TAG_PREFIX = "mlsecops.gate."
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.\- /]")
+_LOCAL_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def safe_key(value: str) -> str:
+    """A string MLflow accepts in tag/metric keys and artifact paths."""
+    return _SAFE.sub("_", value)
+
+
+@dataclass(frozen=True)
+class EvidenceLocation:
+    """Where one recorded envelope lives in an MLflow run."""
+
+    artifact_dir: str  # e.g. mlsecops/evidence/validate_data/try-1
+    task_key: str  # e.g. validate_data
+
+
+@contextmanager
+def _mlflow_errors(action: str, tracking_uri: str) -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        code = getattr(exc, "error_code", "")
+        if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise ConfigurationError(f"{action}: {exc.message}") from exc
+        raise StoreUnavailable(f"{action} at {tracking_uri}: {exc.message}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise StoreUnavailable(f"{action}: MLflow at {tracking_uri} is unreachable ({exc})") from exc
+    except Exception as exc:  # requests/sqlalchemy errors surface untyped through mlflow
+        name = type(exc).__name__
+        if "Connection" in name or "Timeout" in name or "OperationalError" in name or "MaxRetry" in name:
+            raise StoreUnavailable(f"{action}: MLflow at {tracking_uri} is unreachable ({name})") from exc
+        raise
+
+
+class MLflowEvidenceStore:
+    """Reads and writes evidence in an MLflow tracking store.
+
+    :param tracking_uri: the MLflow tracking URI.
+    :param artifact_root: where experiments created here keep artifacts, for database-backed
+        stores used directly (an MLflow server chooses its own).
+    """
+
+    def __init__(self, tracking_uri: str, artifact_root: Path | None = None) -> None:
+        telemetry_off()
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self._client: MlflowClient | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def errors(self, action: str) -> Any:
+        return _mlflow_errors(action, self.tracking_uri)
+
+    def _is_local_db(self) -> bool:
+        return self.tracking_uri.split(":", 1)[0].split("+", 1)[0] in _LOCAL_DB_SCHEMES
+
+    def experiment_id(self, name: str) -> str:
+        with self.errors(f"cannot open MLflow experiment {name!r}"):
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is not None:
+                return str(experiment.experiment_id)
+            location = None
+            if self._is_local_db() and self.artifact_root is not None:
+                location = (self.artifact_root / safe_key(name).replace(" ", "_").replace("/", "_")).as_uri()
+            try:
+                return str(self.client.create_experiment(name, artifact_location=location))
+            except Exception:
+                experiment = self.client.get_experiment_by_name(name)  # created concurrently
+                if experiment is None:
+                    raise
+                return str(experiment.experiment_id)
+
+    def resolve_pipeline_run(self, *, experiment_name: str, dag_id: str, run_id: str) -> str:
+        """The one MLflow run of this pipeline run, created on first use.
+
+        Parallel gates of one DAG run may race to create it; every racer then keeps the oldest
+        run and deletes its own empty duplicate, so all of them converge on one run.
+        """
+        experiment_id = self.experiment_id(experiment_name)
+        query = f"tags.`{TAG_DAG_ID}` = '{_quote(dag_id)}' and tags.`{TAG_RUN_ID}` = '{_quote(run_id)}'"
+        with self.errors(f"cannot find the MLflow run of {dag_id}/{run_id}"):
+            found = self._search(experiment_id, query)
+            if found:
+                return found[0]
+            created = self.client.create_run(
+                experiment_id,
+                tags={TAG_DAG_ID: dag_id, TAG_RUN_ID: run_id, "mlflow.runName": safe_key(f"{dag_id}/{run_id}")[:250]},
+            ).info.run_id
+            time.sleep(0.05)
+            canonical = self._search(experiment_id, query)[0]
+            if canonical != created:
+                self.client.delete_run(created)
+            return canonical
+
+    def _search(self, experiment_id: str, query: str) -> list[str]:
+        runs = self.client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time ASC"])
+        return [run_id for _, run_id in sorted((r.info.start_time, r.info.run_id) for r in runs)]
+
+    def create_run(self, *, experiment_name: str, run_name: str) -> str:
+        experiment_id = self.experiment_id(experiment_name)
+        with self.errors("cannot create an MLflow run"):
+            return str(self.client.create_run(experiment_id, run_name=safe_key(run_name)[:250]).info.run_id)
+
+    def log_files(self, mlflow_run_id: str, artifact_dir: str, files: Mapping[str, bytes]) -> None:
+        with tempfile.TemporaryDirectory(prefix="mlsecops-evidence-") as tmp:
+            for name, data in files.items():
+                target = Path(tmp, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            with self.errors(f"cannot log evidence to MLflow run {mlflow_run_id}"):
+                self.client.log_artifacts(mlflow_run_id, tmp, artifact_path=artifact_dir)
+
+    def log_tags_and_metrics(self, mlflow_run_id: str, tags: Mapping[str, str], metrics: Mapping[str, float]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        with self.errors(f"cannot tag MLflow run {mlflow_run_id}"):
+            self.client.log_batch(
+                mlflow_run_id,
+                metrics=[Metric(safe_key(k), float(v), now, 0) for k, v in metrics.items()],
+                tags=[RunTag(safe_key(k), str(v)[:5000]) for k, v in tags.items()],
+                synchronous=True,
+            )
+
+    def run_tags(self, mlflow_run_id: str) -> dict[str, str]:
+        with self.errors(f"cannot read MLflow run {mlflow_run_id}"):
+            return dict(self.client.get_run(mlflow_run_id).data.tags)
+
+    def run_experiment_id(self, mlflow_run_id: str) -> str:
+        with self.errors(f"cannot read MLflow run {mlflow_run_id}"):
+            return str(self.client.get_run(mlflow_run_id).info.experiment_id)
+
+    def list_evidence(self, mlflow_run_id: str) -> list[EvidenceLocation]:
+        """Every directory under ``mlsecops/evidence`` that holds an envelope."""
+        found: list[EvidenceLocation] = []
+
+        def walk(path: str, depth: int) -> None:
+            entries = self.client.list_artifacts(mlflow_run_id, path)
+            names = {Path(e.path).name for e in entries if not e.is_dir}
+            if ENVELOPE_FILE in names:
+                rel = path[len(EVIDENCE_ROOT) + 1 :]
+                task_key = rel.rsplit("/try-", 1)[0]
+                found.append(EvidenceLocation(artifact_dir=path, task_key=task_key))
+            if depth < 6:
+                for entry in entries:
+                    if entry.is_dir:
+                        walk(entry.path, depth + 1)
+
+        with self.errors(f"cannot list evidence of MLflow run {mlflow_run_id}"):
+            walk(EVIDENCE_ROOT, 0)
+        return sorted(found, key=lambda e: e.artifact_dir)
+
+    def list_files(self, mlflow_run_id: str, artifact_dir: str) -> list[str]:
+        with self.errors(f"cannot list {artifact_dir} in MLflow run {mlflow_run_id}"):
+            return sorted(
+                e.path[len(artifact_dir) + 1 :] for e in self._list_recursive(mlflow_run_id, artifact_dir)
+            )
+
+    def _list_recursive(self, mlflow_run_id: str, path: str) -> list[Any]:
+        out = []
+        for entry in self.client.list_artifacts(mlflow_run_id, path):
+            if entry.is_dir:
+                out.extend(self._list_recursive(mlflow_run_id, entry.path))
+            else:
+                out.append(entry)
+        return out
+
+    def download_dir(self, mlflow_run_id: str, artifact_dir: str, dst: Path) -> Path:
+        with self.errors(f"cannot download {artifact_dir} from MLflow run {mlflow_run_id}"):
+            return Path(self.client.download_artifacts(mlflow_run_id, artifact_dir, dst_path=str(dst)))
+
+    def download_uri(self, uri: str, dst: Path) -> Path:
+        """Download ``runs:/...``, ``models:/...`` or any artifact URI MLflow understands."""
+        import mlflow.artifacts
+
+        with self.errors(f"cannot download {uri}"):
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.tracking_uri))
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
