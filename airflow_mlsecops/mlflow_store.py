@@ -218,11 +218,34 @@ class MLflowEvidenceStore:
             return Path(self.client.download_artifacts(mlflow_run_id, artifact_dir, dst_path=str(dst)))
 
     def download_uri(self, uri: str, dst: Path) -> Path:
-        """Download ``runs:/...``, ``models:/...`` or any artifact URI MLflow understands."""
+        """Download ``models:/<model id>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+        ``runs:/<run id>/<path>`` or any artifact URI, always through this store's tracking URI."""
         import mlflow.artifacts
 
         with self.errors(f"cannot download {uri}"):
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.tracking_uri))
+            source = self.resolve_artifact_uri(uri)
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=source, dst_path=str(dst), tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+                )
+            )
+
+    def resolve_artifact_uri(self, uri: str) -> str:
+        """The storage location behind a ``models:/`` URI (``runs:/`` and storage URIs pass through)."""
+        if not uri.startswith("models:/"):
+            return uri
+        ref = uri[len("models:/") :]
+        head, _, rest = ref.partition("/")
+        if "@" in head:
+            name, alias = head.split("@", 1)
+            version = self.client.get_model_version_by_alias(name, alias)
+            base = self.client.get_model_version_download_uri(name, version.version)
+        elif rest and rest.split("/", 1)[0].isdigit():
+            version_str, _, rest = rest.partition("/")
+            base = self.client.get_model_version_download_uri(head, version_str)
+        else:
+            base = self.client.get_logged_model(head).artifact_location
+        return f"{base.rstrip('/')}/{rest}" if rest else base
 
 
 def _quote(value: str) -> str:

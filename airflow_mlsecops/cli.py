@@ -1,0 +1,324 @@
+"""``mlsecops``: run gates, verify evidence, manage keys, run the demo.
+
+Exit codes, the same for every command: ``0`` passed / verified, ``1`` a gate rejected its input or
+evidence failed verification, ``2`` the command could not run (bad arguments, missing key,
+unreachable store). Errors print one clear line; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_mlsecops.exceptions import (
+    ConfigurationError,
+    GateRejected,
+    MLSecOpsError,
+    VerificationError,
+)
+
+EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _apply_store_options(args: argparse.Namespace) -> None:
+    if getattr(args, "tracking_uri", None):
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    if getattr(args, "ledger_url", None):
+        os.environ["MLSECOPS_LEDGER_URL"] = args.ledger_url
+    if getattr(args, "trusted_key", None):
+        os.environ["MLSECOPS_TRUSTED_KEYS"] = os.pathsep.join(args.trusted_key)
+    # A CLI user wants a clear answer about an unreachable server, not minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
+# ----------------------------------------------------------------------------- verify
+def cmd_verify(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.evidence.ledger import EvidenceLedger
+    from airflow_mlsecops.verification import Status, verify_run
+
+    settings = Settings.from_env()
+    ledger_path = settings.ledger_url
+    if ledger_path.startswith("sqlite:///") and not Path(ledger_path[len("sqlite:///") :]).exists():
+        raise ConfigurationError(f"no evidence ledger at {ledger_path}; set MLSECOPS_LEDGER_URL or --ledger-url")
+    report = verify_run(
+        args.mlflow_run_id,
+        settings=settings,
+        ledger=EvidenceLedger(settings.ledger_url, create=False),
+        check_subjects=not args.no_subjects,
+    )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        marks = {Status.OK: "ok", Status.FAILED: "FAILED", Status.SKIPPED: "skipped"}
+        print(f"MLflow run {report.mlflow_run_id} ({report.tracking_uri})")
+        scope = None
+        for check in report.checks:
+            if check.scope != scope:
+                scope = check.scope
+                gate = report.gates.get(scope)
+                print(f"  {scope}" + (f"  [{gate['gate']}: {gate['verdict']}]" if gate else ""))
+            print(f"    {marks[check.status]:<8} {check.name:<32} {check.detail}")
+        print()
+        if report.ok:
+            print(f"VERIFIED: {sum(c.status is Status.OK for c in report.checks)} checks passed")
+        else:
+            print(f"NOT VERIFIED: {len(report.failures)} check(s) failed")
+            for check in report.failures:
+                print(f"  - {check.scope}: {check.name}: {check.detail}")
+    return EXIT_OK if report.ok else EXIT_REJECTED
+
+
+# ----------------------------------------------------------------------------- ledger
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.evidence.ledger import EvidenceLedger
+
+    ledger = EvidenceLedger(Settings.from_env().ledger_url, create=False)
+    chain = ledger.verify_chain()  # raises LedgerIntegrityError (exit 1)
+    if args.json:
+        _print_json({"verified": True, "entries": chain.entries, "head_hash": chain.head_hash})
+    else:
+        print(f"ledger chain intact: {chain.entries} entries, head {chain.head_hash}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- keygen
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from airflow_mlsecops.config import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, Settings
+    from airflow_mlsecops.evidence.keys import SigningKey
+
+    password = os.environ.get(args.password_env, "").encode() if args.password_env else None
+    key = SigningKey.generate(args.key_type)
+    if args.out:
+        out = Path(args.out)
+        key.write_pair(out / SIGNING_KEY_FILE, out / PUBLIC_KEY_FILE, password=password)
+    else:
+        settings = Settings.from_env()
+        out = settings.keys_dir
+        key.write_pair(out / SIGNING_KEY_FILE, out / PUBLIC_KEY_FILE, password=password)
+    result = {
+        "key_type": args.key_type,
+        "keyid": key.keyid,
+        "private_key": str(out / SIGNING_KEY_FILE),
+        "public_key": str(out / PUBLIC_KEY_FILE),
+    }
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"created {args.key_type} key {key.keyid}")
+        print(f"  private key (mode 0600, keep it secret): {result['private_key']}")
+        print(f"  public key (give it to verifiers):        {result['public_key']}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- gates
+def _finish_gate(args: argparse.Namespace, outcome: Any) -> int:
+    from airflow_mlsecops.evidence.models import Verdict
+
+    result = outcome.result
+    payload: dict[str, Any] = {
+        "gate": result.gate,
+        "verdict": result.verdict.value,
+        "summary": result.summary,
+        "findings": [
+            {"id": f.id, "severity": f.severity.value, "message": f.message, "location": f.location, "passed": f.passed}
+            for f in result.findings
+        ],
+        "metrics": dict(result.metrics),
+        "subjects": [s.to_intoto() for s in result.subjects],
+        "evidence": None,
+    }
+    if args.attestation or args.record:
+        from airflow_mlsecops.config import Settings
+        from airflow_mlsecops.evidence.dsse import sign_envelope
+        from airflow_mlsecops.evidence.statement import GateStatement
+
+        settings = Settings.from_env()
+        if args.attestation:
+            key = settings.load_signing_key()
+            digests = {name: __import__("hashlib").sha256(data).hexdigest() for name, data in outcome.files.items()}
+            envelope = sign_envelope(GateStatement(result=result, evidence_files=digests).to_payload(), key)
+            Path(args.attestation).write_bytes(envelope.to_json())
+            payload["attestation"] = args.attestation
+        if args.record:
+            from airflow_mlsecops.recorder import EvidenceRecorder
+
+            recorded = EvidenceRecorder.from_settings(settings).record(
+                result, experiment_name=args.experiment, files=outcome.files, mlflow_run_id=args.mlflow_run_id
+            )
+            payload["evidence"] = recorded.to_dict()
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"{result.gate}: {result.verdict.value.upper()} - {result.summary}")
+        for finding in result.findings:
+            if not finding.passed or args.verbose:
+                where = f" ({finding.location})" if finding.location else ""
+                print(f"  [{finding.severity.value}] {finding.id}{where}: {finding.message}")
+        if payload["evidence"]:
+            ev = payload["evidence"]
+            print(f"  evidence: MLflow run {ev['mlflow_run_id']} {ev['artifact_dir']} (ledger seq {ev['ledger_seq']})")
+    if result.verdict is Verdict.ERROR:
+        if args.verbose and outcome.error is not None:
+            traceback.print_exception(outcome.error, file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_REJECTED if result.verdict is Verdict.FAILED else EXIT_OK
+
+
+def cmd_gate_data_validation(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.data_validation import load_suite_spec, validate_data
+
+    load_suite_spec(args.suite)  # a bad suite is a usage error (exit 2) before any data is read
+    return _finish_gate(args, validate_data(args.data, args.suite, warn_only=args.warn_only, csv_delimiter=args.delimiter))
+
+
+def cmd_gate_provenance(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.provenance import attest_artifacts
+
+    return _finish_gate(args, attest_artifacts(args.paths, gate=args.gate_name))
+
+
+# ----------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from airflow_mlsecops.demo import next_steps, run_demo
+
+    conf = {"rows": args.rows, "seed": args.seed}
+    echo = None if args.json else (lambda msg: print(f"mlsecops demo: {msg}", flush=True))
+    result = run_demo(dags_folder=Path(args.dags_folder), conf=conf, echo=echo)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print()
+        print(f"DAG {result.dag_id} run {result.run_id}: {result.state} in {result.seconds:.0f} s")
+        for task, state in sorted(result.tasks.items()):
+            verdict = result.gates.get(task)
+            print(f"  {task:<22} {state:<10} {('gate verdict: ' + verdict) if verdict else ''}")
+        print(f"evidence: MLflow run {result.mlflow_run_id} in {result.tracking_uri}")
+        print(f"verification: {'VERIFIED' if result.verified else 'NOT VERIFIED'}")
+        for failure in result.verification_failures:
+            print(f"  - {failure['scope']}: {failure['check']}: {failure['detail']}")
+        print()
+        for line in next_steps(result):
+            print(f"  {line}")
+    return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+# ----------------------------------------------------------------------------- parser
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the embedded SQLite store)")
+    parser.add_argument("--ledger-url", help="SQLAlchemy URL of the evidence ledger (default: $MLSECOPS_LEDGER_URL)")
+
+
+def _add_gate_output(parser: argparse.ArgumentParser) -> None:
+    _add_store_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--record", action="store_true", help="sign the result and record it in the ledger and MLflow")
+    parser.add_argument("--attestation", metavar="FILE", help="write the signed DSSE envelope to FILE")
+    parser.add_argument("--experiment", default="mlsecops-cli", help="MLflow experiment for --record (default: mlsecops-cli)")
+    parser.add_argument("--mlflow-run-id", help="record into this MLflow run (default: a new run)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlsecops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", "-v", action="store_true", help="show tracebacks and passing findings")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("verify", help="re-verify every piece of evidence recorded in an MLflow run")
+    p.add_argument("--mlflow-run-id", required=True, help="the MLflow run holding the evidence")
+    _add_store_options(p)
+    p.add_argument("--trusted-key", action="append", metavar="PEM", help="trusted public key file or directory (repeatable)")
+    p.add_argument("--no-subjects", action="store_true", help="do not re-hash the attested artifacts (models, data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("ledger", help="evidence ledger maintenance")
+    lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
+    lp = lsub.add_parser("verify", help="check the whole ledger's hash chain")
+    _add_store_options(lp)
+    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(func=cmd_ledger_verify)
+
+    p = sub.add_parser("keygen", help="create a signing key pair")
+    p.add_argument("--key-type", default="ecdsa-p256", choices=["ecdsa-p256", "ecdsa-p384", "ed25519"])
+    p.add_argument("--out", help="directory for the key pair (default: $MLSECOPS_HOME/keys)")
+    p.add_argument("--password-env", metavar="VAR", help="encrypt the private key with the password in this environment variable")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("gate", help="run one gate outside Airflow (exit 0 passed, 1 rejected, 2 could not run)")
+    gsub = p.add_subparsers(dest="gate", required=True, metavar="GATE")
+    gp = gsub.add_parser("data-validation", help="validate a CSV/Parquet file against a Great Expectations suite")
+    gp.add_argument("--data", required=True, help="path or s3:// URI of the data file")
+    gp.add_argument("--suite", required=True, help="expectation suite file (GX JSON or YAML)")
+    gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    gp.add_argument("--warn-only", action="store_true", help="report a failing suite as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_data_validation)
+    gp = gsub.add_parser("provenance", help="hash files or directories and attest their manifest")
+    gp.add_argument("paths", nargs="+", help="files or directories")
+    gp.add_argument("--gate-name", default="dataset-provenance", help="gate name in the evidence")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_provenance)
+
+    p = sub.add_parser("demo", help="run the example secure training pipeline end to end (embedded default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object last")
+    p.add_argument("--dags-folder", default="dags", help="folder holding the example DAG (default: ./dags)")
+    p.add_argument("--rows", type=int, default=5000, help="rows of generated training data")
+    p.add_argument("--seed", type=int, default=7, help="seed of the generated data")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("airflow-mlsecops")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (VerificationError, GateRejected) as exc:
+        print(f"mlsecops: {exc}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_REJECTED
+    except MLSecOpsError as exc:
+        print(f"mlsecops: error: {exc}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("mlsecops: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never a bare traceback for the user; never a pass
+        print(f"mlsecops: internal error ({type(exc).__name__}: {exc}); rerun with --verbose for details", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

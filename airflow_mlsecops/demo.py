@@ -1,0 +1,179 @@
+"""``mlsecops demo``: run the example pipeline end to end on the embedded default.
+
+Everything lives under ``$MLSECOPS_HOME`` (default ``./.mlsecops``): Airflow's SQLite database
+(``airflow/``), the MLflow SQLite store and artifacts, the evidence ledger, a demo signing key
+(created on first use) and the generated data. No server is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_mlsecops.config import SIGNING_KEY_FILE, Settings, telemetry_off
+from airflow_mlsecops.exceptions import ConfigurationError, MLSecOpsError
+from airflow_mlsecops.mlflow_store import TAG_DAG_ID, TAG_PREFIX, TAG_RUN_ID, MLflowEvidenceStore
+
+DEFAULT_DAG_ID = "secure_training_pipeline"
+
+
+@dataclass
+class DemoResult:
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: dict[str, str]
+    mlflow_run_id: str | None
+    tracking_uri: str
+    gates: dict[str, str]
+    verified: bool
+    verification_failures: list[dict[str, str]]
+    log_file: str
+    home: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success" and self.verified
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "tasks": self.tasks,
+            "mlflow_run_id": self.mlflow_run_id,
+            "tracking_uri": self.tracking_uri,
+            "gates": self.gates,
+            "verified": self.verified,
+            "verification_failures": self.verification_failures,
+            "log_file": self.log_file,
+            "home": self.home,
+            "seconds": round(self.seconds, 1),
+            "notes": self.notes,
+        }
+
+
+def prepare_environment(dags_folder: Path) -> tuple[Settings, dict[str, str], list[str]]:
+    """Point Airflow and MLflow at ``$MLSECOPS_HOME``; create the demo key if none is configured."""
+    telemetry_off()
+    notes: list[str] = []
+    home = Path(os.environ.get("MLSECOPS_HOME") or ".mlsecops").absolute()
+    os.environ["MLSECOPS_HOME"] = str(home)
+    settings = Settings.from_env()
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(home / "airflow"))
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    if settings.signing_key_path is None and not settings.signing_key_pem_set:
+        key = settings.generate_key_pair()
+        notes.append(f"created a demo signing key {settings.keys_dir / SIGNING_KEY_FILE} (key id {key.keyid[:16]})")
+        settings = Settings.from_env()
+    return settings, env, notes
+
+
+def _migrate(env: dict[str, str], log: Any) -> None:
+    import importlib.metadata
+
+    marker = Path(env["AIRFLOW_HOME"], f".mlsecops-migrated-{importlib.metadata.version('apache-airflow')}")
+    if marker.exists():
+        return
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise ConfigurationError(f"`airflow db migrate` failed (exit {done.returncode}); see {log.name}")
+    marker.touch()
+
+
+def run_demo(*, dags_folder: Path, dag_id: str = DEFAULT_DAG_ID, conf: dict[str, Any] | None = None, echo: Any = None) -> DemoResult:
+    started = time.monotonic()
+    dag_file = dags_folder / f"{dag_id}.py"
+    if not dag_file.is_file():
+        raise ConfigurationError(f"example DAG {dag_file} not found; run the demo from the project's root or pass --dags-folder")
+    settings, env, notes = prepare_environment(dags_folder.absolute())
+    say = echo or (lambda _msg: None)
+    for note in notes:
+        say(note)
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_path = logs / f"demo-{stamp}.log"
+    result_path = logs / f"demo-{stamp}.json"
+    with open(log_path, "w") as log:
+        say(f"preparing Airflow's database in {env['AIRFLOW_HOME']} ...")
+        _migrate(env, log)
+        say(f"running {dag_id} with dag.test() (log: {log_path}) ...")
+        log.flush()
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow_mlsecops._demo_runner", str(dag_file.absolute()), dag_id, str(result_path), json.dumps(conf or {})],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if done.returncode != 0 or not result_path.exists():
+        raise ConfigurationError(f"the example DAG could not be run (exit {done.returncode}); see {log_path}")
+    run = json.loads(result_path.read_text())
+
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    mlflow_run_id = None
+    with store.errors("cannot find the demo's MLflow run"):
+        experiment = store.client.get_experiment_by_name(dag_id)
+        if experiment is not None:
+            found = store.client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}' and tags.`{TAG_RUN_ID}` = '{run['run_id']}'",
+            )
+            mlflow_run_id = found[0].info.run_id if found else None
+    gates: dict[str, str] = {}
+    verified, failures = False, []
+    if mlflow_run_id:
+        tags = store.run_tags(mlflow_run_id)
+        gates = {
+            key[len(TAG_PREFIX) : -len(".verdict")]: value
+            for key, value in sorted(tags.items())
+            if key.startswith(TAG_PREFIX) and key.endswith(".verdict")
+        }
+        from airflow_mlsecops.verification import verify_run
+
+        try:
+            report = verify_run(mlflow_run_id, settings=settings, store=store)
+            verified, failures = report.ok, [c.to_dict() for c in report.failures]
+        except MLSecOpsError as exc:
+            failures = [{"scope": "run", "check": "verify", "status": "failed", "detail": str(exc)}]
+    return DemoResult(
+        dag_id=dag_id,
+        run_id=run["run_id"],
+        state=run["state"],
+        tasks=run["tasks"],
+        mlflow_run_id=mlflow_run_id,
+        tracking_uri=settings.tracking_uri,
+        gates=gates,
+        verified=verified,
+        verification_failures=failures,
+        log_file=str(log_path),
+        home=str(settings.home),
+        seconds=time.monotonic() - started,
+        notes=notes,
+    )
+
+
+def next_steps(result: DemoResult) -> list[str]:
+    home = Path(result.home)
+    airflow_home = os.environ.get("AIRFLOW_HOME") or str(home / "airflow")
+    return [
+        f"verify the evidence again:  mlsecops verify --mlflow-run-id {result.mlflow_run_id}",
+        f"open the MLflow UI:         mlflow ui --backend-store-uri {result.tracking_uri} --port 5000",
+        f"open the Airflow UI:        AIRFLOW_HOME={airflow_home} AIRFLOW__CORE__DAGS_FOLDER={Path('dags').absolute()} "
+        "AIRFLOW__CORE__LOAD_EXAMPLES=False airflow standalone   (then http://localhost:8080)",
+    ]

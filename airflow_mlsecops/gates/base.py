@@ -1,0 +1,118 @@
+"""What every gate engine shares: timing, verdict mapping, warn-only mode, fail-closed errors.
+
+A gate engine is a function that does its checks inside :func:`run_gate`::
+
+    def my_gate(path: str) -> GateOutcome:
+        def body() -> Evaluation:
+            ...  # raise GateError for unreadable input
+            return Evaluation(passed=..., summary=..., subjects=[...], findings=[...])
+        return run_gate("my-gate", body, policy={"threshold": 0.1})
+
+:func:`run_gate` turns any exception into an ``error`` verdict (never a pass), keeps the
+exception for the caller to log or re-raise, and turns ``failed`` into ``warned`` in warn-only mode.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
+from airflow_mlsecops.exceptions import MLSecOpsError
+
+
+@dataclass
+class Evaluation:
+    """What a gate body found; :func:`run_gate` turns it into a signed-ready result."""
+
+    passed: bool
+    summary: str
+    subjects: list[Subject] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """A gate's result, the evidence files to record with it, and the error if it could not run."""
+
+    result: GateResult
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    error: BaseException | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.result.verdict
+
+
+def tool_versions(*distributions: str) -> dict[str, str]:
+    versions = {"airflow-mlsecops": _version("airflow-mlsecops")}
+    for name in distributions:
+        versions[name] = _version(name)
+    return versions
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def run_gate(
+    gate: str,
+    body: Callable[[], Evaluation],
+    *,
+    policy: Mapping[str, Any] | None = None,
+    warn_only: bool = False,
+    distributions: Iterable[str] = (),
+    context: PipelineContext | None = None,
+) -> GateOutcome:
+    """Run ``body`` and wrap what it found (or why it could not run) into a :class:`GateOutcome`."""
+    started = datetime.now(timezone.utc)
+    error: BaseException | None = None
+    try:
+        evaluation = body()
+        if evaluation.passed:
+            verdict = Verdict.PASSED
+        else:
+            verdict = Verdict.WARNED if warn_only else Verdict.FAILED
+    except MLSecOpsError as exc:
+        error = exc
+        evaluation = Evaluation(
+            passed=False,
+            summary=f"could not run: {exc}",
+            findings=[Finding(id="gate.could-not-run", severity=Severity.HIGH, message=str(exc))],
+        )
+        verdict = Verdict.ERROR
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure is an error verdict, never a pass
+        error = exc
+        evaluation = Evaluation(
+            passed=False,
+            summary=f"internal error: {type(exc).__name__}: {exc}",
+            findings=[
+                Finding(id="gate.internal-error", severity=Severity.HIGH, message=f"{type(exc).__name__}: {exc}")
+            ],
+        )
+        verdict = Verdict.ERROR
+    result = GateResult.create(
+        gate=gate,
+        verdict=verdict,
+        subjects=evaluation.subjects,
+        findings=evaluation.findings,
+        metrics=evaluation.metrics,
+        policy=dict(policy or {}),
+        tool_versions=tool_versions(*distributions),
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        context=context,
+        summary=evaluation.summary,
+        warn_only=warn_only,
+        details=evaluation.details,
+    )
+    return GateOutcome(result=result, files=evaluation.files, error=error)

@@ -1,0 +1,1 @@
+"""Hooks: own the clients (MLflow, ledger database, keys) that operators use."""

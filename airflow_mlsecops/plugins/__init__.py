@@ -1,0 +1,1 @@
+"""The Airflow plugin of airflow-mlsecops, registered through the ``airflow.plugins`` entry point."""
