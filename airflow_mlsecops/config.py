@@ -1,19 +1,22 @@
 """All settings in one place, read from the environment when asked for (never at import time).
 
-============================== ====================================================== ===========================================
-Environment variable           Meaning                                                Default
-============================== ====================================================== ===========================================
-``MLSECOPS_HOME``              project-local home for the embedded default            ``./.mlsecops``
-``MLSECOPS_SIGNING_KEY``       path of the PEM private key that signs evidence        ``$MLSECOPS_HOME/keys/signing-key.pem`` if it exists
-``MLSECOPS_SIGNING_KEY_PEM``   the PEM private key itself (e.g. from a secret)        unset
-``MLSECOPS_SIGNING_KEY_PASSWORD`` password of an encrypted private key               unset
-``MLSECOPS_TRUSTED_KEYS``      public key PEM files or directories, ``os.pathsep``    ``$MLSECOPS_HOME/keys``
-                               separated, trusted by the verifier
-``MLSECOPS_LEDGER_URL``        SQLAlchemy URL of the evidence ledger                  ``sqlite:///$MLSECOPS_HOME/ledger.db``
-``MLFLOW_TRACKING_URI``        MLflow tracking URI                                    ``sqlite:///$MLSECOPS_HOME/mlflow.db``
-``MLSECOPS_ARTIFACT_ROOT``     artifact root for experiments this package creates     ``$MLSECOPS_HOME/mlartifacts`` (SQLite store
-                                                                                      only; a server decides its own)
-============================== ====================================================== ===========================================
+- ``MLSECOPS_HOME``: project-local home of the embedded default. Default ``./.mlsecops``.
+- ``MLSECOPS_SIGNING_KEY``: path of the PEM private key that signs evidence. Default
+  ``$MLSECOPS_HOME/keys/signing-key.pem`` if that file exists (``mlsecops keygen`` creates it).
+- ``MLSECOPS_SIGNING_KEY_PEM``: the PEM private key itself (e.g. injected from a secret). Unset.
+- ``MLSECOPS_SIGNING_KEY_PASSWORD``: password of an encrypted private key. Unset.
+- ``MLSECOPS_TRUSTED_KEYS``: public key PEM files, or directories of ``*.pub.pem`` files,
+  separated by ``os.pathsep``, that the verifier trusts. Default ``$MLSECOPS_HOME/keys``.
+- ``MLSECOPS_LEDGER_URL``: SQLAlchemy URL of the evidence ledger. Default
+  ``sqlite:///$MLSECOPS_HOME/ledger.db``.
+- ``MLFLOW_TRACKING_URI``: MLflow tracking URI. Default ``sqlite:///$MLSECOPS_HOME/mlflow.db``.
+- ``MLSECOPS_ARTIFACT_ROOT``: artifact root of experiments this package creates in a
+  database-backed store used directly (an MLflow server decides its own). Default
+  ``$MLSECOPS_HOME/mlartifacts``.
+- ``MLSECOPS_MLFLOW_UI_URL``: base URL of the MLflow UI for task links. Default: the tracking URI
+  when it is http(s), else no link.
+- ``MLSECOPS_S3_ENDPOINT_URL``: S3-compatible endpoint (MinIO...) for ``s3://`` inputs. Default:
+  ``MLFLOW_S3_ENDPOINT_URL``, then boto3's own configuration.
 
 Inside Airflow these are set the usual way (environment of the worker, or a secrets backend that
 exports them). A key is never logged; only its key id is.

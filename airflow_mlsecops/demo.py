@@ -96,7 +96,9 @@ def _migrate(env: dict[str, str], log: Any) -> None:
     marker.touch()
 
 
-def run_demo(*, dags_folder: Path, dag_id: str = DEFAULT_DAG_ID, conf: dict[str, Any] | None = None, echo: Any = None) -> DemoResult:
+def run_demo(
+    *, dags_folder: Path, dag_id: str = DEFAULT_DAG_ID, conf: dict[str, Any] | None = None, echo: Any = None
+) -> DemoResult:
     started = time.monotonic()
     dag_file = dags_folder / f"{dag_id}.py"
     if not dag_file.is_file():
@@ -116,7 +118,15 @@ def run_demo(*, dags_folder: Path, dag_id: str = DEFAULT_DAG_ID, conf: dict[str,
         say(f"running {dag_id} with dag.test() (log: {log_path}) ...")
         log.flush()
         done = subprocess.run(
-            [sys.executable, "-m", "airflow_mlsecops._demo_runner", str(dag_file.absolute()), dag_id, str(result_path), json.dumps(conf or {})],
+            [
+                sys.executable,
+                "-m",
+                "airflow_mlsecops._demo_runner",
+                str(dag_file.absolute()),
+                dag_id,
+                str(result_path),
+                json.dumps(conf or {}),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

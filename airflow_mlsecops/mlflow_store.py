@@ -200,9 +200,7 @@ class MLflowEvidenceStore:
 
     def list_files(self, mlflow_run_id: str, artifact_dir: str) -> list[str]:
         with self.errors(f"cannot list {artifact_dir} in MLflow run {mlflow_run_id}"):
-            return sorted(
-                e.path[len(artifact_dir) + 1 :] for e in self._list_recursive(mlflow_run_id, artifact_dir)
-            )
+            return sorted(e.path[len(artifact_dir) + 1 :] for e in self._list_recursive(mlflow_run_id, artifact_dir))
 
     def _list_recursive(self, mlflow_run_id: str, path: str) -> list[Any]:
         out = []

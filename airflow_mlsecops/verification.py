@@ -189,9 +189,7 @@ def verify_run(
                 continue
             result = statement.result
             ctx = result.context
-            if ctx is not None and (
-                run_tags.get(TAG_DAG_ID) != ctx.dag_id or run_tags.get(TAG_RUN_ID) != ctx.run_id
-            ):
+            if ctx is not None and (run_tags.get(TAG_DAG_ID) != ctx.dag_id or run_tags.get(TAG_RUN_ID) != ctx.run_id):
                 report.add(scope, "statement", Status.FAILED, f"attests {ctx.dag_id}/{ctx.run_id}, not this pipeline run")
             else:
                 report.add(scope, "statement", Status.OK, f"{result.gate}: {result.verdict.value}")

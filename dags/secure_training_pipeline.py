@@ -100,7 +100,5 @@ with DAG(
     validate = DataValidationGateOperator(task_id="validate_data", data=data, suite=str(SUITE))
     sign_data = ProvenanceSignOperator(task_id="sign_training_data", artifacts=[data], gate="dataset-provenance")
     trained = train_model(data, sign_data.output)
-    sign_model = ProvenanceSignOperator(
-        task_id="sign_model", artifacts=[trained["model_uri"]], gate="model-provenance"
-    )
+    sign_model = ProvenanceSignOperator(task_id="sign_model", artifacts=[trained["model_uri"]], gate="model-provenance")
     validate >> sign_data

@@ -17,7 +17,6 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from airflow_mlsecops.exceptions import KeyLoadError, SignatureInvalid
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "ed25519")
 _CURVES: dict[str, tuple[type[ec.EllipticCurve], type[hashes.HashAlgorithm]]] = {
@@ -184,10 +183,7 @@ def load_trusted_keys(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Veri
     keys: dict[str, VerifyingKey] = {}
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.name.endswith(".pub.pem") and p.is_file())
-        else:
-            files = [path]
+        files = sorted(p for p in path.iterdir() if p.name.endswith(".pub.pem") and p.is_file()) if path.is_dir() else [path]
         for file in files:
             key = VerifyingKey.from_file(file)
             keys[key.keyid] = key

@@ -77,7 +77,7 @@ class GateStatement:
         try:
             result = GateResult.from_dict(predicate["result"])
             files = {str(k): str(v["sha256"]) for k, v in dict(predicate.get("evidence_files", {})).items()}
-        except Exception as exc:  # noqa: BLE001 - any malformed predicate is a verification failure
+        except Exception as exc:
             raise VerificationError(f"statement predicate is malformed: {exc}") from exc
         declared = [s.to_intoto() for s in result.subjects]
         if declared and data.get("subject") != declared:

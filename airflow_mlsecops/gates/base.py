@@ -78,10 +78,7 @@ def run_gate(
     error: BaseException | None = None
     try:
         evaluation = body()
-        if evaluation.passed:
-            verdict = Verdict.PASSED
-        else:
-            verdict = Verdict.WARNED if warn_only else Verdict.FAILED
+        verdict = Verdict.PASSED if evaluation.passed else Verdict.WARNED if warn_only else Verdict.FAILED
     except MLSecOpsError as exc:
         error = exc
         evaluation = Evaluation(
@@ -95,9 +92,7 @@ def run_gate(
         evaluation = Evaluation(
             passed=False,
             summary=f"internal error: {type(exc).__name__}: {exc}",
-            findings=[
-                Finding(id="gate.internal-error", severity=Severity.HIGH, message=f"{type(exc).__name__}: {exc}")
-            ],
+            findings=[Finding(id="gate.internal-error", severity=Severity.HIGH, message=f"{type(exc).__name__}: {exc}")],
         )
         verdict = Verdict.ERROR
     result = GateResult.create(

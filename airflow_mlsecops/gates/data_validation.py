@@ -58,7 +58,9 @@ def load_suite_spec(suite: Any) -> dict[str, Any]:
     elif hasattr(suite, "to_json_dict"):
         spec = dict(suite.to_json_dict())
     else:
-        raise ConfigurationError(f"an expectation suite must be a path, a dict or an ExpectationSuite, not {type(suite).__name__}")
+        raise ConfigurationError(
+            f"an expectation suite must be a path, a dict or an ExpectationSuite, not {type(suite).__name__}"
+        )
     return _check_spec(spec)
 
 
@@ -171,7 +173,9 @@ def validate_data(
                 message = f"could not be evaluated: {problem}"
             else:
                 unexpected = res.get("unexpected_count")
-                message = "does not hold" + (f": {unexpected} of {res.get('element_count')} values unexpected" if unexpected is not None else "")
+                message = "does not hold" + (
+                    f": {unexpected} of {res.get('element_count')} values unexpected" if unexpected is not None else ""
+                )
                 if res.get("observed_value") is not None:
                     message += f" (observed {res.get('observed_value')!r})"
             findings.append(

@@ -21,7 +21,7 @@ _LAZY = {
     "ProvenanceSignOperator": "airflow_mlsecops.operators.provenance",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["BaseGateOperator", "DataValidationGateOperator", "MLflowEvidenceLink", "ProvenanceSignOperator"]
 
 
 def __getattr__(name: str) -> Any:

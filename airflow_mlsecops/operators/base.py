@@ -19,13 +19,14 @@ without its evidence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.models.taskinstancekey import TaskInstanceKey
+    from airflow.sdk.types import TaskInstanceKey
 
     from airflow_mlsecops.evidence.models import PipelineContext
     from airflow_mlsecops.gates.base import GateOutcome
@@ -51,7 +52,7 @@ class BaseGateOperator(BaseOperator):
     :param mlflow_run_id: record into this MLflow run instead of the pipeline's own. (templated)
     """
 
-    template_fields: ClassVar[tuple[str, ...]] = ("experiment_name", "mlflow_run_id")
+    template_fields: Sequence[str] = ("experiment_name", "mlflow_run_id")
     operator_extra_links = (MLflowEvidenceLink(),)
     ui_color = "#fde2e4"
     gate_name: ClassVar[str] = "gate"

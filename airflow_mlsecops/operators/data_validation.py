@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,11 +32,13 @@ class DataValidationGateOperator(BaseGateOperator):
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
     """
 
-    template_fields: ClassVar[tuple[str, ...]] = (*BaseGateOperator.template_fields, "data", "suite")
+    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "suite")
     template_fields_renderers: ClassVar[dict[str, str]] = {"suite": "json"}
     gate_name: ClassVar[str] = "data-validation"
 
-    def __init__(self, *, data: str, suite: str | Path | Mapping[str, Any] | Any, csv_delimiter: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, data: str, suite: str | Path | Mapping[str, Any] | Any, csv_delimiter: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not data:
             raise ValueError(f"{self.task_id}: data is required")

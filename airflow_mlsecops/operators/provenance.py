@@ -31,7 +31,7 @@ class ProvenanceSignOperator(BaseGateOperator):
     :param gate: the gate name in the evidence (``dataset-provenance`` by default).
     """
 
-    template_fields: ClassVar[tuple[str, ...]] = (*BaseGateOperator.template_fields, "artifacts")
+    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "artifacts")
     gate_name: ClassVar[str] = "dataset-provenance"
 
     def __init__(self, *, artifacts: Sequence[str] | str, gate: str = "dataset-provenance", **kwargs: Any) -> None:

@@ -1,0 +1,112 @@
+"""Shared fixtures. Real parts only: SQLite and PostgreSQL databases, MLflow stores, Airflow's own
+``dag.test()``. Suites that need a server find it through an environment variable that ``.ci/run``
+sets; without it they are skipped and the summary at the end says which and why.
+
+* ``MLSECOPS_TEST_POSTGRES_URL``: SQLAlchemy URL of a PostgreSQL database (each test gets its own schema).
+* ``MLSECOPS_TEST_MLFLOW_URI``: URL of a running MLflow tracking server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Airflow reads its configuration when first imported: point it at a private home first.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlsecops-tests-"))
+os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parents[1] / "dags")
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+for _name in ("MLSECOPS_SIGNING_KEY", "MLSECOPS_SIGNING_KEY_PEM", "MLSECOPS_TRUSTED_KEYS", "MLSECOPS_LEDGER_URL", "MLFLOW_TRACKING_URI"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+from airflow_mlsecops.config import Settings  # noqa: E402
+
+REPO_ROOT = Path(__file__).parents[1]
+_SKIPPED_SUITES: dict[str, str] = {}
+
+
+def _template_mlflow_db() -> Path:
+    """An initialised MLflow SQLite store, made once and copied per test (migrations take seconds)."""
+    template = _SESSION_DIR / "mlflow-template.db"
+    if not template.exists():
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+    return template
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh embedded default: MLflow SQLite store, SQLite ledger and a signing key pair."""
+    root = tmp_path / "home"
+    root.mkdir()
+    shutil.copy(_template_mlflow_db(), root / "mlflow.db")
+    monkeypatch.setenv("MLSECOPS_HOME", str(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    monkeypatch.delenv("MLSECOPS_LEDGER_URL", raising=False)
+    settings = Settings.from_env()
+    settings.generate_key_pair()
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database (SQLite), migrated once per session."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema of its own, dropped afterwards."""
+    base = os.environ.get("MLSECOPS_TEST_POSTGRES_URL")
+    if not base:
+        _SKIPPED_SUITES["postgres"] = "MLSECOPS_TEST_POSTGRES_URL is not set (.ci/run sets it)"
+        pytest.skip("PostgreSQL suite: MLSECOPS_TEST_POSTGRES_URL is not set")
+    import sqlalchemy as sa
+
+    schema = f"mlsecops_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def mlflow_server_uri() -> str:
+    uri = os.environ.get("MLSECOPS_TEST_MLFLOW_URI")
+    if not uri:
+        _SKIPPED_SUITES["mlflow_server"] = "MLSECOPS_TEST_MLFLOW_URI is not set (.ci/run starts a server and sets it)"
+        pytest.skip("MLflow server suite: MLSECOPS_TEST_MLFLOW_URI is not set")
+    return uri
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _SKIPPED_SUITES:
+        terminalreporter.section("suites skipped on this machine")
+        for suite, reason in sorted(_SKIPPED_SUITES.items()):
+            terminalreporter.write_line(f"{suite}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
