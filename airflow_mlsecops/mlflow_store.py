@@ -187,7 +187,7 @@ class MLflowEvidenceStore:
             names = {Path(e.path).name for e in entries if not e.is_dir}
             if ENVELOPE_FILE in names:
                 rel = path[len(EVIDENCE_ROOT) + 1 :]
-                task_key = rel.rsplit("/try-", 1)[0]
+                task_key = rel.rsplit("/", 1)[0]  # <task key>/<attempt: try-N or cli-TIMESTAMP>
                 found.append(EvidenceLocation(artifact_dir=path, task_key=task_key))
             if depth < 6:
                 for entry in entries:

@@ -8,6 +8,8 @@ sets; without it they are skipped and the summary at the end says which and why.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -22,10 +24,34 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlsecops-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parents[1] / "dags")
+# dag.test() in Airflow 3.3 runs the serialized DAG of a bundle: tests write their DAG files into a
+# second bundle beside the example DAGs (see ``write_dag``).
+TEST_DAGS = _SESSION_DIR / "test_dags"
+TEST_DAGS.mkdir()
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": "example-dags",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": os.environ["AIRFLOW__CORE__DAGS_FOLDER"]},
+        },
+        {
+            "name": "test-dags",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(TEST_DAGS)},
+        },
+    ]
+)
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-for _name in ("MLSECOPS_SIGNING_KEY", "MLSECOPS_SIGNING_KEY_PEM", "MLSECOPS_TRUSTED_KEYS", "MLSECOPS_LEDGER_URL", "MLFLOW_TRACKING_URI"):
+for _name in (
+    "MLSECOPS_SIGNING_KEY",
+    "MLSECOPS_SIGNING_KEY_PEM",
+    "MLSECOPS_TRUSTED_KEYS",
+    "MLSECOPS_LEDGER_URL",
+    "MLFLOW_TRACKING_URI",
+):
     os.environ.pop(_name, None)
 
 import pytest  # noqa: E402
@@ -68,6 +94,37 @@ def airflow_db() -> Path:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return Path(os.environ["AIRFLOW_HOME"])
+
+
+def load_dag_file(path: Path, dag_id: str):
+    spec = importlib.util.spec_from_file_location(f"test_dag_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return next(v for v in vars(module).values() if getattr(v, "dag_id", None) == dag_id and hasattr(v, "test"))
+
+
+@pytest.fixture
+def write_dag():
+    """Write a DAG file into the test bundle and return the loaded DAG (ready for ``dag.test()``).
+
+    ``source`` is the body of a ``with DAG(...) as dag:`` block; ``dag_id`` must be unique.
+    """
+
+    def _write(dag_id: str, source: str, header: str = "", params: dict | None = None):
+        path = TEST_DAGS / f"{dag_id}.py"
+        body = "\n".join("    " + line if line.strip() else "" for line in source.strip("\n").splitlines())
+        path.write_text(
+            "from datetime import datetime, timedelta\n"
+            "from airflow.sdk import DAG, task\n"
+            "from airflow_mlsecops.operators import DataValidationGateOperator, ProvenanceSignOperator\n"
+            f"{header}\n"
+            f"with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), params={params or {}!r}) as dag:\n"
+            f"{body}\n"
+        )
+        return load_dag_file(path, dag_id)
+
+    return _write
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""Gate operators run as real Airflow tasks (``dag.test()``) against real MLflow and ledger stores."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+
+pytestmark = pytest.mark.airflow
+
+SUITE = {
+    "name": "s",
+    "expectations": [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 10}}],
+}
+
+
+def _csv(tmp_path: Path, values: list[int]) -> str:
+    path = tmp_path / f"data-{uuid.uuid4().hex[:6]}.csv"
+    pd.DataFrame({"x": values}).to_csv(path, index=False)
+    return str(path)
+
+
+def _run(dag):
+    dag_run = dag.test()
+    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
+
+
+def _pipeline_run(settings: Settings, dag_id: str) -> str:
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    experiment = store.client.get_experiment_by_name(dag_id)
+    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
+    assert len(runs) == 1
+    return runs[0].info.run_id
+
+
+def _dag_id(name: str) -> str:
+    return f"{name}_{uuid.uuid4().hex[:8]}"
+
+
+def test_passing_gate_succeeds_and_leaves_verifiable_evidence(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("passing")
+    data = _csv(tmp_path, [1, 2, 3])
+    dag = write_dag(
+        dag_id,
+        f"""
+gate = DataValidationGateOperator(task_id="validate", data={data!r}, suite={SUITE!r})
+sign = ProvenanceSignOperator(task_id="sign", artifacts=[{data!r}])
+
+@task
+def downstream(summary: dict) -> str:
+    assert summary["verdict"] == "passed" and summary["evidence"]["ledger_seq"] >= 1
+    return summary["verdict"]
+
+gate >> sign
+downstream(gate.output)
+""",
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "success"
+    assert {t: str(ti.state) for t, ti in tis.items()} == {"validate": "success", "sign": "success", "downstream": "success"}
+    run_id = _pipeline_run(home, dag_id)
+    tags = MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)
+    assert tags["mlsecops.gate.validate.verdict"] == "passed"
+    assert tags["mlsecops.gate.sign.verdict"] == "passed"
+    assert tags["mlsecops.run_id"] == dag_run.run_id
+    report = verify_run(run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert report.gates["validate/try-1"]["gate"] == "data-validation"
+
+
+def test_rejecting_gate_fails_without_retry_and_records_why(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("rejecting")
+    data = _csv(tmp_path, [1, 99])
+    dag = write_dag(
+        dag_id,
+        f"DataValidationGateOperator(task_id='validate', data={data!r}, suite={SUITE!r}, retries=3, "
+        "retry_delay=timedelta(seconds=0))",
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed"
+    assert str(tis["validate"].state) == "failed"
+    assert tis["validate"].try_number == 1  # AirflowFailException: no retry
+    run_id = _pipeline_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    assert store.run_tags(run_id)["mlsecops.gate.validate.verdict"] == "failed"
+    local = store.download_dir(run_id, "mlsecops/evidence/validate/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["verdict"] == "failed"
+    assert "1 of 2 values unexpected" in result["findings"][0]["message"]
+    assert verify_run(run_id, settings=home).ok
+
+
+def test_gate_that_cannot_run_is_retried_and_each_try_is_recorded(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("erroring")
+    missing = str(tmp_path / "never.csv")
+    dag = write_dag(
+        dag_id,
+        f"DataValidationGateOperator(task_id='validate', data={missing!r}, suite={SUITE!r}, retries=1, "
+        "retry_delay=timedelta(seconds=0))",
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed"
+    assert tis["validate"].try_number == 2
+    report = verify_run(_pipeline_run(home, dag_id), settings=home)
+    assert report.ok
+    assert {scope: g["verdict"] for scope, g in report.gates.items()} == {"validate/try-1": "error", "validate/try-2": "error"}
+
+
+def test_warn_only_gate_succeeds_but_says_warned(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("warning")
+    data = _csv(tmp_path, [99])
+    dag = write_dag(dag_id, f"DataValidationGateOperator(task_id='validate', data={data!r}, suite={SUITE!r}, warn_only=True)")
+    dag_run, _ = _run(dag)
+    assert dag_run.state == "success"
+    tags = MLflowEvidenceStore(home.tracking_uri).run_tags(_pipeline_run(home, dag_id))
+    assert tags["mlsecops.gate.validate.verdict"] == "warned"
+
+
+def test_gate_fails_closed_when_evidence_cannot_be_recorded(
+    airflow_db, home: Settings, tmp_path: Path, write_dag, monkeypatch
+) -> None:
+    monkeypatch.setenv("MLSECOPS_LEDGER_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
+    dag_id = _dag_id("unrecorded")
+    data = _csv(tmp_path, [1])
+    dag = write_dag(dag_id, f"DataValidationGateOperator(task_id='validate', data={data!r}, suite={SUITE!r})")
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed"
+    assert str(tis["validate"].state) == "failed"
+
+
+def test_missing_signing_key_fails_the_task(airflow_db, home: Settings, tmp_path: Path, write_dag, monkeypatch) -> None:
+    monkeypatch.setenv("MLSECOPS_SIGNING_KEY", str(tmp_path / "absent.pem"))
+    dag_id = _dag_id("nokey")
+    data = _csv(tmp_path, [1])
+    dag = write_dag(dag_id, f"ProvenanceSignOperator(task_id='sign', artifacts=[{data!r}])")
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed"
+    assert str(tis["sign"].state) == "failed"
+
+
+def test_templated_arguments_are_rendered(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("templated")
+    data = _csv(tmp_path, [5])
+    dag = write_dag(
+        dag_id,
+        f"DataValidationGateOperator(task_id='validate', data='{{{{ params.path }}}}', suite={SUITE!r}, "
+        "experiment_name='custom-{{ dag.dag_id }}')",
+        params={"path": data},
+    )
+    dag_run, _ = _run(dag)
+    assert dag_run.state == "success"
+    assert MLflowEvidenceStore(home.tracking_uri).client.get_experiment_by_name(f"custom-{dag_id}") is not None
+
+
+def test_bad_arguments_fail_at_parse_time() -> None:
+    from airflow_mlsecops.operators import DataValidationGateOperator, ProvenanceSignOperator
+
+    with pytest.raises(ValueError, match="suite is required"):
+        DataValidationGateOperator(task_id="v", data="x.csv", suite="")
+    with pytest.raises(ValueError, match="at least one"):
+        ProvenanceSignOperator(task_id="s", artifacts=[])
+    with pytest.raises(ValueError, match="warn_only"):
+        DataValidationGateOperator(task_id="v", data="x.csv", suite="s.json", warn_only="yes")
+
+
+def test_mlflow_link_is_stored_when_a_ui_url_is_configured(
+    airflow_db, home: Settings, tmp_path: Path, write_dag, monkeypatch
+) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("MLSECOPS_MLFLOW_UI_URL", "http://mlflow.example:5000/")
+    dag_id = _dag_id("linked")
+    data = _csv(tmp_path, [1])
+    dag = write_dag(dag_id, f"ProvenanceSignOperator(task_id='sign', artifacts=[{data!r}])")
+    _run(dag)
+    run_id = _pipeline_run(home, dag_id)
+    with create_session() as session:
+        row = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.key == "_link_MLflowEvidenceLink").one()
+        link = row.value if isinstance(row.value, str) else json.loads(row.value)
+    assert link.startswith("http://mlflow.example:5000/#/experiments/")
+    assert link.endswith(f"/runs/{run_id}")

@@ -1,0 +1,86 @@
+"""Every example DAG imports cleanly, and the secure training pipeline runs end to end for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+from tests.conftest import REPO_ROOT, load_dag_file
+
+DAGS = REPO_ROOT / "dags"
+
+
+def test_every_example_dag_imports_without_errors() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert "secure_training_pipeline" in bag.dag_ids
+
+
+def test_example_dag_imports_no_heavy_library_at_parse_time() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]);"
+        "heavy = [m for m in ('mlflow', 'great_expectations', 'evidently', 'sklearn', 'pandas', 'boto3') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / "secure_training_pipeline.py")], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == ""
+
+
+@pytest.mark.airflow
+def test_secure_training_pipeline_end_to_end(airflow_db, home: Settings, tmp_path: Path) -> None:
+    dag = load_dag_file(DAGS / "secure_training_pipeline.py", "secure_training_pipeline")
+    dag_run = dag.test(run_conf={"rows": 800, "seed": 3})
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    assert dag_run.state == "success", states
+    assert set(states.values()) == {"success"}
+
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    experiment = store.client.get_experiment_by_name("secure_training_pipeline")
+    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_RUN_ID}` = '{dag_run.run_id}'")
+    assert run.data.metrics["accuracy"] > 0.7
+    tags = run.data.tags
+    for task_id in ("validate_data", "sign_training_data", "sign_model"):
+        assert tags[f"mlsecops.gate.{task_id}.verdict"] == "passed"
+    report = verify_run(run.info.run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    model_subjects = [c for c in report.checks if c.scope == "sign_model/try-1" and c.name.startswith("subject:models:/")]
+    assert len(model_subjects) == 1 and model_subjects[0].status.value == "ok"
+
+    # One byte of the stored model changes after signing: verification must fail on exactly that subject.
+    model_uri = model_subjects[0].name.removeprefix("subject:")
+    location = Path(store.resolve_artifact_uri(model_uri).removeprefix("file://"))
+    weights = location / "model.skops"
+    raw = bytearray(weights.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    weights.write_bytes(bytes(raw))
+    tampered = verify_run(run.info.run_id, settings=home)
+    assert [(c.scope, c.name) for c in tampered.failures] == [("sign_model/try-1", f"subject:{model_uri}")]
+
+
+def test_training_refuses_data_changed_after_signing(tmp_path: Path) -> None:
+    """The train task re-hashes the batch the provenance gate signed and refuses a changed one."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_mlsecops.evidence.digest import sha256_file
+    from airflow_mlsecops.example_data import credit_frame
+
+    dag = load_dag_file(DAGS / "secure_training_pipeline.py", "secure_training_pipeline")
+    train = dag.get_task("train_model").python_callable
+    data = tmp_path / "train.csv"
+    credit_frame(rows=200, seed=1).to_csv(data, index=False)
+    signed = {"subjects": [{"name": str(data.absolute()), "digest": {"sha256": sha256_file(data)}}]}
+    with data.open("a") as fh:
+        fh.write("30,50000.0,0.2,3,0,100,0\n")
+    with pytest.raises(AirflowFailException, match="changed after it was signed"):
+        train(str(data), signed)
