@@ -98,7 +98,7 @@ def test_ledger_verify_and_a_tampered_ledger(capsys, home: Settings, run_id: str
 
 
 def test_unknown_run_id_exits_2(capsys, home: Settings, run_id: str) -> None:
-    code, out, err = run_cli(capsys, "verify", "--mlflow-run-id", "f" * 32)
+    code, _, err = run_cli(capsys, "verify", "--mlflow-run-id", "f" * 32)
     assert code == 2
     assert err.startswith("mlsecops: error:") and "Traceback" not in err
 

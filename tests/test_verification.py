@@ -154,7 +154,7 @@ def test_no_trusted_keys_is_never_a_pass(recorded) -> None:
 
 
 def test_unknown_run_is_a_configuration_error(home: Settings) -> None:
-    with pytest.raises(ConfigurationError, match="not found|does not exist|No Run"):
+    with pytest.raises(ConfigurationError, match=r"not found|does not exist|No Run"):
         verify_run("0" * 32, settings=home)
 
 
