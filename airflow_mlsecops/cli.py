@@ -8,6 +8,7 @@ unreachable store). Errors print one clear line; ``--verbose`` adds the tracebac
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -142,23 +143,32 @@ def _finish_gate(args: argparse.Namespace, outcome: Any) -> int:
         "subjects": [s.to_intoto() for s in result.subjects],
         "evidence": None,
     }
-    if args.attestation or args.record:
+    if getattr(args, "attestation_out", None) or args.record:
         from airflow_mlsecops.config import Settings
         from airflow_mlsecops.evidence.dsse import sign_envelope
         from airflow_mlsecops.evidence.statement import GateStatement
 
         settings = Settings.from_env()
-        if args.attestation:
+        if args.attestation_out:
+            # The attestation a downstream verifier wants: the gate's SLSA provenance if it has one,
+            # else the signed gate result.
             key = settings.load_signing_key()
-            digests = {name: __import__("hashlib").sha256(data).hexdigest() for name, data in outcome.files.items()}
-            envelope = sign_envelope(GateStatement(result=result, evidence_files=digests).to_payload(), key)
-            Path(args.attestation).write_bytes(envelope.to_json())
-            payload["attestation"] = args.attestation
+            if outcome.statements:
+                envelope = sign_envelope(next(iter(outcome.statements.values())), key)
+            else:
+                digests = {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()}
+                envelope = sign_envelope(GateStatement(result=result, evidence_files=digests).to_payload(), key)
+            Path(args.attestation_out).write_bytes(envelope.to_json())
+            payload["attestation"] = args.attestation_out
         if args.record:
             from airflow_mlsecops.recorder import EvidenceRecorder
 
             recorded = EvidenceRecorder.from_settings(settings).record(
-                result, experiment_name=args.experiment, files=outcome.files, mlflow_run_id=args.mlflow_run_id
+                result,
+                experiment_name=args.experiment,
+                files=outcome.files,
+                statements=outcome.statements,
+                mlflow_run_id=args.mlflow_run_id,
             )
             payload["evidence"] = recorded.to_dict()
     if args.json:
@@ -187,11 +197,86 @@ def cmd_gate_data_validation(args: argparse.Namespace) -> int:
     return _finish_gate(args, validate_data(args.data, args.suite, warn_only=args.warn_only, csv_delimiter=args.delimiter))
 
 
+def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.data_integrity import IntegrityThresholds, check_integrity
+
+    thresholds = IntegrityThresholds.from_mapping(_parse_assignments(args.threshold or [], "--threshold"))
+    outcome = check_integrity(
+        args.data,
+        args.reference,
+        label_column=args.label_column,
+        thresholds=thresholds,
+        warn_only=args.warn_only,
+        csv_delimiter=args.delimiter,
+    )
+    return _finish_gate(args, outcome)
+
+
+def cmd_gate_pii(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.pii import PII_TYPES, scan_pii
+
+    types = _split_list(args.types)
+    unknown = sorted(set(types or ()) - set(PII_TYPES))
+    if unknown:
+        raise ConfigurationError(f"unknown PII type(s) {', '.join(unknown)}; known: {', '.join(PII_TYPES)}")
+    outcome = scan_pii(
+        args.data,
+        allow_columns=_split_list(args.allow_columns) or (),
+        types=types,
+        max_rows=args.max_rows,
+        warn_only=args.warn_only,
+        csv_delimiter=args.delimiter,
+    )
+    return _finish_gate(args, outcome)
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parse_assignments(items: list[str], flag: str) -> dict[str, object]:
+    parsed: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(f"{flag} takes NAME=VALUE, got {item!r}")
+        try:
+            parsed[name.strip()] = json.loads(raw)
+        except ValueError:
+            parsed[name.strip()] = raw
+    return parsed
+
+
 def cmd_gate_provenance(args: argparse.Namespace) -> int:
     _apply_store_options(args)
     from airflow_mlsecops.gates.provenance import attest_artifacts
 
     return _finish_gate(args, attest_artifacts(args.paths, gate=args.gate_name))
+
+
+# ----------------------------------------------------------------------------- verify-artifact
+def cmd_verify_artifact(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from airflow_mlsecops.artifacts import fetch, read_bytes, subject_name
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.evidence.keys import load_trusted_keys
+    from airflow_mlsecops.gates.provenance import verify_artifacts
+
+    keys = load_trusted_keys(args.public_key) if args.public_key else Settings.from_env().load_trusted_keys()
+    if not keys:
+        raise ConfigurationError("no public key given (--public-key) and none configured (MLSECOPS_TRUSTED_KEYS)")
+    with tempfile.TemporaryDirectory(prefix="mlsecops-verify-artifact-") as tmp:
+        attestation = read_bytes(args.attestation, Path(tmp, "attestation"))
+        named = {subject_name(p): str(fetch(p, Path(tmp, str(i)))) for i, p in enumerate(args.paths)}
+        outcome = verify_artifacts(named, attestation, keys)
+    args.record = False
+    args.attestation_out = None
+    return _finish_gate(args, outcome)
 
 
 # ----------------------------------------------------------------------------- demo
@@ -229,7 +314,12 @@ def _add_gate_output(parser: argparse.ArgumentParser) -> None:
     _add_store_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--record", action="store_true", help="sign the result and record it in the ledger and MLflow")
-    parser.add_argument("--attestation", metavar="FILE", help="write the signed DSSE envelope to FILE")
+    parser.add_argument(
+        "--attestation",
+        dest="attestation_out",
+        metavar="FILE",
+        help="write the signed attestation (DSSE) to FILE: SLSA provenance for the provenance gate, else the gate result",
+    )
     parser.add_argument("--experiment", default="mlsecops-cli", help="MLflow experiment for --record (default: mlsecops-cli)")
     parser.add_argument("--mlflow-run-id", help="record into this MLflow run (default: a new run)")
 
@@ -271,11 +361,36 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--warn-only", action="store_true", help="report a failing suite as 'warned' (exit 0)")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_data_validation)
+    gp = gsub.add_parser("data-integrity", help="compare a training batch with a trusted reference (poisoning, corruption)")
+    gp.add_argument("--data", required=True, help="path or s3:// URI of the new batch")
+    gp.add_argument("--reference", required=True, help="path or s3:// URI of the trusted reference data")
+    gp.add_argument("--label-column", help="label column (enables label shift, class set and label-flip checks)")
+    gp.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="override one threshold (repeatable)")
+    gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_data_integrity)
+    gp = gsub.add_parser("pii", help="find personal data in columns that may not hold it")
+    gp.add_argument("--data", required=True, help="path or s3:// URI of the data file")
+    gp.add_argument("--allow-columns", help="comma-separated columns allowed to hold personal data")
+    gp.add_argument("--types", help="comma-separated PII types to look for (default: all)")
+    gp.add_argument("--max-rows", type=int, help="scan only the first N rows (reported in the evidence)")
+    gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_pii)
     gp = gsub.add_parser("provenance", help="hash files or directories and attest their manifest")
     gp.add_argument("paths", nargs="+", help="files or directories")
     gp.add_argument("--gate-name", default="dataset-provenance", help="gate name in the evidence")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_provenance)
+
+    p = sub.add_parser("verify-artifact", help="check files byte for byte against a signed SLSA provenance attestation")
+    p.add_argument("paths", nargs="+", help="files, directories, s3:// or MLflow URIs, named as they were signed")
+    p.add_argument("--attestation", required=True, help="the signed provenance (DSSE JSON): path, s3:// or runs:/ URI")
+    p.add_argument("--public-key", action="append", metavar="PEM", help="trusted public key file or directory (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_verify_artifact)
 
     p = sub.add_parser("demo", help="run the example secure training pipeline end to end (embedded default)")
     p.add_argument("--json", action="store_true", help="print one JSON object last")

@@ -111,11 +111,18 @@ class EvidenceRecorder:
         *,
         experiment_name: str,
         files: Mapping[str, bytes] | None = None,
+        statements: Mapping[str, bytes] | None = None,
         mlflow_run_id: str | None = None,
         policy_digest: str | None = None,
     ) -> RecordedEvidence:
-        """Sign ``result`` and record it with its evidence ``files`` (relative name -> bytes)."""
+        """Sign ``result`` and record it with its evidence ``files`` (relative name -> bytes).
+
+        :param statements: further in-toto statement payloads to sign and store as DSSE envelopes
+            (file name -> payload), e.g. a SLSA provenance statement.
+        """
         files = dict(files or {})
+        for name, payload in (statements or {}).items():
+            files[name] = sign_envelope(payload, self.signing_key).to_json()
         for name in files:
             if not _SAFE_FILE.match(name) or ".." in name.split("/") or name in (ENVELOPE_FILE,):
                 raise EvidenceRecordingError(f"evidence file name {name!r} is not allowed")

@@ -10,13 +10,13 @@ S3-compatible stores work.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airflow_mlsecops.artifacts import download_s3, subject_name
 from airflow_mlsecops.evidence.digest import sha256_file
 from airflow_mlsecops.evidence.models import Subject
 from airflow_mlsecops.exceptions import GateError
@@ -44,13 +44,10 @@ def _stat_key(path: Path) -> tuple[int, int]:
 def local_copy(location: str) -> Iterator[Path]:
     """Yield a local path for ``location``; ``s3://`` objects are downloaded to a temporary file."""
     if location.startswith("s3://"):
-        bucket, _, key = location[len("s3://") :].partition("/")
-        if not bucket or not key:
-            raise GateError(f"{location} is not an s3://bucket/key URI")
+        if location.endswith("/"):
+            raise GateError(f"{location} is a prefix; a data file is expected")
         with tempfile.TemporaryDirectory(prefix="mlsecops-s3-") as tmp:
-            target = Path(tmp, Path(key).name or "object")
-            _s3_download(bucket, key, target, location)
-            yield target
+            yield download_s3(location, Path(tmp))
         return
     path = Path(location[len("file://") :] if location.startswith("file://") else location)
     if not path.exists():
@@ -58,27 +55,6 @@ def local_copy(location: str) -> Iterator[Path]:
     if not path.is_file():
         raise GateError(f"{location} is not a regular file")
     yield path
-
-
-def _s3_download(bucket: str, key: str, target: Path, location: str) -> None:
-    import boto3
-    import botocore.exceptions
-
-    endpoint = os.environ.get("MLSECOPS_S3_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
-    try:
-        boto3.client("s3", endpoint_url=endpoint).download_file(bucket, key, str(target))
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        raise GateError(f"{location} cannot be read from S3 ({code or exc})") from exc
-    except (botocore.exceptions.BotoCoreError, OSError) as exc:
-        raise GateError(f"{location} cannot be read from S3: {exc}") from exc
-
-
-def subject_name(location: str) -> str:
-    if "://" in location and not location.startswith("file://"):
-        return location
-    path = location[len("file://") :] if location.startswith("file://") else location
-    return str(Path(path).absolute())
 
 
 def load_table(location: str, *, csv_delimiter: str | None = None) -> LoadedTable:

@@ -10,7 +10,8 @@ Checks, each reported by name so a failure says exactly which gate, which artifa
 * per recorded envelope: ``ledger-entry`` (the envelope's bytes are anchored in the ledger for this
   run), ``signature`` (a trusted key signed it), ``statement`` (a well-formed in-toto statement of
   this pipeline run), ``file:<name>`` (each evidence file matches the digest in the statement, and
-  no unattested file sits beside it), ``subject:<name>`` (artifacts stored in MLflow, such as
+  no unattested file sits beside it), ``attestation:<name>`` (further signed statements stored
+  beside it, such as SLSA provenance, verify too), ``subject:<name>`` (artifacts stored in MLflow, such as
   models, still hash to the signed digest; local files are re-hashed when present);
 * ``verdict-tag`` per gate: the MLflow tag agrees with the signed verdict of its latest attempt;
 * ``ledger-complete``: every ledger entry of this run has its evidence in MLflow.
@@ -210,6 +211,12 @@ def verify_run(
                     report.add(scope, f"file:{name}", Status.OK, f"sha256 {expected[:16]}... matches")
                 else:
                     report.add(scope, f"file:{name}", Status.FAILED, f"sha256 is {actual[:16]}..., attested {expected[:16]}...")
+            for name in sorted(n for n in statement.evidence_files if n.endswith(".dsse.json") and n in present):
+                try:
+                    inner = verify_envelope(Envelope.from_json((local / name).read_bytes()), trusted)
+                    report.add(scope, f"attestation:{name}", Status.OK, f"signed by {inner.key_type} key {inner.keyid[:16]}...")
+                except VerificationError as exc:
+                    report.add(scope, f"attestation:{name}", Status.FAILED, str(exc))
             for extra in sorted(present - set(statement.evidence_files) - {ENVELOPE_FILE}):
                 report.add(scope, f"file:{extra}", Status.FAILED, "file is not covered by the attestation")
             if check_subjects:

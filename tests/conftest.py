@@ -4,6 +4,7 @@ sets; without it they are skipped and the summary at the end says which and why.
 
 * ``MLSECOPS_TEST_POSTGRES_URL``: SQLAlchemy URL of a PostgreSQL database (each test gets its own schema).
 * ``MLSECOPS_TEST_MLFLOW_URI``: URL of a running MLflow tracking server.
+* ``MLSECOPS_TEST_S3_ENDPOINT``: URL of an S3-compatible server (``.ci/run`` starts moto_server).
 """
 
 from __future__ import annotations
@@ -156,6 +157,24 @@ def mlflow_server_uri() -> str:
         _SKIPPED_SUITES["mlflow_server"] = "MLSECOPS_TEST_MLFLOW_URI is not set (.ci/run starts a server and sets it)"
         pytest.skip("MLflow server suite: MLSECOPS_TEST_MLFLOW_URI is not set")
     return uri
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the S3-compatible server named by ``MLSECOPS_TEST_S3_ENDPOINT``."""
+    endpoint = os.environ.get("MLSECOPS_TEST_S3_ENDPOINT")
+    if not endpoint:
+        _SKIPPED_SUITES["s3"] = "MLSECOPS_TEST_S3_ENDPOINT is not set (.ci/run starts moto_server and sets it)"
+        pytest.skip("S3 suite: MLSECOPS_TEST_S3_ENDPOINT is not set")
+    monkeypatch.setenv("MLSECOPS_S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    from airflow_mlsecops.artifacts import s3_client
+
+    bucket = f"mlsecops-{uuid.uuid4().hex[:12]}"
+    s3_client().create_bucket(Bucket=bucket)
+    return bucket
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

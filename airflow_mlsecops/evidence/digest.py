@@ -28,23 +28,29 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Stream a file through SHA-256 in 1 MiB chunks."""
+    """Stream a file through SHA-256 in 1 MiB chunks; a file that changes meanwhile is an error."""
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK_SIZE)
     view = memoryview(buffer)
     try:
         with open(path, "rb", buffering=0) as fh:
+            before = os.fstat(fh.fileno())
+            total = 0
             while True:
                 n = fh.readinto(buffer)
                 if not n:
                     break
+                total += n
                 digest.update(view[:n])
+            after = os.fstat(fh.fileno())
     except FileNotFoundError as exc:
         raise GateError(f"{path} does not exist") from exc
     except IsADirectoryError as exc:
         raise GateError(f"{path} is a directory, expected a file") from exc
     except OSError as exc:
         raise GateError(f"{path} cannot be read: {exc.strerror}") from exc
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or total != after.st_size:
+        raise GateError(f"{path} changed while it was being hashed; refusing to attest a moving target")
     return digest.hexdigest()
 
 
@@ -53,6 +59,17 @@ class FileEntry:
     path: str  # relative, POSIX separators
     size: int
     sha256: str
+
+
+def _check_name(path: Path) -> None:
+    """Refuse names that could forge manifest lines (newlines) or cannot be written as UTF-8."""
+    text = str(path)
+    if "\n" in text or "\r" in text:
+        raise GateError(f"{text!r}: a file name with a line break cannot be attested")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise GateError(f"{text!r}: a file name that is not valid UTF-8 cannot be attested") from exc
 
 
 def _walk(root: Path) -> list[Path]:
@@ -64,6 +81,7 @@ def _walk(root: Path) -> list[Path]:
                 raise GateError(f"{os.path.join(dirpath, name)} is a symbolic link; refusing to follow it")
         for name in sorted(filenames):
             full = Path(dirpath, name)
+            _check_name(full)
             if full.is_symlink():
                 raise GateError(f"{full} is a symbolic link; refusing to follow it")
             if full.is_file():

@@ -71,8 +71,8 @@ class Envelope:
     def from_json(cls, raw: bytes | str) -> Envelope:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise VerificationError(f"DSSE envelope is not valid JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise VerificationError(f"DSSE envelope is not valid JSON: {type(exc).__name__}") from exc
         if not isinstance(data, dict):
             raise VerificationError("DSSE envelope must be a JSON object")
         return cls.from_dict(data)

@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from airflow_mlsecops.evidence.statement import canonical_json
 from airflow_mlsecops.exceptions import ConfigurationError, LedgerIntegrityError, StoreUnavailable
@@ -61,12 +62,19 @@ _SQLITE_TRIGGERS = [
         BEGIN SELECT RAISE(ABORT, 'the mlsecops evidence ledger is append-only'); END""",
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE_NAME}_no_delete BEFORE DELETE ON {TABLE_NAME}
         BEGIN SELECT RAISE(ABORT, 'the mlsecops evidence ledger is append-only'); END""",
+    # INSERT OR REPLACE deletes the conflicting row without firing the DELETE trigger: refuse it.
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE_NAME}_no_replace BEFORE INSERT ON {TABLE_NAME}
+        WHEN EXISTS (SELECT 1 FROM {TABLE_NAME} WHERE seq = NEW.seq OR prev_hash = NEW.prev_hash
+                     OR entry_hash = NEW.entry_hash)
+        BEGIN SELECT RAISE(ABORT, 'the mlsecops evidence ledger is append-only'); END""",
 ]
 _POSTGRES_TRIGGERS = [
     f"""CREATE OR REPLACE FUNCTION {TABLE_NAME}_append_only() RETURNS trigger AS $$
         BEGIN RAISE EXCEPTION 'the mlsecops evidence ledger is append-only'; END; $$ LANGUAGE plpgsql""",
     f"""CREATE OR REPLACE TRIGGER {TABLE_NAME}_no_change BEFORE UPDATE OR DELETE ON {TABLE_NAME}
         FOR EACH ROW EXECUTE FUNCTION {TABLE_NAME}_append_only()""",
+    f"""CREATE OR REPLACE TRIGGER {TABLE_NAME}_no_truncate BEFORE TRUNCATE ON {TABLE_NAME}
+        FOR EACH STATEMENT EXECUTE FUNCTION {TABLE_NAME}_append_only()""",
 ]
 
 
@@ -128,7 +136,10 @@ class EvidenceLedger:
         if sa_url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30}
             if sa_url.database and sa_url.database != ":memory:":
-                Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigurationError(f"ledger URL {url!r}: cannot create its directory ({exc.strerror})") from exc
         try:
             self.engine: Engine = sa.create_engine(sa_url, **kwargs)
         except (SQLAlchemyError, ImportError) as exc:
@@ -147,7 +158,13 @@ class EvidenceLedger:
                 if backend == "postgresql":
                     # Serialise first-time creation across workers.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(872351)"))
-                _metadata.create_all(conn, checkfirst=True)
+                if backend == "sqlite":
+                    # IF NOT EXISTS: two workers creating a new ledger at once must not race.
+                    conn.execute(CreateTable(ledger_table, if_not_exists=True))
+                    for index in ledger_table.indexes:
+                        conn.execute(CreateIndex(index, if_not_exists=True))
+                else:
+                    _metadata.create_all(conn, checkfirst=True)
                 triggers = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _POSTGRES_TRIGGERS}.get(backend, [])
                 for ddl in triggers:
                     conn.execute(sa.text(ddl))
@@ -196,8 +213,12 @@ class EvidenceLedger:
                     entry = LedgerEntry(**{**draft.__dict__, "entry_hash": draft.computed_hash()})
                     conn.execute(ledger_table.insert().values(**entry.__dict__))
                 return entry
-            except IntegrityError:
-                time.sleep(min(0.005 * (attempt + 1), 0.1))  # another writer took this seq: retry on the new head
+            except IntegrityError as exc:
+                # Another writer took this seq: retry on the new head. If the head did not move, the
+                # row itself is invalid (e.g. a NOT NULL column): retrying cannot help.
+                if self._head_seq() == seq - 1:
+                    raise StoreUnavailable(f"the ledger refused the entry: {exc.orig}") from exc
+                time.sleep(min(0.005 * (attempt + 1), 0.1))
             except OperationalError as exc:
                 if "locked" in str(exc.orig) and attempt < attempts - 1:
                     time.sleep(0.05)
@@ -206,6 +227,10 @@ class EvidenceLedger:
             except SQLAlchemyError as exc:
                 raise StoreUnavailable(f"cannot append to the ledger in {self._display_url}: {exc}") from exc
         raise StoreUnavailable(f"could not append to the ledger after {attempts} attempts (heavy contention)")
+
+    def _head_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ledger_table.c.seq), 0))).scalar_one())
 
     def _rows(self, where: Any = None) -> Iterator[LedgerEntry]:
         query = sa.select(ledger_table).order_by(ledger_table.c.seq)

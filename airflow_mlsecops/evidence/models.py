@@ -70,7 +70,7 @@ class Subject:
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigurationError("a subject needs a name")
-        if not _SHA256_HEX.match(self.sha256):
+        if not isinstance(self.sha256, str) or not _SHA256_HEX.fullmatch(self.sha256):
             raise ConfigurationError(f"subject {self.name!r}: sha256 must be 64 lowercase hex digits")
 
     def to_intoto(self) -> dict[str, Any]:

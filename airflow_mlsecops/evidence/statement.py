@@ -32,6 +32,12 @@ def canonical_json(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _result_subject(gate: str, result: Any) -> dict[str, Any]:
+    """in-toto requires at least one subject. A gate that could not read its inputs judged nothing,
+    so its statement is about the result itself, content-addressed."""
+    return {"name": f"mlsecops-gate-result:{gate}", "digest": {"sha256": hashlib.sha256(canonical_json(result)).hexdigest()}}
+
+
 @dataclass(frozen=True)
 class GateStatement:
     """A gate result as an in-toto statement, with the digests of its evidence files."""
@@ -48,14 +54,7 @@ class GateStatement:
             "policy_digest": self.policy_digest,
         }
         if not subjects:
-            # in-toto requires at least one subject. A gate that could not read its inputs judged
-            # nothing, so the statement is about the result itself, content-addressed.
-            subjects = [
-                {
-                    "name": f"mlsecops-gate-result:{self.result.gate}",
-                    "digest": {"sha256": hashlib.sha256(canonical_json(predicate["result"])).hexdigest()},
-                }
-            ]
+            subjects = [_result_subject(self.result.gate, predicate["result"])]
         return {"_type": STATEMENT_TYPE, "subject": subjects, "predicateType": GATE_RESULT_PREDICATE, "predicate": predicate}
 
     def to_payload(self) -> bytes:
@@ -65,8 +64,8 @@ class GateStatement:
     def from_payload(cls, payload: bytes) -> GateStatement:
         try:
             data = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise VerificationError(f"statement is not valid JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise VerificationError(f"statement is not valid JSON: {type(exc).__name__}") from exc
         if not isinstance(data, dict) or data.get("_type") != STATEMENT_TYPE:
             raise VerificationError("payload is not an in-toto Statement v1")
         if data.get("predicateType") != GATE_RESULT_PREDICATE:
@@ -79,7 +78,7 @@ class GateStatement:
             files = {str(k): str(v["sha256"]) for k, v in dict(predicate.get("evidence_files", {})).items()}
         except Exception as exc:
             raise VerificationError(f"statement predicate is malformed: {exc}") from exc
-        declared = [s.to_intoto() for s in result.subjects]
-        if declared and data.get("subject") != declared:
+        declared = [s.to_intoto() for s in result.subjects] or [_result_subject(result.gate, predicate["result"])]
+        if data.get("subject") != declared:
             raise VerificationError("statement subjects differ from the gate result's subjects")
         return cls(result=result, evidence_files=files, policy_digest=predicate.get("policy_digest"))

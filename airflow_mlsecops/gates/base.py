@@ -35,15 +35,21 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    statements: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class GateOutcome:
-    """A gate's result, the evidence files to record with it, and the error if it could not run."""
+    """A gate's result, the evidence files to record with it, and the error if it could not run.
+
+    ``statements`` are further in-toto statement payloads (e.g. SLSA provenance) that the recorder
+    signs with the same key and stores as DSSE envelopes under the given file names.
+    """
 
     result: GateResult
     files: Mapping[str, bytes] = field(default_factory=dict)
     error: BaseException | None = None
+    statements: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict:
@@ -110,4 +116,4 @@ def run_gate(
         warn_only=warn_only,
         details=evaluation.details,
     )
-    return GateOutcome(result=result, files=evaluation.files, error=error)
+    return GateOutcome(result=result, files=evaluation.files, error=error, statements=evaluation.statements)

@@ -11,17 +11,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_mlsecops.operators.base import BaseGateOperator, MLflowEvidenceLink
+    from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator
     from airflow_mlsecops.operators.data_validation import DataValidationGateOperator
-    from airflow_mlsecops.operators.provenance import ProvenanceSignOperator
+    from airflow_mlsecops.operators.pii import PIIScanGateOperator
+    from airflow_mlsecops.operators.provenance import ProvenanceSignOperator, ProvenanceVerifyOperator
 
 _LAZY = {
     "BaseGateOperator": "airflow_mlsecops.operators.base",
     "MLflowEvidenceLink": "airflow_mlsecops.operators.base",
+    "DataIntegrityGateOperator": "airflow_mlsecops.operators.data_integrity",
     "DataValidationGateOperator": "airflow_mlsecops.operators.data_validation",
+    "PIIScanGateOperator": "airflow_mlsecops.operators.pii",
     "ProvenanceSignOperator": "airflow_mlsecops.operators.provenance",
+    "ProvenanceVerifyOperator": "airflow_mlsecops.operators.provenance",
 }
 
-__all__ = ["BaseGateOperator", "DataValidationGateOperator", "MLflowEvidenceLink", "ProvenanceSignOperator"]
+__all__ = [
+    "BaseGateOperator",
+    "DataIntegrityGateOperator",
+    "DataValidationGateOperator",
+    "MLflowEvidenceLink",
+    "PIIScanGateOperator",
+    "ProvenanceSignOperator",
+    "ProvenanceVerifyOperator",
+]
 
 
 def __getattr__(name: str) -> Any:

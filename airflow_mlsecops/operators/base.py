@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from airflow_mlsecops.evidence.models import PipelineContext
     from airflow_mlsecops.gates.base import GateOutcome
     from airflow_mlsecops.hooks.evidence import EvidenceHook
+    from airflow_mlsecops.recorder import RecordedEvidence
 
 
 class MLflowEvidenceLink(BaseOperatorLink):
@@ -65,6 +66,9 @@ class BaseGateOperator(BaseOperator):
         mlflow_run_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        # Each key of the returned summary is also its own XCom, so ``gate.output["attestation"]``
+        # works in a DAG as it does for TaskFlow tasks; ``gate.output`` is still the whole summary.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         if not isinstance(warn_only, bool):
             raise ValueError(f"{self.task_id}: warn_only must be True or False")
@@ -76,6 +80,10 @@ class BaseGateOperator(BaseOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         """Run the gate's engine. Subclasses implement this and nothing else."""
         raise NotImplementedError
+
+    def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
+        """Extra keys for the task's XCom return value (subclasses add e.g. attestation URIs)."""
+        return {}
 
     def evidence_hook(self) -> EvidenceHook:
         from airflow_mlsecops.hooks.evidence import EvidenceHook
@@ -104,6 +112,7 @@ class BaseGateOperator(BaseOperator):
                 result,
                 experiment_name=self.experiment_name or ti.dag_id,
                 files=outcome.files,
+                statements=outcome.statements,
                 mlflow_run_id=self.mlflow_run_id,
             )
         except MLSecOpsError as exc:
@@ -128,14 +137,17 @@ class BaseGateOperator(BaseOperator):
         for finding in result.failed_findings[:20]:
             self.log.info("  finding %s [%s] %s", finding.id, finding.severity.value, finding.message)
 
-        summary = {
-            "gate": result.gate,
-            "verdict": result.verdict.value,
-            "summary": result.summary,
-            "subjects": [s.to_intoto() for s in result.subjects],
-            "metrics": dict(result.metrics),
-            "evidence": recorded.to_dict(),
-        }
+        summary = self.summarize(outcome, recorded)
+        summary.update(
+            {
+                "gate": result.gate,
+                "verdict": result.verdict.value,
+                "summary": result.summary,
+                "subjects": [s.to_intoto() for s in result.subjects],
+                "metrics": dict(result.metrics),
+                "evidence": recorded.to_dict(),
+            }
+        )
         if result.verdict is Verdict.ERROR:
             if outcome.error is not None:
                 self.log.error("Gate %s could not run", self.task_id, exc_info=outcome.error)
