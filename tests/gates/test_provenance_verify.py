@@ -129,7 +129,9 @@ def test_file_attested_as_directory_rejects(artifacts, key, tmp_path: Path) -> N
 def test_path_traversal_in_subject_names_is_refused(path: str, key) -> None:
     statement = {
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": "m", "digest": {"sha256": "0" * 64}, "annotations": {"mlsecops.artifact": "m", "mlsecops.path": path}}],
+        "subject": [
+            {"name": "m", "digest": {"sha256": "0" * 64}, "annotations": {"mlsecops.artifact": "m", "mlsecops.path": path}}
+        ],
         "predicateType": SLSA_PROVENANCE_V1,
         "predicate": {},
     }

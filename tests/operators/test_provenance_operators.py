@@ -72,7 +72,7 @@ def test_missing_attestation_is_an_error_verdict(airflow_db, home: Settings, tmp
     data.write_text("a\n1\n")
     dag_id = f"provenance_noatt_{uuid.uuid4().hex[:6]}"
     source = f"ProvenanceVerifyOperator(task_id='verify', artifacts=[{str(data)!r}], attestation={str(tmp_path / 'none.json')!r})"
-    dag_run, states = _run(write_dag(dag_id, source, header=HEADER))
+    _, states = _run(write_dag(dag_id, source, header=HEADER))
     assert states == {"verify": "failed"}
     tags = MLflowEvidenceStore(home.tracking_uri).run_tags(_mlflow_run(home, dag_id))
     assert tags["mlsecops.gate.verify.verdict"] == "error"
