@@ -205,5 +205,5 @@ def test_missing_signing_key_stops_before_anything_is_recorded(home: Settings, m
 def test_result_json_is_readable(recorded) -> None:
     path = _artifact_root(recorded["home"], recorded["run"]) / "mlsecops/evidence/sign_data/try-1/result.json"
     data = json.loads(path.read_text())
-    assert data["gate"] == "artifact-provenance" and data["verdict"] == "passed"
+    assert data["gate"] == "dataset-provenance" and data["verdict"] == "passed"
     assert data["context"]["task_id"] == "sign_data"
