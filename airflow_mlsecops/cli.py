@@ -102,7 +102,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     from airflow_mlsecops.config import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, Settings
     from airflow_mlsecops.evidence.keys import SigningKey
 
-    password = os.environ.get(args.password_env, "").encode() if args.password_env else None
+    password = None
+    if args.password_env:
+        if not os.environ.get(args.password_env):
+            raise ConfigurationError(f"--password-env {args.password_env}: that environment variable is unset or empty")
+        password = os.environ[args.password_env].encode("utf-8")
     key = SigningKey.generate(args.key_type)
     if args.out:
         out = Path(args.out)
@@ -158,6 +162,12 @@ def _finish_gate(args: argparse.Namespace, outcome: Any) -> int:
             else:
                 digests = {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()}
                 envelope = sign_envelope(GateStatement(result=result, evidence_files=digests).to_payload(), key)
+                # The statement pins these files by digest: write them beside the attestation.
+                files_dir = Path(f"{args.attestation_out}.files")
+                for name, data in outcome.files.items():
+                    (files_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                    (files_dir / name).write_bytes(data)
+                payload["attestation_files"] = str(files_dir)
             Path(args.attestation_out).write_bytes(envelope.to_json())
             payload["attestation"] = args.attestation_out
         if args.record:
@@ -194,7 +204,16 @@ def cmd_gate_data_validation(args: argparse.Namespace) -> int:
     from airflow_mlsecops.gates.data_validation import load_suite_spec, validate_data
 
     load_suite_spec(args.suite)  # a bad suite is a usage error (exit 2) before any data is read
-    return _finish_gate(args, validate_data(args.data, args.suite, warn_only=args.warn_only, csv_delimiter=args.delimiter))
+    return _finish_gate(
+        args,
+        validate_data(
+            args.data,
+            args.suite,
+            warn_only=args.warn_only,
+            csv_delimiter=args.delimiter,
+            include_unexpected_values=args.keep_unexpected_values,
+        ),
+    )
 
 
 def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
@@ -253,9 +272,14 @@ def _parse_assignments(items: list[str], flag: str) -> dict[str, object]:
 
 def cmd_gate_provenance(args: argparse.Namespace) -> int:
     _apply_store_options(args)
+    import tempfile
+
+    from airflow_mlsecops.artifacts import fetch, subject_name
     from airflow_mlsecops.gates.provenance import attest_artifacts
 
-    return _finish_gate(args, attest_artifacts(args.paths, gate=args.gate_name))
+    with tempfile.TemporaryDirectory(prefix="mlsecops-provenance-") as tmp:
+        named = {subject_name(p): str(fetch(p, Path(tmp, str(i)))) for i, p in enumerate(args.paths)}
+        return _finish_gate(args, attest_artifacts(named, gate=args.gate_name))
 
 
 # ----------------------------------------------------------------------------- verify-artifact
@@ -341,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ledger", help="evidence ledger maintenance")
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
     lp = lsub.add_parser("verify", help="check the whole ledger's hash chain")
-    _add_store_options(lp)
+    lp.add_argument("--ledger-url", help="SQLAlchemy URL of the evidence ledger (default: $MLSECOPS_LEDGER_URL)")
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_ledger_verify)
 
@@ -359,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--suite", required=True, help="expectation suite file (GX JSON or YAML)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
     gp.add_argument("--warn-only", action="store_true", help="report a failing suite as 'warned' (exit 0)")
+    gp.add_argument(
+        "--keep-unexpected-values", action="store_true", help="keep GX's sample of offending values (may be personal data)"
+    )
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_data_validation)
     gp = gsub.add_parser("data-integrity", help="compare a training batch with a trusted reference (poisoning, corruption)")
@@ -380,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_pii)
     gp = gsub.add_parser("provenance", help="hash files or directories and attest their manifest")
-    gp.add_argument("paths", nargs="+", help="files or directories")
+    gp.add_argument("paths", nargs="+", help="files or directories, s3:// objects or prefixes, runs:/ or models:/ URIs")
     gp.add_argument("--gate-name", default="dataset-provenance", help="gate name in the evidence")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_provenance)

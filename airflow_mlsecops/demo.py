@@ -37,6 +37,7 @@ class DemoResult:
     verification_failures: list[dict[str, str]]
     log_file: str
     home: str
+    dags_folder: str
     seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -58,6 +59,7 @@ class DemoResult:
             "verification_failures": self.verification_failures,
             "log_file": self.log_file,
             "home": self.home,
+            "dags_folder": self.dags_folder,
             "seconds": round(self.seconds, 1),
             "notes": self.notes,
         }
@@ -173,6 +175,7 @@ def run_demo(
         verification_failures=failures,
         log_file=str(log_path),
         home=str(settings.home),
+        dags_folder=str(dags_folder.absolute()),
         seconds=time.monotonic() - started,
         notes=notes,
     )
@@ -181,9 +184,10 @@ def run_demo(
 def next_steps(result: DemoResult) -> list[str]:
     home = Path(result.home)
     airflow_home = os.environ.get("AIRFLOW_HOME") or str(home / "airflow")
+    env = f"MLSECOPS_HOME={home}"
     return [
-        f"verify the evidence again:  mlsecops verify --mlflow-run-id {result.mlflow_run_id}",
+        f"verify the evidence again:  {env} mlsecops verify --mlflow-run-id {result.mlflow_run_id}",
         f"open the MLflow UI:         mlflow ui --backend-store-uri {result.tracking_uri} --port 5000",
-        f"open the Airflow UI:        AIRFLOW_HOME={airflow_home} AIRFLOW__CORE__DAGS_FOLDER={Path('dags').absolute()} "
+        f"open the Airflow UI:        {env} AIRFLOW_HOME={airflow_home} AIRFLOW__CORE__DAGS_FOLDER={result.dags_folder} "
         "AIRFLOW__CORE__LOAD_EXAMPLES=False airflow standalone   (then http://localhost:8080)",
     ]

@@ -16,6 +16,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -57,7 +58,7 @@ class VerifyingKey:
 
     key: PublicKey
 
-    @property
+    @cached_property
     def keyid(self) -> str:
         return _key_id(self.key)
 
@@ -108,11 +109,11 @@ class SigningKey:
     def __repr__(self) -> str:
         return f"SigningKey(type={self.public_key.key_type}, keyid={self.keyid[:16]})"
 
-    @property
+    @cached_property
     def public_key(self) -> VerifyingKey:
         return VerifyingKey(self.key.public_key())
 
-    @property
+    @cached_property
     def keyid(self) -> str:
         return self.public_key.keyid
 

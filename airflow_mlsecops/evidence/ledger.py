@@ -151,8 +151,31 @@ class EvidenceLedger:
     def __repr__(self) -> str:
         return f"EvidenceLedger({self._display_url})"
 
+    def _schema_complete(self) -> bool:
+        """Table and append-only triggers exist already (then nothing is created, so workers
+        can run with only SELECT and INSERT on the table)."""
+        backend = self.engine.dialect.name
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(TABLE_NAME):
+                return False
+            if backend == "postgresql":
+                query = "SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) AND tgname LIKE :p"
+                found = conn.execute(sa.text(query), {"t": TABLE_NAME, "p": f"{TABLE_NAME}_no_%"}).scalar_one()
+                return int(found) >= 2
+            if backend == "sqlite":
+                query = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
+                return int(conn.execute(sa.text(query), {"t": TABLE_NAME}).scalar_one()) >= len(_SQLITE_TRIGGERS)
+            return True
+
     def create_schema(self) -> None:
         backend = self.engine.dialect.name
+        try:
+            if self._schema_complete():
+                return
+        except OperationalError as exc:
+            raise StoreUnavailable(f"ledger database {self._display_url} is unreachable: {exc.orig}") from exc
+        except SQLAlchemyError:
+            pass  # fall through to creation, which reports its own error
         try:
             with self.engine.begin() as conn:
                 if backend == "postgresql":

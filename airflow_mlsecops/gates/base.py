@@ -18,6 +18,7 @@ import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
 from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
@@ -63,6 +64,7 @@ def tool_versions(*distributions: str) -> dict[str, str]:
     return versions
 
 
+@cache  # importlib.metadata scans every installed distribution: ~1 ms a lookup
 def _version(name: str) -> str:
     try:
         return importlib.metadata.version(name)

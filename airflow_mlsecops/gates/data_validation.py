@@ -14,7 +14,9 @@ The suite is Great Expectations' own JSON (or YAML) form, given as a file path, 
 GX 1.x silently drops an expectation whose ``type`` it does not know; this gate refuses such a
 suite instead, naming the unknown type, and refuses an empty suite. An expectation that cannot be
 evaluated (a column that does not exist) is a failed finding. The evidence is GX's result at
-SUMMARY level (a few KiB; never COMPLETE, which would copy every bad value into the evidence).
+SUMMARY level (a few KiB; never COMPLETE, which would copy every bad value into the evidence),
+with GX's sample of offending values removed unless ``include_unexpected_values=True``: those
+values may be personal data, and counts and shares are enough to judge.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
 from airflow_mlsecops.tabular import load_table
 
 GATE_NAME = "data-validation"
+_UNEXPECTED_VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_index_list", "partial_unexpected_counts")
 _OWASP_POISONING = ("ML02:2023",)
 _ATLAS_POISONING = ("AML.T0020",)
 
@@ -123,12 +126,15 @@ def validate_data(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
+    include_unexpected_values: bool = False,
 ) -> GateOutcome:
     """Validate the data file at ``data`` against ``suite``.
 
     :param data: path or ``s3://`` URI of a CSV or Parquet file.
     :param suite: the expectation suite (path, dict, JSON text or ``ExpectationSuite``).
     :param warn_only: report a failing suite as ``warned`` instead of rejecting.
+    :param include_unexpected_values: keep GX's sample of up to 20 offending values per
+        expectation in the evidence. Off by default: they may be personal data.
     """
 
     def body() -> Evaluation:
@@ -160,6 +166,11 @@ def validate_data(
             for info in dict(item.get("exception_info") or {}).values():
                 if isinstance(info, dict):
                     info.pop("exception_traceback", None)  # local paths and stack frames are not evidence
+            if not include_unexpected_values:
+                # SUMMARY keeps up to 20 offending values (and their rows) per expectation: they may be
+                # personal data, so the evidence keeps counts and shares only unless asked otherwise.
+                for key in _UNEXPECTED_VALUE_KEYS:
+                    (item.get("result") or {}).pop(key, None)
         findings: list[Finding] = []
         for item in raw.get("results", []):
             config = item.get("expectation_config", {})
@@ -212,7 +223,7 @@ def validate_data(
     return run_gate(
         GATE_NAME,
         body,
-        policy={"suite": _suite_name(suite), "result_format": "SUMMARY"},
+        policy={"suite": _suite_name(suite), "result_format": "SUMMARY", "unexpected_values_kept": include_unexpected_values},
         warn_only=warn_only,
         distributions=("great-expectations", "pandas"),
         context=context,

@@ -61,6 +61,7 @@ def attest_artifacts(
     builder_id: str | None = None,
     external_parameters: Mapping[str, Any] | None = None,
     resolved_dependencies: Sequence[Mapping[str, Any]] = (),
+    warn_only: bool = False,
 ) -> GateOutcome:
     """Hash ``artifacts`` and build the provenance result and its SLSA statement.
 
@@ -113,7 +114,9 @@ def attest_artifacts(
             details={"builder_id": builder},
         )
 
-    return run_gate(gate, body, policy={"digest": "sha256", "symlinks": "refused", "slsa": "v1"}, context=context)
+    return run_gate(
+        gate, body, policy={"digest": "sha256", "symlinks": "refused", "slsa": "v1"}, context=context, warn_only=warn_only
+    )
 
 
 def _match(requested: str, attested: Mapping[str, Any]) -> str | None:
@@ -130,6 +133,7 @@ def verify_artifacts(
     *,
     context: PipelineContext | None = None,
     workers: int | None = None,
+    warn_only: bool = False,
 ) -> GateOutcome:
     """Check ``artifacts`` byte for byte against a signed SLSA provenance ``attestation`` (DSSE JSON).
 
@@ -178,7 +182,7 @@ def verify_artifacts(
                 ("added", added, "was added after signing"),
             ):
                 for path in paths[:50]:
-                    where = f"{name}/{path}" if path else name
+                    where = f"{name.rstrip('/')}/{path}" if path else name
                     findings.append(_tampering(f"provenance.{label}", f"{where} {what}", where))
                 if len(paths) > 50:
                     findings.append(_tampering(f"provenance.{label}", f"... and {len(paths) - 50} more files {what}", name))
@@ -208,4 +212,4 @@ def verify_artifacts(
             details={"signer_keyid": key.keyid, "builder_id": statement.builder_id},
         )
 
-    return run_gate(VERIFY_GATE_NAME, body, policy={"trusted_keys": sorted(trusted_keys)}, context=context)
+    return run_gate(VERIFY_GATE_NAME, body, policy={"trusted_keys": sorted(trusted_keys)}, context=context, warn_only=warn_only)

@@ -30,6 +30,8 @@ class DataValidationGateOperator(BaseGateOperator):
     :param suite: the suite in GX's JSON form: a file path (JSON or YAML), a dict or an
         ``ExpectationSuite``. Unknown expectation types and empty suites are refused. (templated)
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    :param include_unexpected_values: keep GX's sample of offending values in the evidence (off by
+        default: they may be personal data).
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "suite")
@@ -37,7 +39,13 @@ class DataValidationGateOperator(BaseGateOperator):
     gate_name: ClassVar[str] = "data-validation"
 
     def __init__(
-        self, *, data: str, suite: str | Path | Mapping[str, Any] | Any, csv_delimiter: str | None = None, **kwargs: Any
+        self,
+        *,
+        data: str,
+        suite: str | Path | Mapping[str, Any] | Any,
+        csv_delimiter: str | None = None,
+        include_unexpected_values: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not data:
@@ -47,8 +55,16 @@ class DataValidationGateOperator(BaseGateOperator):
         self.data = str(data) if isinstance(data, Path) else data
         self.suite = str(suite) if isinstance(suite, Path) else suite
         self.csv_delimiter = csv_delimiter
+        self.include_unexpected_values = include_unexpected_values
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_validation import validate_data
 
-        return validate_data(self.data, self.suite, warn_only=self.warn_only, context=pipeline, csv_delimiter=self.csv_delimiter)
+        return validate_data(
+            self.data,
+            self.suite,
+            warn_only=self.warn_only,
+            context=pipeline,
+            csv_delimiter=self.csv_delimiter,
+            include_unexpected_values=self.include_unexpected_values,
+        )

@@ -61,7 +61,9 @@ class ProvenanceSignOperator(BaseGateOperator):
         with tempfile.TemporaryDirectory(prefix="mlsecops-provenance-") as tmp:
             store = self.evidence_hook().store
             named = {subject_name(str(a)): str(fetch(str(a), Path(tmp, str(i)), store)) for i, a in enumerate(self.artifacts)}
-            return attest_artifacts(named, gate=self.gate, context=pipeline, external_parameters=_jsonable(external))
+            return attest_artifacts(
+                named, gate=self.gate, context=pipeline, external_parameters=_jsonable(external), warn_only=self.warn_only
+            )
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
         from airflow_mlsecops.gates.provenance import PROVENANCE_FILE
@@ -126,7 +128,7 @@ class ProvenanceVerifyOperator(BaseGateOperator):
                     raise error
 
                 return run_gate(VERIFY_GATE_NAME, fail, context=pipeline)
-            return verify_artifacts(named, attestation, keys, context=pipeline)
+            return verify_artifacts(named, attestation, keys, context=pipeline, warn_only=self.warn_only)
 
 
 def _jsonable(value: Any) -> Any:

@@ -491,3 +491,35 @@ def test_sqlite_parent_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "home").write_text("not a directory")
     with pytest.raises((ConfigurationError, StoreUnavailable)):
         EvidenceLedger(f"sqlite:///{tmp_path / 'home' / 'ledger.db'}")
+
+
+def test_postgres_workers_can_run_with_only_select_and_insert(postgres_url: str) -> None:
+    """Once the table and triggers exist, opening the ledger creates nothing: a least-privilege
+    role (SELECT, INSERT) can append, and cannot change what is there."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    owner = EvidenceLedger(postgres_url)
+    owner.append(envelope_json="{}", gate="g")
+    schema = postgres_url.split("search_path%3D", 1)[1]
+    role = f"mlsecops_writer_{uuid.uuid4().hex[:8]}"
+    with owner.engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(sa.text(f'GRANT SELECT, INSERT ON "{schema}".mlsecops_evidence_ledger TO "{role}"'))
+    base = sa.engine.make_url(postgres_url.split("?", 1)[0]).set(username=role)
+    writer_url = f"{base.render_as_string(hide_password=False)}?options=-csearch_path%3D{schema}"
+    try:
+        writer = EvidenceLedger(writer_url)
+        writer.append(envelope_json='{"a": 1}', gate="g2")
+        assert writer.verify_chain().entries == 2
+        with pytest.raises(sa.exc.ProgrammingError), writer.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE mlsecops_evidence_ledger SET gate = 'x'"))
+        writer.dispose()
+    finally:
+        with owner.engine.begin() as conn:
+            conn.execute(sa.text(f'REVOKE ALL ON "{schema}".mlsecops_evidence_ledger FROM "{role}"'))
+            conn.execute(sa.text(f'REVOKE ALL ON SCHEMA "{schema}" FROM "{role}"'))
+            conn.execute(sa.text(f'DROP ROLE "{role}"'))
+        owner.dispose()

@@ -165,3 +165,15 @@ def test_explicit_delimiter_reads_semicolon_file(tmp_path: Path) -> None:
     path = tmp_path / "semi.csv"
     path.write_bytes(b"age;label\n20;0\n30;1\n")
     assert validate_data(str(path), SUITE, csv_delimiter=";").result.verdict is Verdict.PASSED
+
+
+def test_offending_values_stay_out_of_the_evidence_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "emails.csv"
+    pd.DataFrame({"age": [20, 731], "label": [0, 1]}).to_csv(path, index=False)
+    outcome = validate_data(str(path), SUITE)
+    evidence = outcome.files["gx_validation_result.json"].decode()
+    assert outcome.result.verdict is Verdict.FAILED
+    assert "731" not in evidence and "partial_unexpected_list" not in evidence
+    assert '"unexpected_count": 1' in evidence
+    kept = validate_data(str(path), SUITE, include_unexpected_values=True).files["gx_validation_result.json"].decode()
+    assert "731" in kept

@@ -1,0 +1,15 @@
+"""Benchmark suite of airflow-mlsecops: ``make bench`` (or ``python -m benchmarks [--quick] [--only NAME]``).
+
+Speed and memory targets live here, never in the tests. Every row compares our code with a peer
+measured in the same run on the same inputs (bare ``cryptography``, ``hashlib``, ``openssl speed``,
+plain SQLAlchemy, bare MLflow, bare Great Expectations, a plain-Airflow DAG) and reports the
+median of several interleaved repetitions. Each group runs in its own fresh subprocess, so the
+import state of one (MLflow, GX) never leaks into another; generated inputs go to a temporary
+directory that is deleted at the end. Results are printed as one table and written as JSON to
+``benchmarks/results/latest.json`` (git-ignored).
+
+Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``recording``,
+``validation``.
+"""
+
+GROUPS = ("import", "dagparse", "signing", "hashing", "ledger", "recording", "validation")

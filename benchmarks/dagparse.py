@@ -1,0 +1,156 @@
+"""Row 2: parse time of ``dags/secure_training_pipeline.py`` vs a DAG of the same shape written with
+only ``@task`` and standard-provider operators.
+
+Each parse runs in a fresh interpreter that has already done ``import airflow.sdk`` (as a DAG
+processor has): the time is that of importing the DAG file the way ``DagBag`` does
+(``spec_from_file_location`` + ``exec_module``), warm ``.pyc``, alternating ours and the peer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks._common import (
+    REPO_ROOT,
+    Row,
+    Target,
+    alternate,
+    bench_env,
+    last_json_line,
+    median,
+    paired_ratio,
+    python_cmd,
+    run_timed,
+    tmp_root,
+)
+
+GROUP = "dagparse"
+OUR_DAG = REPO_ROOT / "dags" / "secure_training_pipeline.py"
+DELTA_TARGET_MS = 150.0
+
+_PROBE = """\
+import importlib.util, json, sys, time
+import airflow.sdk
+from airflow.sdk import BaseOperator
+_t0, _c0 = time.perf_counter(), time.process_time()
+_spec = importlib.util.spec_from_file_location("bench_dag_module", {path!r})
+_module = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _module
+_spec.loader.exec_module(_module)
+_t1, _c1 = time.perf_counter(), time.process_time()
+_dags = [v for v in vars(_module).values() if type(v).__name__ == "DAG"]
+print(json.dumps({{
+    "parse_ms": (_t1 - _t0) * 1e3,
+    "cpu_ms": (_c1 - _c0) * 1e3,
+    "dags": len(_dags),
+    "tasks": sum(len(d.tasks) for d in _dags),
+}}))
+"""
+
+# Same tasks, same dependencies, same DAG arguments; the gates are PythonOperators.
+PEER_DAG = '''\
+"""Peer of secure_training_pipeline: the same shape with @task and standard-provider operators only.
+
+    ingest -> validate_data -> sign_training_data -> train_model -> sign_model
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param, task
+
+SUITE = Path(__file__).parent / "suites" / "training_data.json"
+
+
+@task
+def ingest(**context) -> str:
+    """Write this run's training batch and return its path."""
+    import re
+
+    return "/tmp/" + re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"]) + "/train.csv"
+
+
+def validate_data(data: str, suite: str) -> dict:
+    import great_expectations as gx
+
+    return {"gx": gx.__version__, "data": data, "suite": suite}
+
+
+def sign(artifacts: list[str]) -> dict:
+    import hashlib
+
+    return {"subjects": [{"name": a, "digest": {"sha256": hashlib.sha256(a.encode()).hexdigest()}} for a in artifacts]}
+
+
+@task
+def train_model(data_path: str, signed: dict, **context) -> dict:
+    """Train on the batch that was signed."""
+    import mlflow
+
+    return {"model_uri": f"models:/{mlflow.__version__}", "data": data_path, "signed": signed}
+
+
+with DAG(
+    dag_id="peer_training_pipeline",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["mlsecops", "example"],
+    params={"rows": Param(5000, type="integer", minimum=100), "seed": Param(7, type="integer")},
+    doc_md=__doc__,
+) as dag:
+    data = ingest()
+    validate = PythonOperator(
+        task_id="validate_data", python_callable=validate_data, op_kwargs={"data": data, "suite": str(SUITE)}
+    )
+    sign_data = PythonOperator(task_id="sign_training_data", python_callable=sign, op_kwargs={"artifacts": [data]})
+    trained = train_model(data, sign_data.output)
+    sign_model = PythonOperator(task_id="sign_model", python_callable=sign, op_kwargs={"artifacts": [trained["model_uri"]]})
+    validate >> sign_data
+'''
+
+
+def run(quick: bool) -> list[Row]:
+    runs = 3 if quick else 7
+    tmp = tmp_root()
+    env = bench_env(tmp)
+    peer_dir = tmp / "peer-dags"
+    peer_dir.mkdir(parents=True, exist_ok=True)
+    peer_path = peer_dir / "peer_training_pipeline.py"
+    peer_path.write_text(PEER_DAG, encoding="utf-8")
+
+    codes = {"ours": _PROBE.format(path=str(OUR_DAG)), "peer": _PROBE.format(path=str(peer_path))}
+    shapes = {}
+    for name, code in codes.items():  # warm-up: .pyc of the DAG files and everything they import
+        shapes[name] = last_json_line(run_timed(python_cmd(code), env=env).stdout)
+    if shapes["ours"]["tasks"] != shapes["peer"]["tasks"]:
+        raise RuntimeError(f"the peer DAG does not have the same shape: {shapes}")
+
+    parse: dict[str, list[float]] = {"ours": [], "peer": []}
+    cpu: dict[str, list[float]] = {"ours": [], "peer": []}
+    for i in range(runs):
+        for name in alternate(i, ("ours", "peer")):
+            report = last_json_line(run_timed(python_cmd(codes[name]), env=env).stdout)
+            parse[name].append(report["parse_ms"])
+            cpu[name].append(report["cpu_ms"])
+    return [
+        Row(
+            group=GROUP,
+            name=f"DAG parse: {Path(OUR_DAG).name}",
+            unit="ms",
+            ours=median(parse["ours"]),
+            peer=median(parse["peer"]),
+            ratio=paired_ratio(parse["ours"], parse["peer"]),
+            peer_label="same DAG, @task + PythonOperator",
+            target=Target("delta", "<", DELTA_TARGET_MS, "ms"),
+            runs=runs,
+            notes=(
+                f"{shapes['ours']['tasks']} tasks each; fresh interpreter after `import airflow.sdk`, warm .pyc; "
+                f"CPU medians {median(cpu['ours']):.0f} vs {median(cpu['peer']):.0f} ms"
+            ),
+            samples={"ours_ms": parse["ours"], "peer_ms": parse["peer"], "ours_cpu_ms": cpu["ours"], "peer_cpu_ms": cpu["peer"]},
+        )
+    ]

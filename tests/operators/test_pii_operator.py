@@ -1,0 +1,149 @@
+"""``PIIScanGateOperator`` as a real Airflow task (``dag.test()``) recording into real MLflow and ledger stores."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+
+pytestmark = pytest.mark.airflow
+
+HEADER = "from airflow_mlsecops.operators.pii import PIIScanGateOperator"
+RAW_PII = ["ann.smith@example.com", "123-45-6789", "4111 1111 1111 1111", "+1 (415) 555-2671"]
+
+
+def _csv(tmp_path: Path, columns: dict[str, list]) -> str:
+    path = tmp_path / f"data-{uuid.uuid4().hex[:6]}.csv"
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return str(path)
+
+
+def _pii_file(tmp_path: Path) -> str:
+    return _csv(tmp_path, {"id": [1, 2, 3, 4], "contact": RAW_PII, "note": ["a", "b", "c", "d"]})
+
+
+def _run(dag):
+    dag_run = dag.test()
+    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
+
+
+def _pipeline_run(settings: Settings, dag_id: str) -> str:
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    experiment = store.client.get_experiment_by_name(dag_id)
+    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
+    assert len(runs) == 1
+    return runs[0].info.run_id
+
+
+def _dag_id(name: str) -> str:
+    return f"pii_{name}_{uuid.uuid4().hex[:8]}"
+
+
+def test_clean_file_passes_with_verifiable_evidence(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("clean")
+    data = _csv(tmp_path, {"id": [1, 2, 3], "city": ["Berlin", "Paris", "Oslo"], "when": ["2024-01-15", "2024-02-01", "10:30"]})
+    dag = write_dag(
+        dag_id,
+        f"""
+gate = PIIScanGateOperator(task_id="pii", data={data!r})
+
+@task
+def downstream(summary: dict) -> str:
+    assert summary["verdict"] == "passed" and summary["metrics"]["pii_cells"] == 0
+    return summary["verdict"]
+
+downstream(gate.output)
+""",
+        header=HEADER,
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "success"
+    assert {t: str(ti.state) for t, ti in tis.items()} == {"pii": "success", "downstream": "success"}
+    run_id = _pipeline_run(home, dag_id)
+    assert MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)["mlsecops.gate.pii.verdict"] == "passed"
+    report = verify_run(run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert report.gates["pii/try-1"]["gate"] == "pii-scan"
+
+
+def test_pii_file_fails_without_retry_and_records_masked_evidence(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("leaky")
+    data = _pii_file(tmp_path)
+    dag = write_dag(
+        dag_id,
+        f"PIIScanGateOperator(task_id='pii', data={data!r}, retries=3, retry_delay=timedelta(seconds=0))",
+        header=HEADER,
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed"
+    assert str(tis["pii"].state) == "failed"
+    assert tis["pii"].try_number == 1  # AirflowFailException: a rejection is not retried
+    run_id = _pipeline_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    assert store.run_tags(run_id)["mlsecops.gate.pii.verdict"] == "failed"
+    local = store.download_dir(run_id, "mlsecops/evidence/pii/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["verdict"] == "failed"
+    assert {f["id"] for f in result["findings"]} == {"pii.email", "pii.us_ssn", "pii.credit_card", "pii.phone"}
+    assert result["context"]["task_id"] == "pii"
+    pii_report = json.loads((local / "pii_report.json").read_text())
+    assert pii_report["columns"]["contact"]["types"]["us_ssn"]["samples_masked"] == ["***-**-6789"]
+    evidence = "\n".join(p.read_text(errors="replace") for p in local.rglob("*") if p.is_file())
+    for raw in RAW_PII:
+        assert raw not in evidence
+    report = verify_run(run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert report.gates["pii/try-1"]["verdict"] == "failed"
+
+
+def test_templated_allow_columns_let_an_allowed_column_pass(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = _dag_id("allowed")
+    data = _pii_file(tmp_path)
+    dag = write_dag(
+        dag_id,
+        "PIIScanGateOperator(task_id='pii', data='{{ params.path }}', allow_columns='{{ params.allow }}', "
+        "types=['email', 'us_ssn'], max_rows=3)",
+        header=HEADER,
+        params={"path": data, "allow": "note,contact"},
+    )
+    dag_run, _ = _run(dag)
+    assert dag_run.state == "success"
+    run_id = _pipeline_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    assert store.run_tags(run_id)["mlsecops.gate.pii.verdict"] == "passed"
+    result = json.loads((store.download_dir(run_id, "mlsecops/evidence/pii/try-1", tmp_path / "dl") / "result.json").read_text())
+    assert result["policy"]["allow_columns"] == ["note", "contact"]
+    assert result["metrics"]["rows_scanned"] == 3 and result["details"]["sampled"] is True
+    assert {(f["id"], f["passed"], f["severity"]) for f in result["findings"]} == {
+        ("pii.email", True, "info"),
+        ("pii.us_ssn", True, "info"),
+    }
+    assert verify_run(run_id, settings=home).ok
+
+
+def test_bad_arguments_fail_at_parse_time() -> None:
+    from airflow_mlsecops.operators.pii import PIIScanGateOperator
+
+    with pytest.raises(ValueError, match="passport"):
+        PIIScanGateOperator(task_id="p", data="x.csv", types=["email", "passport"])
+    with pytest.raises(ValueError, match="no PII types"):
+        PIIScanGateOperator(task_id="p", data="x.csv", types=[])
+    with pytest.raises(ValueError, match="data is required"):
+        PIIScanGateOperator(task_id="p", data="")
+    with pytest.raises(ValueError, match="max_rows"):
+        PIIScanGateOperator(task_id="p", data="x.csv", max_rows=0)
+    with pytest.raises(ValueError, match="allow_columns"):
+        PIIScanGateOperator(task_id="p", data="x.csv", allow_columns=[1, 2])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="warn_only"):
+        PIIScanGateOperator(task_id="p", data="x.csv", warn_only="yes")  # type: ignore[arg-type]
+    op = PIIScanGateOperator(task_id="p", data=Path("x.csv"), types="phone,email", allow_columns=("a", "b"))
+    assert op.types == ["email", "phone"] and op.allow_columns == ["a", "b"] and op.data == "x.csv"
+    assert {"data", "allow_columns"} <= set(PIIScanGateOperator.template_fields)
+    assert PIIScanGateOperator.gate_name == "pii-scan"
