@@ -282,6 +282,218 @@ def cmd_gate_provenance(args: argparse.Namespace) -> int:
         return _finish_gate(args, attest_artifacts(named, gate=args.gate_name))
 
 
+def cmd_gate_model_scan(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.model_scan import scan_model
+
+    return _finish_gate(args, scan_model(args.path, warn_only=args.warn_only, allow_globals=args.allow_global or ()))
+
+
+def cmd_gate_robustness(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.robustness import evaluate_robustness
+
+    outcome = evaluate_robustness(
+        args.model,
+        args.data,
+        label_column=args.label_column,
+        epsilon=args.epsilon,
+        min_robust_accuracy=args.min_robust_accuracy,
+        max_accuracy_drop=args.max_accuracy_drop,
+        method=args.method,
+        max_samples=args.max_samples,
+        epsilon_scale=args.epsilon_scale,
+        allow_bounds=args.allow_bounds,
+        warn_only=args.warn_only,
+    )
+    return _finish_gate(args, outcome)
+
+
+def cmd_gate_sbom(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.sbom import DEFAULT_FAIL_ON, DatasetRef, build_and_check_sbom
+
+    outcome = build_and_check_sbom(
+        args.model,
+        python=args.python,
+        osv_db=args.osv_db,
+        online=args.online,
+        datasets=[DatasetRef.parse(d) for d in args.dataset or []],
+        fail_on=args.fail_on or DEFAULT_FAIL_ON,
+        require_vulnerability_check=not args.no_vulnerability_check,
+        warn_only=args.warn_only,
+    )
+    if args.bom and "bom.cdx.json" in outcome.files:
+        Path(args.bom).write_bytes(outcome.files["bom.cdx.json"])
+    return _finish_gate(args, outcome)
+
+
+def cmd_gate_drift(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.drift import detect_drift
+
+    outcome = detect_drift(
+        args.reference,
+        args.current,
+        columns=_split_list(args.columns),
+        drift_share=args.drift_share,
+        max_rows=None if args.max_rows == 0 else args.max_rows,
+        html=bool(args.html) or args.record,
+        warn_only=args.warn_only,
+    )
+    if args.html:
+        report = next((data for name, data in outcome.files.items() if name.endswith(".html")), None)
+        if report is not None:
+            Path(args.html).write_bytes(report)
+    return _finish_gate(args, outcome)
+
+
+def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.gates.input_detection import score_batch
+
+    outcome = score_batch(
+        args.data, args.detector, model_uri=args.model, max_flagged_share=args.max_flagged_share, warn_only=args.warn_only
+    )
+    return _finish_gate(args, outcome)
+
+
+# ----------------------------------------------------------------------------- model signing
+def cmd_sign(args: argparse.Namespace) -> int:
+    from airflow_mlsecops.evidence.keys import SigningKey
+    from airflow_mlsecops.model_signing import sign_model
+
+    password = os.environ[args.password_env].encode("utf-8") if args.password_env and os.environ.get(args.password_env) else None
+    key = SigningKey.from_file(args.private_key, password=password)
+    bundle = sign_model(args.path, key, signature_path=args.signature)
+    Path(args.signature).write_bytes(bundle)
+    info = {
+        "model": args.path,
+        "signature": args.signature,
+        "keyid": key.keyid,
+        "bundle_sha256": hashlib.sha256(bundle).hexdigest(),
+    }
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"signed {args.path} -> {args.signature} (key {key.keyid[:16]}, OpenSSF model signing v1.0 format)")
+    return EXIT_OK
+
+
+def cmd_verify_model(args: argparse.Namespace) -> int:
+    from airflow_mlsecops.evidence.keys import load_trusted_keys
+    from airflow_mlsecops.model_signing import verify_model
+
+    try:
+        bundle = Path(args.signature).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"signature {args.signature} cannot be read: {exc.strerror}") from exc
+    signature = verify_model(args.path, bundle, load_trusted_keys(args.public_key), signature_path=args.signature)
+    info = {
+        "verified": True,
+        "model": args.path,
+        "keyid": signature.keyid,
+        "model_digest": signature.model_digest,
+        "files": len(signature.files),
+    }
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"VERIFIED: {args.path} ({len(signature.files)} files) signed by key {signature.keyid[:16]}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- approval and promotion
+def _airflow_env(args: argparse.Namespace) -> None:
+    """Point Airflow at the embedded default's database unless AIRFLOW_HOME says otherwise."""
+    from airflow_mlsecops.config import Settings
+
+    os.environ.setdefault("AIRFLOW_HOME", str(Settings.from_env().home / "airflow"))
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    _airflow_env(args)
+    from airflow_mlsecops.hitl import pending_approvals
+
+    pending = pending_approvals(args.dag_id, args.run_id)
+    if args.json:
+        _print_json([p.to_dict() for p in pending])
+    elif not pending:
+        print(f"no approval is waiting in DAG {args.dag_id}")
+    else:
+        for p in pending:
+            print(f"{p.dag_id} {p.run_id} {p.task_id}: {p.subject}")
+            if p.assigned_users:
+                print(f"  reviewers: {', '.join(p.assigned_users)}")
+            if p.body:
+                print("  " + "\n  ".join(p.body.splitlines()))
+    return EXIT_OK
+
+
+def _respond(args: argparse.Namespace, approve: bool) -> int:
+    _airflow_env(args)
+    from airflow_mlsecops.hitl import respond, wait_for_run
+
+    written = respond(dag_id=args.dag_id, run_id=args.run_id, user=args.as_user, approve=approve, task_id=args.task_id)
+    result: dict[str, Any] = {"response": written}
+    if args.wait:
+        result["run"] = wait_for_run(args.dag_id, args.run_id, timeout=args.wait)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{written['responded_by']} chose {written['choice']} for {written['task_id']} in {args.dag_id} {args.run_id}")
+        if "run" in result:
+            run = result["run"]
+            waiting = f", waiting for more responses in {', '.join(run['waiting_for'])}" if run["waiting_for"] else ""
+            print(f"DAG run state: {run['state']}{waiting}")
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _respond(args, approve=True)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    return _respond(args, approve=False)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.registry import rollback
+
+    settings = Settings.from_env()
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    record = rollback(store, name=args.model, alias=args.alias, settings=settings, force=args.force, reason=args.reason)
+    data = record.to_dict() if hasattr(record, "to_dict") else dict(record.__dict__)
+    if args.json:
+        _print_json(data)
+    else:
+        print(f"{args.model}@{args.alias}: rolled back to version {data.get('to_version')} (was {data.get('from_version')})")
+    return EXIT_OK
+
+
+def cmd_verify_model_version(args: argparse.Namespace) -> int:
+    _apply_store_options(args)
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.registry import verify_model_version
+
+    settings = Settings.from_env()
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    result = verify_model_version(store, name=args.name, version=str(args.version), settings=settings)
+    if args.json:
+        _print_json(result.to_dict())
+    elif result.ok:
+        print(f"VERIFIED: {args.name} version {args.version} has a valid evidence chain")
+    else:
+        print(f"NOT VERIFIED: {args.name} version {args.version}")
+        for problem in result.problems:
+            print(f"  - {problem}")
+    return EXIT_OK if result.ok else EXIT_REJECTED
+
+
 # ----------------------------------------------------------------------------- verify-artifact
 def cmd_verify_artifact(args: argparse.Namespace) -> int:
     import tempfile
@@ -406,6 +618,58 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_pii)
+    gp = gsub.add_parser("model-scan", help="scan a model file or directory for code execution and unsafe formats")
+    gp.add_argument("path", help="model file or directory (local, s3://, runs:/ or models:/)")
+    gp.add_argument("--allow-global", action="append", metavar="MODULE.NAME", help="also allow this exact pickle global")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_model_scan)
+    gp = gsub.add_parser("robustness", help="accuracy under adversarial perturbation")
+    gp.add_argument("--model", required=True, help="MLflow model directory or URI")
+    gp.add_argument("--data", required=True, help="labelled evaluation data (CSV/Parquet, local or s3://)")
+    gp.add_argument("--label-column", required=True)
+    gp.add_argument(
+        "--epsilon", type=float, required=True, help="perturbation radius (input units, or std with --epsilon-scale std)"
+    )
+    gp.add_argument("--epsilon-scale", choices=["input", "std"], default="input")
+    gp.add_argument("--min-robust-accuracy", type=float, default=0.0, help="reject below this robust accuracy")
+    gp.add_argument("--max-accuracy-drop", type=float, help="reject when clean minus robust accuracy exceeds this")
+    gp.add_argument("--method", default="auto", choices=["auto", "linear-exact", "noise", "fgsm", "pgd", "hopskipjump"])
+    gp.add_argument("--max-samples", type=int, default=2000)
+    gp.add_argument("--allow-bounds", action="store_true", help="accept a noise bound when no exact method or attack applies")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_robustness)
+    gp = gsub.add_parser("sbom", help="CycloneDX 1.6 ML-BOM of a model and an offline OSV vulnerability check")
+    gp.add_argument("--model", required=True, help="MLflow model directory or URI")
+    gp.add_argument("--python", help="interpreter of the training environment (default: the model's requirements.txt)")
+    gp.add_argument("--osv-db", help="OSV database directory or zip (PyPI export) for the offline check")
+    gp.add_argument("--online", action="store_true", help="also ask pip-audit's online service when reachable")
+    gp.add_argument("--dataset", action="append", metavar="NAME=SHA256", help="training data set used (repeatable)")
+    gp.add_argument("--fail-on", help="severities that reject (default: critical,high,unknown)")
+    gp.add_argument("--no-vulnerability-check", action="store_true", help="do not fail when no check could be performed")
+    gp.add_argument("--bom", metavar="FILE", help="also write the BOM to FILE")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_sbom)
+    gp = gsub.add_parser("drift", help="data drift of a production batch against the training reference (Evidently)")
+    gp.add_argument("--reference", required=True)
+    gp.add_argument("--current", required=True)
+    gp.add_argument("--columns", help="comma-separated columns to compare (default: all shared)")
+    gp.add_argument("--drift-share", type=float, default=0.5, help="share of drifted columns that means dataset drift")
+    gp.add_argument("--max-rows", type=int, default=50_000, help="sample above this many rows (0: never sample)")
+    gp.add_argument("--html", metavar="FILE", help="write Evidently's HTML report to FILE")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_drift)
+    gp = gsub.add_parser("input-anomaly", help="flag off-distribution and adversarial inputs in a production batch")
+    gp.add_argument("--data", required=True)
+    gp.add_argument("--detector", help="detector directory (default: the one stored inside the model)")
+    gp.add_argument("--model", help="model directory or URI")
+    gp.add_argument("--max-flagged-share", type=float, default=0.05)
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_input_anomaly)
     gp = gsub.add_parser("provenance", help="hash files or directories and attest their manifest")
     gp.add_argument("paths", nargs="+", help="files or directories, s3:// objects or prefixes, runs:/ or models:/ URIs")
     gp.add_argument("--gate-name", default="dataset-provenance", help="gate name in the evidence")
@@ -418,6 +682,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-key", action="append", metavar="PEM", help="trusted public key file or directory (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_verify_artifact)
+
+    p = sub.add_parser("sign", help="sign a model in the OpenSSF model-signing format (ECDSA)")
+    p.add_argument("path", help="model file or directory")
+    p.add_argument("--private-key", required=True, help="PEM private key (ECDSA P-256 or P-384)")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable holding the key's password")
+    p.add_argument("--signature", required=True, help="where to write the signature (Sigstore bundle v0.3 JSON)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("verify-model", help="verify an OpenSSF model signature (ours or model_signing's)")
+    p.add_argument("path", help="model file or directory")
+    p.add_argument("--public-key", required=True, action="append", help="trusted PEM public key (repeatable)")
+    p.add_argument("--signature", required=True, help="the signature (Sigstore bundle v0.3 JSON)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify_model)
+
+    for name, func, what in (("approve", cmd_approve, "approve"), ("reject", cmd_reject, "reject")):
+        p = sub.add_parser(name, help=f"{what} a model waiting for human approval (Airflow human-in-the-loop)")
+        p.add_argument("--dag-id", required=True)
+        p.add_argument("--run-id", required=True)
+        p.add_argument("--as", dest="as_user", required=True, metavar="USER", help="the reviewer answering")
+        p.add_argument("--task-id", help="the approval task, if the run has several waiting")
+        p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="then wait up to SECONDS for the run to go on")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("approvals", help="list approvals waiting in a DAG")
+    p.add_argument("--dag-id", required=True)
+    p.add_argument("--run-id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_approvals)
+
+    p = sub.add_parser("rollback", help="move an alias back to its previous holder, with signed evidence")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--alias", default="champion")
+    p.add_argument("--force", action="store_true", help="roll back even if the previous holder's evidence chain is broken")
+    p.add_argument("--reason", help="why (recorded in the evidence)")
+    _add_store_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("verify-model-version", help="check that a registered model version has a valid evidence chain")
+    p.add_argument("name")
+    p.add_argument("version")
+    _add_store_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify_model_version)
 
     p = sub.add_parser("demo", help="run the example secure training pipeline end to end (embedded default)")
     p.add_argument("--json", action="store_true", help="print one JSON object last")

@@ -66,9 +66,11 @@ def _task_key(result: GateResult) -> str:
     return safe_key(key)
 
 
-def evidence_dir_for(result: GateResult) -> str:
+def evidence_dir_for(result: GateResult, record: str | None = None) -> str:
+    """``mlsecops/evidence/<task key>/<attempt>``; ``record`` (e.g. ``response-2``) tells apart
+    several records of one attempt, such as the responses an approval task collects."""
     if result.context is not None:
-        attempt = f"try-{result.context.try_number}"
+        attempt = f"try-{result.context.try_number}" + (f".{record}" if record else "")
     else:
         attempt = "cli-" + result.started_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{EVIDENCE_ROOT}/{_task_key(result)}/{attempt}"
@@ -114,6 +116,7 @@ class EvidenceRecorder:
         statements: Mapping[str, bytes] | None = None,
         mlflow_run_id: str | None = None,
         policy_digest: str | None = None,
+        record: str | None = None,
     ) -> RecordedEvidence:
         """Sign ``result`` and record it with its evidence ``files`` (relative name -> bytes).
 
@@ -151,7 +154,7 @@ class EvidenceRecorder:
         except MLSecOpsError as exc:
             raise EvidenceRecordingError(f"evidence of gate {result.gate} could not be written to the ledger: {exc}") from exc
 
-        artifact_dir = evidence_dir_for(result)
+        artifact_dir = evidence_dir_for(result, record)
         key = _task_key(result)
         tags = {
             f"{TAG_PREFIX}{key}.verdict": result.verdict.value,

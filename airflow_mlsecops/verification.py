@@ -33,11 +33,12 @@ from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
 from airflow_mlsecops.evidence.keys import VerifyingKey
 from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger
+from airflow_mlsecops.evidence.models import GateResult
 from airflow_mlsecops.evidence.statement import GateStatement
 from airflow_mlsecops.exceptions import MLSecOpsError, VerificationError
 from airflow_mlsecops.mlflow_store import ENVELOPE_FILE, TAG_DAG_ID, TAG_PREFIX, TAG_RUN_ID, MLflowEvidenceStore
 
-_TRY = re.compile(r"/try-(\d+)$")
+_TRY = re.compile(r"/try-(\d+)(?:\.[a-z]+-(\d+))?$")
 
 
 class Status(str, enum.Enum):
@@ -63,6 +64,7 @@ class VerificationReport:
     tracking_uri: str
     checks: list[Check] = field(default_factory=list)
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)  # scope -> {gate, verdict, keyid}
+    results: dict[str, GateResult] = field(default_factory=dict)  # scope -> the signed result (verified)
 
     @property
     def ok(self) -> bool:
@@ -162,7 +164,7 @@ def verify_run(
     locations = store.list_evidence(mlflow_run_id)
     if not locations:
         report.add("run", "evidence-present", Status.FAILED, "the run holds no mlsecops evidence")
-    latest: dict[str, tuple[int, str]] = {}  # task key -> (try number, verdict)
+    latest: dict[str, tuple[tuple[int, int], str]] = {}  # task key -> ((try number, record number), verdict)
 
     with tempfile.TemporaryDirectory(prefix="mlsecops-verify-") as tmp:
         hasher = _SubjectHasher(store, Path(tmp, "subjects"))
@@ -195,9 +197,10 @@ def verify_run(
             else:
                 report.add(scope, "statement", Status.OK, f"{result.gate}: {result.verdict.value}")
             report.gates[scope] = {"gate": result.gate, "verdict": result.verdict.value, "keyid": key.keyid}
+            report.results[scope] = result
             match = _TRY.search(location.artifact_dir)
-            attempt = int(match.group(1)) if match else 0
-            if attempt >= latest.get(location.task_key, (-1, ""))[0]:
+            attempt = (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
+            if attempt >= latest.get(location.task_key, ((-1, -1), ""))[0]:
                 latest[location.task_key] = (attempt, result.verdict.value)
 
             present = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}

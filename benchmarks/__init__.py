@@ -9,7 +9,7 @@ directory that is deleted at the end. Results are printed as one table and writt
 ``benchmarks/results/latest.json`` (git-ignored).
 
 Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``recording``,
-``validation``.
+``validation``, ``drift``, ``pii``, ``modelscan``, ``modelsign``.
 """
 
-GROUPS = ("import", "dagparse", "signing", "hashing", "ledger", "recording", "validation")
+GROUPS = ("import", "dagparse", "signing", "hashing", "ledger", "recording", "validation", "drift", "pii", "modelscan", "modelsign")

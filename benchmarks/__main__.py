@@ -32,6 +32,10 @@ MODULES = {
     "ledger": "ledger",
     "recording": "recording",
     "validation": "validation",
+    "drift": "drift",
+    "pii": "pii",
+    "modelscan": "modelscan",
+    "modelsign": "modelsign",
 }
 GROUP_TIMEOUT_S = 280
 

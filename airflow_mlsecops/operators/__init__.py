@@ -1,7 +1,7 @@
 """Airflow operators of airflow-mlsecops. Importing this package is cheap: each operator's module
 is imported on first use, and engines (GX, MLflow, sklearn) only when a task runs.
 
->>> from airflow_mlsecops.operators import DataValidationGateOperator, ProvenanceSignOperator
+>>> from airflow_mlsecops.operators import DataValidationGateOperator, ProvenanceSignOperator, PromoteModelOperator
 """
 
 from __future__ import annotations
@@ -10,30 +10,57 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_mlsecops.operators.approval import ModelApprovalGateOperator
     from airflow_mlsecops.operators.base import BaseGateOperator, MLflowEvidenceLink
     from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator
     from airflow_mlsecops.operators.data_validation import DataValidationGateOperator
+    from airflow_mlsecops.operators.model_scan import ModelScanGateOperator
+    from airflow_mlsecops.operators.model_signing import ModelSignOperator, ModelVerifyOperator
+    from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator
     from airflow_mlsecops.operators.pii import PIIScanGateOperator
     from airflow_mlsecops.operators.provenance import ProvenanceSignOperator, ProvenanceVerifyOperator
+    from airflow_mlsecops.operators.registry import PromoteModelOperator, RegisterModelOperator
+    from airflow_mlsecops.operators.robustness import RobustnessGateOperator
+    from airflow_mlsecops.operators.sbom import SBOMGateOperator
 
 _LAZY = {
     "BaseGateOperator": "airflow_mlsecops.operators.base",
-    "MLflowEvidenceLink": "airflow_mlsecops.operators.base",
     "DataIntegrityGateOperator": "airflow_mlsecops.operators.data_integrity",
     "DataValidationGateOperator": "airflow_mlsecops.operators.data_validation",
+    "DriftMonitorOperator": "airflow_mlsecops.operators.monitoring",
+    "InputAnomalyGateOperator": "airflow_mlsecops.operators.monitoring",
+    "MLflowEvidenceLink": "airflow_mlsecops.operators.base",
+    "ModelApprovalGateOperator": "airflow_mlsecops.operators.approval",
+    "ModelScanGateOperator": "airflow_mlsecops.operators.model_scan",
+    "ModelSignOperator": "airflow_mlsecops.operators.model_signing",
+    "ModelVerifyOperator": "airflow_mlsecops.operators.model_signing",
     "PIIScanGateOperator": "airflow_mlsecops.operators.pii",
+    "PromoteModelOperator": "airflow_mlsecops.operators.registry",
     "ProvenanceSignOperator": "airflow_mlsecops.operators.provenance",
     "ProvenanceVerifyOperator": "airflow_mlsecops.operators.provenance",
+    "RegisterModelOperator": "airflow_mlsecops.operators.registry",
+    "RobustnessGateOperator": "airflow_mlsecops.operators.robustness",
+    "SBOMGateOperator": "airflow_mlsecops.operators.sbom",
 }
 
 __all__ = [
     "BaseGateOperator",
     "DataIntegrityGateOperator",
     "DataValidationGateOperator",
+    "DriftMonitorOperator",
+    "InputAnomalyGateOperator",
     "MLflowEvidenceLink",
+    "ModelApprovalGateOperator",
+    "ModelScanGateOperator",
+    "ModelSignOperator",
+    "ModelVerifyOperator",
     "PIIScanGateOperator",
+    "PromoteModelOperator",
     "ProvenanceSignOperator",
     "ProvenanceVerifyOperator",
+    "RegisterModelOperator",
+    "RobustnessGateOperator",
+    "SBOMGateOperator",
 ]
 
 

@@ -1,0 +1,148 @@
+"""Model monitoring: every day, judge the production batch the champion model scores.
+
+    prepare_batch -> detect_drift             (Evidently: has the population moved away from training?)
+                  -> detect_input_anomalies   (off-distribution rows, evasion attempts on the boundary)
+
+* ``prepare_batch`` names the batch and the training reference. With the ``data`` param empty it
+  writes the generated demo stream (:mod:`airflow_mlsecops.monitoring_data`) to
+  ``$MLSECOPS_HOME/monitoring/<run>/``: the ``batch`` param picks ``normal``, ``drifted`` or
+  ``attacked`` (crafted against the champion itself). Otherwise ``data`` is the batch (local
+  path, ``s3://`` object or MLflow URI) and ``reference`` the training data.
+* ``detect_drift`` fails when at least ``drift_share`` of the features drifted; its evidence
+  holds Evidently's HTML report.
+* ``detect_input_anomalies`` scores every row with the input detector stored inside the model
+  (``<model>/input_detector``, fitted when the model was trained) and fails when more than
+  ``max_flagged_share`` of the rows are flagged.
+
+The model is named by alias (``models:/credit-risk@champion``); each gate resolves it once, to
+the version it points at, records its signed evidence against that version and tags this run's
+MLflow run with ``mlsecops.model_name`` / ``mlsecops.model_version``.
+
+**Alerts** use Airflow's own mechanisms: a crossed threshold fails the task (no retry) and
+``on_failure_callback`` fires. This DAG ships :func:`~airflow_mlsecops.operators.monitoring.log_alert`,
+which writes one ``MLSECOPS ALERT ...`` line to the task log (no network). To notify people, add
+a notifier from an Airflow provider next to it, e.g.::
+
+    from airflow.providers.slack.notifications.slack import SlackNotifier      # apache-airflow-providers-slack
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier         # apache-airflow-providers-smtp
+
+    default_args = {
+        "on_failure_callback": [
+            log_alert,
+            SlackNotifier(slack_conn_id="slack_ml", channel="#ml-alerts",
+                          text="{{ dag.dag_id }}/{{ ti.task_id }} failed: {{ exception }}"),
+            SmtpNotifier(to="ml-oncall@example.com", subject="[mlsecops] {{ ti.task_id }} failed"),
+        ],
+    }
+
+Demo (no server needed; ``bootstrap_champion`` trains and registers a champion if the alias
+does not exist yet)::
+
+    airflow dags test model_monitoring -c '{"batch": "attacked", "bootstrap_champion": true}'
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from airflow_mlsecops.example_data import FEATURES
+from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator, log_alert
+
+DEFAULT_MODEL = "models:/credit-risk@champion"
+
+
+@task(multiple_outputs=True)
+def prepare_batch(**context) -> dict:
+    """Name this run's production batch and training reference (writing the demo stream if asked)."""
+    import re
+
+    from airflow_mlsecops.config import Settings
+
+    params = context["params"]
+    settings = Settings.from_env()
+    reference, data = params.get("reference") or "", params.get("data") or ""
+    if reference and data:
+        return {"reference": reference, "current": data}
+
+    from airflow_mlsecops import monitoring_data
+
+    run_dir = settings.home / "monitoring" / re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not reference:
+        reference = str(run_dir / "reference.csv")
+        monitoring_data.reference_frame().to_csv(reference, index=False)
+    if not data:
+        kind = params["batch"]
+        model = None
+        if kind == "attacked" or params.get("bootstrap_champion"):
+            model = _champion(params["model_uri"], bool(params.get("bootstrap_champion")), settings)
+        data = str(run_dir / f"{kind}.csv")
+        monitoring_data.production_batch(kind, model=model if kind == "attacked" else None).to_csv(data, index=False)
+    return {"reference": reference, "current": data}
+
+
+def _champion(model_uri: str, bootstrap: bool, settings):
+    """Load the champion (training and registering one first if asked and the alias is missing)."""
+    import tempfile
+    from pathlib import Path
+
+    from airflow_mlsecops.artifacts import fetch
+    from airflow_mlsecops.exceptions import ConfigurationError
+    from airflow_mlsecops.gates.drift import resolve_model_ref
+    from airflow_mlsecops.gates.input_detection import load_sklearn_model
+    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    try:
+        ref = resolve_model_ref(model_uri, store)
+    except ConfigurationError:
+        if not (bootstrap and "@" in model_uri):
+            raise
+        from airflow_mlsecops.monitoring_data import train_champion
+
+        name, alias = model_uri[len("models:/") :].split("/", 1)[0].split("@", 1)
+        train_champion(settings.tracking_uri, name=name, alias=alias)
+        ref = resolve_model_ref(model_uri, store)
+    with tempfile.TemporaryDirectory(prefix="mlsecops-champion-") as tmp:
+        return load_sklearn_model(fetch(ref.uri, Path(tmp), store))
+
+
+with DAG(
+    dag_id="model_monitoring",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["mlsecops", "monitoring", "example"],
+    default_args={"on_failure_callback": log_alert},
+    on_failure_callback=log_alert,
+    params={
+        "model_uri": Param(DEFAULT_MODEL, type="string", description="the model in production (alias or version)"),
+        "batch": Param("normal", enum=["normal", "drifted", "attacked"], description="demo batch when data is empty"),
+        "data": Param("", type="string", description="production batch: path, s3:// or MLflow URI (empty: demo batch)"),
+        "reference": Param("", type="string", description="training reference data (empty: the demo training data)"),
+        "drift_share": Param(0.5, type="number", exclusiveMinimum=0, maximum=1),
+        "max_rows": Param(50_000, type="integer", minimum=2, description="sample larger frames for drift"),
+        "max_flagged_share": Param(0.05, type="number", minimum=0, exclusiveMaximum=1),
+        "bootstrap_champion": Param(False, type="boolean", description="train and register a demo champion if missing"),
+    },
+    doc_md=__doc__,
+) as dag:
+    batch = prepare_batch()
+    drift = DriftMonitorOperator(
+        task_id="detect_drift",
+        reference=batch["reference"],
+        current=batch["current"],
+        columns=list(FEATURES),
+        drift_share="{{ params.drift_share }}",
+        max_rows="{{ params.max_rows }}",
+        model="{{ params.model_uri }}",
+    )
+    inputs = InputAnomalyGateOperator(
+        task_id="detect_input_anomalies",
+        data=batch["current"],
+        model="{{ params.model_uri }}",
+        max_flagged_share="{{ params.max_flagged_share }}",
+    )

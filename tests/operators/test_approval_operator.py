@@ -1,0 +1,170 @@
+"""Human approval through Airflow's own HITL mechanism, run for real with ``dag.test()``.
+
+A reviewer thread answers the waiting task the way ``mlsecops approve`` does (the same code path),
+while ``dag.test()`` keeps the run alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+# The reviewer thread queries Airflow's models while dag.test() runs in the main thread: import them
+# here first, so the two threads never race on a half-imported module.
+import airflow.models.dagrun
+import airflow.models.hitl
+import airflow.models.taskinstance
+import airflow.models.trigger
+import airflow.models.xcom
+import airflow.triggers.base  # noqa: F401
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+
+pytestmark = pytest.mark.airflow
+
+HEADER = "from airflow_mlsecops.operators import ModelApprovalGateOperator"
+
+
+def _model(tmp_path: Path) -> Path:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors: {}\n")
+    (model / "weights.bin").write_bytes(b"\x01" * 512)
+    return model
+
+
+def _source(model: Path, **approval_kwargs) -> str:
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in {"model_author": "carol", **approval_kwargs}.items())
+    return f"""
+sign = ProvenanceSignOperator(task_id="sign_model", artifacts=[{str(model)!r}], gate="model-provenance")
+approve = ModelApprovalGateOperator(task_id="approve_model", model_uri={str(model)!r}, {kwargs})
+
+@task
+def promote(decision: dict) -> str:
+    return decision["decision"]
+
+sign >> approve
+promote(approve.output)
+"""
+
+
+class Reviewer(threading.Thread):
+    """Answers each waiting request in turn, as ``mlsecops approve`` would."""
+
+    def __init__(self, dag_id: str, answers: list[tuple[str, bool]], before_each=None) -> None:
+        super().__init__(daemon=True)
+        self.dag_id, self.answers, self.before_each = dag_id, list(answers), before_each
+        self.outcomes: list[object] = []
+
+    def run(self) -> None:
+        from airflow_mlsecops.hitl import pending_approvals, respond
+
+        deadline = time.monotonic() + 120
+        while self.answers and time.monotonic() < deadline:
+            try:
+                pending = pending_approvals(self.dag_id)
+            except Exception as exc:  # surfaced by the test through self.outcomes
+                self.outcomes.append(exc)
+                return
+            if not pending:
+                time.sleep(0.3)
+                continue
+            user, approve = self.answers.pop(0)
+            if self.before_each:
+                self.before_each(user)
+            try:
+                self.outcomes.append(respond(dag_id=self.dag_id, run_id=pending[0].run_id, user=user, approve=approve))
+            except Exception as exc:
+                self.outcomes.append(exc)
+            time.sleep(0.5)
+
+
+def _run(dag, reviewer: Reviewer):
+    reviewer.start()
+    dag_run = dag.test()
+    reviewer.join(timeout=5)
+    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def _mlflow_run(settings: Settings, dag_id: str) -> str:
+    store = MLflowEvidenceStore(settings.tracking_uri)
+    experiment = store.client.get_experiment_by_name(dag_id)
+    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
+    return run.info.run_id
+
+
+def _decisions(settings: Settings, dag_id: str) -> tuple[object, list[dict]]:
+    report = verify_run(_mlflow_run(settings, dag_id), settings=settings)
+    final = [r for s, r in sorted(report.results.items()) if r.gate == "model-approval"]
+    return report, [{"verdict": r.verdict.value, **r.details} for r in final]
+
+
+def test_approval_by_a_reviewer_lets_the_pipeline_go_on(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = f"approve_ok_{uuid.uuid4().hex[:6]}"
+    dag = write_dag(dag_id, _source(_model(tmp_path), reviewers=["alice", "bob"]), header=HEADER)
+    dag_run, states = _run(dag, Reviewer(dag_id, [("alice", True)]))
+    assert dag_run.state == "success", states
+    report, decisions = _decisions(home, dag_id)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert decisions[-1]["decision"] == "approved" and decisions[-1]["verdict"] == "passed"
+    assert [a["id"] for a in decisions[-1]["approvals"]] == ["alice"]
+    gates = sorted(g["gate"] for g in report.gates.values())
+    assert gates == ["model-approval", "model-approval-request", "model-approval-response", "model-provenance"]
+
+
+def test_rejection_fails_closed_and_is_recorded(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = f"approve_reject_{uuid.uuid4().hex[:6]}"
+    dag = write_dag(dag_id, _source(_model(tmp_path)), header=HEADER)
+    dag_run, states = _run(dag, Reviewer(dag_id, [("bob", False)]))
+    assert dag_run.state == "failed"
+    assert states["approve_model"] == "failed" and states["promote"] == "upstream_failed"
+    _, decisions = _decisions(home, dag_id)
+    assert decisions[-1]["decision"] == "rejected" and decisions[-1]["rejected_by"]["id"] == "bob"
+
+
+def test_separation_of_duties_and_quorum(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    """The author's approval (given through the UI path, bypassing the CLI check) is recorded and
+    not counted; a second approval by the same reviewer does not count twice; quorum needs two."""
+    from airflow_mlsecops.hitl import ApprovalRefused, pending_approvals, respond
+
+    dag_id = f"approve_quorum_{uuid.uuid4().hex[:6]}"
+    dag = write_dag(dag_id, _source(_model(tmp_path), required_approvals=2), header=HEADER)
+
+    refusals: list[str] = []
+
+    def cli_refuses_the_author(user: str) -> None:
+        if user == "carol":
+            pending = pending_approvals(dag_id)[0]
+            with pytest.raises(ApprovalRefused, match="separation of duties") as info:
+                respond(dag_id=dag_id, run_id=pending.run_id, user="carol", approve=True)
+            refusals.append(str(info.value))
+
+    # carol (the author) is refused by the CLI before anything is written; alice answers twice,
+    # which counts once; bob's approval completes the quorum of two.
+    answers = [("carol", True), ("alice", True), ("alice", True), ("bob", True)]
+    reviewer = Reviewer(dag_id, answers, before_each=cli_refuses_the_author)
+    dag_run, states = _run(dag, reviewer)
+    assert refusals and "authored the model" in refusals[0]
+    assert dag_run.state == "success", states
+    _, decisions = _decisions(home, dag_id)
+    assert [a["id"] for a in decisions[-1]["approvals"]] == ["alice", "bob"]
+    assert any("already approved" in r["reason"] for r in decisions[-1]["refused"])
+
+
+def test_model_changed_after_the_request_voids_the_approval(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    dag_id = f"approve_void_{uuid.uuid4().hex[:6]}"
+    model = _model(tmp_path)
+    dag = write_dag(dag_id, _source(model), header=HEADER)
+
+    def swap_model(user: str) -> None:
+        (model / "weights.bin").write_bytes(b"\x02" * 512)
+
+    dag_run, states = _run(dag, Reviewer(dag_id, [("alice", True)], before_each=swap_model))
+    assert dag_run.state == "failed" and states["approve_model"] == "failed"
+    store = MLflowEvidenceStore(home.tracking_uri)
+    assert store.run_tags(_mlflow_run(home, dag_id))["mlsecops.gate.approve_model.verdict"] == "failed"

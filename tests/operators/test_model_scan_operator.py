@@ -1,0 +1,149 @@
+"""The model scanner as a real Airflow task (``dag.test()``) recording evidence into real MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import uuid
+import warnings
+from pathlib import Path
+
+import pytest
+
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+
+pytestmark = pytest.mark.airflow
+
+HEADER = "from airflow_mlsecops.operators.model_scan import ModelScanGateOperator"
+
+
+class _Touch:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def _run(dag):
+    dag_run = dag.test()
+    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
+
+
+def _pipeline_run(settings: Settings, dag_id: str) -> str:
+    store = MLflowEvidenceStore(settings.tracking_uri)
+    experiment = store.client.get_experiment_by_name(dag_id)
+    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
+    return run.info.run_id
+
+
+def _mlflow_model(tmp_path: Path) -> Path:
+    import mlflow.sklearn
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(60, 4, random_state=0)
+    target = tmp_path / "model"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(
+            LogisticRegression().fit(X, y), str(target), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+        )
+    return target
+
+
+def test_benign_mlflow_model_passes(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    model = _mlflow_model(tmp_path)
+    dag_id = f"model_scan_ok_{uuid.uuid4().hex[:6]}"
+    dag = write_dag(
+        dag_id,
+        f"""
+scan = ModelScanGateOperator(task_id="scan", path={str(model)!r})
+
+@task
+def register(summary: dict) -> str:
+    assert summary["verdict"] == "passed" and summary["metrics"]["files"] >= 4
+    return summary["subjects"][0]["digest"]["sha256"]
+
+register(scan.output)
+""",
+        header=HEADER,
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "success", {t: str(ti.state) for t, ti in tis.items()}
+    run_id = _pipeline_run(home, dag_id)
+    assert MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)["mlsecops.gate.scan.verdict"] == "passed"
+    report = verify_run(run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert report.gates["scan/try-1"]["gate"] == "model-scan"
+
+
+def test_malicious_pickle_fails_without_retry_and_records_why(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    marker = tmp_path / "PWNED"
+    model = tmp_path / "model.joblib"
+    model.write_bytes(pickle.dumps(_Touch(str(marker)), protocol=4))
+    dag_id = f"model_scan_bad_{uuid.uuid4().hex[:6]}"
+    dag = write_dag(
+        dag_id,
+        f"ModelScanGateOperator(task_id='scan', path={str(model)!r}, retries=3, retry_delay=timedelta(seconds=0))",
+        header=HEADER,
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed"
+    assert str(tis["scan"].state) == "failed"
+    assert tis["scan"].try_number == 1  # AirflowFailException: no retry
+    assert not marker.exists()
+    run_id = _pipeline_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    assert store.run_tags(run_id)["mlsecops.gate.scan.verdict"] == "failed"
+    local = store.download_dir(run_id, "mlsecops/evidence/scan/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["verdict"] == "failed"
+    assert result["findings"][0]["location"] == "model.joblib @ byte 28"
+    assert "posix.system" in result["findings"][0]["message"]
+    scan_report = json.loads((local / "model_scan_report.json").read_text())
+    assert scan_report["files"][0]["globals"] == {"posix.system": 1}
+    assert verify_run(run_id, settings=home).ok
+
+
+def test_model_fetched_from_an_mlflow_run_is_scanned(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    from mlflow import MlflowClient
+
+    model = _mlflow_model(tmp_path)
+    client = MlflowClient(home.tracking_uri)
+    experiment = client.create_experiment(f"training-{uuid.uuid4().hex[:6]}")
+    run = client.create_run(experiment)
+    client.log_artifacts(run.info.run_id, str(model), "model")
+    uri = f"runs:/{run.info.run_id}/model"
+    dag_id = f"model_scan_uri_{uuid.uuid4().hex[:6]}"
+    dag = write_dag(
+        dag_id, "ModelScanGateOperator(task_id='scan', path='{{ params.model }}')", header=HEADER, params={"model": uri}
+    )
+    dag_run, _ = _run(dag)
+    assert dag_run.state == "success"
+    run_id = _pipeline_run(home, dag_id)
+    report = verify_run(run_id, settings=home)  # re-fetches runs:/ and re-hashes it
+    assert report.ok, [c.to_dict() for c in report.failures]
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    local = store.download_dir(run_id, "mlsecops/evidence/scan/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["verdict"] == "passed"
+    assert result["subjects"][0]["name"] == uri
+
+
+def test_bad_arguments_fail_at_parse_time() -> None:
+    from airflow_mlsecops.operators.model_scan import ModelScanGateOperator
+
+    with pytest.raises(ValueError, match="path is required"):
+        ModelScanGateOperator(task_id="s", path="")
+    with pytest.raises(ValueError, match="gadget"):
+        ModelScanGateOperator(task_id="s", path="m.pkl", allow_globals=["builtins.eval"])
+    with pytest.raises(ValueError, match="unknown scan limits"):
+        ModelScanGateOperator(task_id="s", path="m.pkl", limits={"max_depth": 2})
+    with pytest.raises(ValueError, match="positive"):
+        ModelScanGateOperator(task_id="s", path="m.pkl", limits={"max_archive_depth": 0})
+    op = ModelScanGateOperator(task_id="s", path=Path("m.pkl"), limits={"max_archive_depth": 2}, allow_globals=["pkg.Cls"])
+    assert op.path == "m.pkl" and op.limits.max_archive_depth == 2 and "path" in op.template_fields

@@ -1,0 +1,106 @@
+"""Sign a model where it is trained, verify it where it is used: real Airflow tasks, a real sklearn
+model saved by MLflow, real evidence in MLflow, and the OpenSSF CLI on the recorded signature."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from airflow_mlsecops.config import PUBLIC_KEY_FILE, Settings
+from airflow_mlsecops.mlflow_store import RESULT_FILE, TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+
+pytestmark = pytest.mark.airflow
+
+HEADER = "from airflow_mlsecops.operators.model_signing import ModelSignOperator, ModelVerifyOperator"
+
+
+def _sklearn_model(where: Path) -> Path:
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]], [0, 1, 0, 1])
+    path = where / "fraud-model"
+    mlflow.sklearn.save_model(model, str(path), pip_requirements=["scikit-learn"])
+    return path
+
+
+def _run(dag):
+    dag_run = dag.test()
+    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def _mlflow_run(settings: Settings, dag_id: str) -> str:
+    store = MLflowEvidenceStore(settings.tracking_uri)
+    experiment = store.client.get_experiment_by_name(dag_id)
+    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
+    return run.info.run_id
+
+
+def _dag_source(model: Path, signature: Path, change: str) -> str:
+    return f"""
+sign = ModelSignOperator(task_id="sign", path={str(model)!r}, signature_path={str(signature)!r})
+
+@task
+def between_stages(path: str) -> None:
+    {change}
+
+verify = ModelVerifyOperator(task_id="verify", path={str(model)!r}, signature=sign.output["signature"])
+sign >> between_stages({str(model)!r}) >> verify
+"""
+
+
+def test_signed_model_passes_verification_and_the_evidence_verifies(
+    airflow_db, home: Settings, tmp_path: Path, write_dag
+) -> None:
+    model = _sklearn_model(tmp_path)
+    signature = model / "model.sig"  # the OpenSSF convention: beside the files it signs, left out of the signature
+    dag_id = f"model_signing_ok_{uuid.uuid4().hex[:6]}"
+    dag_run, states = _run(write_dag(dag_id, _dag_source(model, signature, "pass"), header=HEADER))
+    assert dag_run.state == "success", states
+
+    run_id = _mlflow_run(home, dag_id)
+    report = verify_run(run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert {g["gate"] for g in report.gates.values()} == {"model-signing", "model-signature-verification"}
+    assert any(c.name == "file:model.sig" and c.status.value == "ok" for c in report.checks)
+    assert any(c.name == f"subject:{model}" and c.status.value == "ok" for c in report.checks)
+
+    # The signature recorded in MLflow is the one written to signature_path, and OpenSSF verifies it.
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    evidence = store.run_tags(run_id)["mlsecops.gate.sign.evidence"]
+    recorded = store.download_uri(f"runs:/{run_id}/{evidence}/model.sig", tmp_path / "recorded")
+    assert recorded.read_bytes() == signature.read_bytes()
+    cli = Path(sys.executable).parent / "model_signing"
+    public_key = home.keys_dir / PUBLIC_KEY_FILE
+    done = subprocess.run(
+        [str(cli), "verify", "key", str(model), "--signature", str(signature), "--public_key", str(public_key)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_model_changed_between_stages_is_rejected(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    model = _sklearn_model(tmp_path)
+    change = "open(path + '/MLmodel', 'a').write('# edited after signing\\n')"
+    dag_id = f"model_signing_tampered_{uuid.uuid4().hex[:6]}"
+    dag_run, states = _run(write_dag(dag_id, _dag_source(model, tmp_path / "model.sig", change), header=HEADER))
+    assert dag_run.state == "failed"
+    assert states == {"sign": "success", "between_stages": "success", "verify": "failed"}
+
+    run_id = _mlflow_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    tags = store.run_tags(run_id)
+    assert tags["mlsecops.gate.verify.verdict"] == "failed"
+    evidence = store.download_dir(run_id, tags["mlsecops.gate.verify.evidence"], tmp_path / "evidence")
+    result = json.loads((evidence / RESULT_FILE).read_text())
+    assert [f["id"] for f in result["findings"] if not f["passed"]] == ["model-signing.changed"]
+    assert "MLmodel changed since it was signed" in result["summary"]
+    assert verify_run(run_id, settings=home, check_subjects=False).ok

@@ -1,0 +1,191 @@
+"""The monitoring DAG (``dags/model_monitoring.py``) under ``dag.test()`` against a real champion in
+a real MLflow registry: normal passes, drifted fails the drift task, attacked fails the input task,
+and every gate's evidence verifies and names the model version the alias pointed at."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.verification import verify_run
+from tests.conftest import REPO_ROOT, _template_mlflow_db, load_dag_file
+
+DAG_FILE = REPO_ROOT / "dags" / "model_monitoring.py"
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One embedded home for the module (MLflow, ledger, key) holding a registered champion."""
+    from airflow_mlsecops.monitoring_data import train_champion
+
+    root = tmp_path_factory.mktemp("monitoring") / "home"
+    root.mkdir()
+    shutil.copy(_template_mlflow_db(), root / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLSECOPS_HOME", str(root))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        patch.delenv("MLSECOPS_LEDGER_URL", raising=False)
+        Settings.from_env().generate_key_pair()
+        settings = Settings.from_env()
+        yield {"settings": settings, **train_champion(settings.tracking_uri)}
+
+
+def _run(batch: str) -> tuple[Any, dict[str, str], str]:
+    dag = load_dag_file(DAG_FILE, "model_monitoring")
+    dag_run = dag.test(run_conf={"batch": batch})
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    store = MLflowEvidenceStore(Settings.from_env().tracking_uri)
+    experiment = store.client.get_experiment_by_name("model_monitoring")
+    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_RUN_ID}` = '{dag_run.run_id}'")
+    return dag_run, states, run.info.run_id
+
+
+def _evidence(settings: Settings, run_id: str, task_id: str, tmp_path: Path) -> Path:
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    return store.download_dir(run_id, f"mlsecops/evidence/{task_id}/try-1", tmp_path / task_id)
+
+
+def _check_recorded(settings: Settings, run_id: str, champion: dict[str, Any]) -> dict[str, str]:
+    report = verify_run(run_id, settings=settings)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    subjects = {c.name: c.status.value for c in report.checks if c.name.startswith("subject:models:/")}
+    version = champion["version"]
+    # The alias was resolved once; the evidence names (and re-hashes) the version it pointed at.
+    assert subjects == {
+        f"subject:models:/credit-risk/{version}": "ok",
+        f"subject:models:/credit-risk/{version}/input_detector": "ok",
+    }
+    tags = MLflowEvidenceStore(settings.tracking_uri).run_tags(run_id)
+    assert tags["mlsecops.model_name"] == "credit-risk"
+    assert tags["mlsecops.model_version"] == version
+    assert tags["mlsecops.model_uri"] == f"models:/credit-risk/{version}"
+    return tags
+
+
+@pytest.mark.airflow
+def test_normal_batch_passes_both_gates(airflow_db: Path, champion: dict[str, Any], tmp_path: Path) -> None:
+    settings = champion["settings"]
+    dag_run, states, run_id = _run("normal")
+    assert dag_run.state == "success", states
+    assert states == {"prepare_batch": "success", "detect_drift": "success", "detect_input_anomalies": "success"}
+    tags = _check_recorded(settings, run_id, champion)
+    assert tags["mlsecops.gate.detect_drift.verdict"] == "passed"
+    assert tags["mlsecops.gate.detect_input_anomalies.verdict"] == "passed"
+    drift = _evidence(settings, run_id, "detect_drift", tmp_path)
+    assert {"drift_report.html", "drift_report.json", "result.json", "envelope.dsse.json"} <= {p.name for p in drift.iterdir()}
+    result = json.loads((drift / "result.json").read_text())
+    assert result["details"]["model"]["alias"] == "champion"
+    assert result["details"]["model"]["version"] == champion["version"]
+
+
+@pytest.mark.airflow
+def test_drifted_batch_fails_the_drift_task(airflow_db: Path, champion: dict[str, Any], tmp_path: Path) -> None:
+    settings = champion["settings"]
+    dag_run, states, run_id = _run("drifted")
+    assert dag_run.state == "failed"
+    assert states["detect_drift"] == "failed" and states["detect_input_anomalies"] == "success", states
+    tags = _check_recorded(settings, run_id, champion)
+    assert tags["mlsecops.gate.detect_drift.verdict"] == "failed"
+    result = json.loads((_evidence(settings, run_id, "detect_drift", tmp_path) / "result.json").read_text())
+    assert {f["id"] for f in result["findings"] if not f["passed"]} == {"drift.column", "drift.dataset"}
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.airflow
+def test_attacked_batch_fails_the_input_task(airflow_db: Path, champion: dict[str, Any], tmp_path: Path) -> None:
+    settings = champion["settings"]
+    alerts = _Lines()
+    logger = logging.getLogger("airflow_mlsecops.alerts")
+    logger.addHandler(alerts)
+    try:
+        dag_run, states, run_id = _run("attacked")
+    finally:
+        logger.removeHandler(alerts)
+    assert dag_run.state == "failed"
+    assert states["detect_input_anomalies"] == "failed" and states["detect_drift"] == "success", states
+    tags = _check_recorded(settings, run_id, champion)
+    assert tags["mlsecops.gate.detect_input_anomalies.verdict"] == "failed"
+    evidence = _evidence(settings, run_id, "detect_input_anomalies", tmp_path)
+    report = json.loads((evidence / "input_anomaly_report.json").read_text())
+    assert report["flagged_share"] > 0.05 and report["boundary_rows"] >= 80 and report["off_distribution_rows"] >= 10
+    assert len(report["flagged_row_indices"]) == 100 and report["flagged_rows_truncated"] is True
+    result = json.loads((evidence / "result.json").read_text())
+    assert {f["id"] for f in result["findings"]} == {"input.off_distribution", "input.boundary"}
+    # The task's and the DAG's on_failure_callback both fired (dag.test() runs them in-process).
+    task_alert = [line for line in alerts.lines if line.startswith("MLSECOPS ALERT model_monitoring/detect_input_anomalies ")]
+    assert len(task_alert) == 1, alerts.lines
+    assert "batch=attacked" in task_alert[0] and "gate input-anomaly rejected the input" in task_alert[0]
+    dag_alert = [line for line in alerts.lines if line.startswith("MLSECOPS ALERT model_monitoring run=")]
+    assert len(dag_alert) == 1 and "DAG run failed" in dag_alert[0], alerts.lines
+
+
+def test_log_alert_writes_one_clear_line(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from airflow_mlsecops.operators.monitoring import log_alert
+
+    ti = SimpleNamespace(dag_id="model_monitoring", task_id="detect_drift", run_id="scheduled__2026-11-26", try_number=1)
+    with caplog.at_level(logging.ERROR, logger="airflow_mlsecops.alerts"):
+        log_alert(
+            {
+                "ti": ti,
+                "params": {"model_uri": "models:/credit-risk@champion", "batch": "drifted"},
+                "exception": RuntimeError("gate drift rejected the input:\n4 of 6 columns drifted"),
+            }
+        )
+        last = SimpleNamespace(dag_id="model_monitoring", task_id="detect_drift", run_id="r1", try_number=1)
+        log_alert({"dag_run": SimpleNamespace(dag_id="model_monitoring", run_id="r1"), "reason": "task_failure", "ti": last})
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "MLSECOPS ALERT model_monitoring/detect_drift run=scheduled__2026-11-26 try=1 model_uri=models:/credit-risk@champion "
+        "batch=drifted: gate drift rejected the input: 4 of 6 columns drifted",
+        "MLSECOPS ALERT model_monitoring run=r1: DAG run failed (task_failure), last failed task detect_drift",
+    ]
+
+
+def test_bad_arguments_fail_at_parse_time() -> None:
+    from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator
+
+    with pytest.raises(ValueError, match="reference is required"):
+        DriftMonitorOperator(task_id="d", reference="", current="c.csv")
+    with pytest.raises(ValueError, match="drift_share must be in"):
+        DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", drift_share=1.5)
+    with pytest.raises(ValueError, match="max_rows must be"):
+        DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", max_rows=1)
+    with pytest.raises(ValueError, match="pass model"):
+        InputAnomalyGateOperator(task_id="i", data="b.csv")
+    with pytest.raises(ValueError, match="max_flagged_share must be in"):
+        InputAnomalyGateOperator(task_id="i", data="b.csv", model="models:/m@a", max_flagged_share=1)
+    templated = DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", drift_share="{{ params.share }}")
+    assert templated.drift_share == "{{ params.share }}"
+
+
+def test_dag_parses_without_heavy_imports() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runpy; ns = runpy.run_path(sys.argv[1]); dag = ns['dag'];"
+        "assert dag.dag_id == 'model_monitoring' and sorted(dag.task_ids) == "
+        "['detect_drift', 'detect_input_anomalies', 'prepare_batch'], dag.task_ids;"
+        "heavy = [m for m in ('mlflow', 'evidently', 'sklearn', 'pandas', 'numpy', 'boto3') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(DAG_FILE)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
