@@ -1,15 +1,19 @@
 """Runs one example DAG with ``dag.test()`` in its own process (used by ``mlsecops demo``).
 
 Kept separate so Airflow reads the environment prepared by the demo, and so the DAG's own log
-lines go to the demo's log file instead of the user's terminal.
+lines go to the demo's log file instead of the user's terminal. ``dag.test()`` keeps a run alive
+while a human-in-the-loop task waits; this process therefore outlives ``mlsecops demo`` when the
+demo stops at the approval, and finishes the run once someone answers (``mlsecops approve``),
+or gives up after ``TIMEOUT`` seconds.
 
-    python -m airflow_mlsecops._demo_runner DAG_FILE DAG_ID RESULT_JSON [CONF_JSON]
+    python -m airflow_mlsecops._demo_runner DAG_FILE DAG_ID RESULT_JSON CONF_JSON TIMEOUT
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +21,15 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     dag_file, dag_id, result_path = argv[0], argv[1], Path(argv[2])
     conf = json.loads(argv[3]) if len(argv) > 3 else {}
+    timeout = int(float(argv[4])) if len(argv) > 4 else 0
+
+    def give_up(signum: int, frame: object) -> None:
+        result_path.write_text(json.dumps({"dag_id": dag_id, "state": "timed_out", "tasks": {}}))
+        raise SystemExit(f"gave up after {timeout} s without a decision")
+
+    if timeout > 0:
+        signal.signal(signal.SIGALRM, give_up)
+        signal.alarm(timeout)
     spec = importlib.util.spec_from_file_location(f"mlsecops_demo_{Path(dag_file).stem}", dag_file)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {dag_file}")

@@ -519,9 +519,18 @@ def cmd_verify_artifact(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from airflow_mlsecops.demo import next_steps, run_demo
 
+    if args.approve_as and args.reject_as:
+        raise ConfigurationError("give --approve-as or --reject-as, not both")
     conf = {"rows": args.rows, "seed": args.seed}
     echo = None if args.json else (lambda msg: print(f"mlsecops demo: {msg}", flush=True))
-    result = run_demo(dags_folder=Path(args.dags_folder), conf=conf, echo=echo)
+    result = run_demo(
+        dags_folder=Path(args.dags_folder),
+        conf=conf,
+        echo=echo,
+        approve_as=args.approve_as,
+        reject_as=args.reject_as,
+        approval_timeout=args.approval_timeout,
+    )
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -534,7 +543,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"verification: {'VERIFIED' if result.verified else 'NOT VERIFIED'}")
         for failure in result.verification_failures:
             print(f"  - {failure['scope']}: {failure['check']}: {failure['detail']}")
+        if result.approval:
+            a = result.approval
+            print(
+                f"approval: {a['decision']}"
+                + (f" by {a['responded_by']} at {a['responded_at']}" if a.get("responded_by") else "")
+            )
+        if result.promoted:
+            p = result.promoted
+            print(f"promoted: {p['model']} version {p['version']} is now @{p['alias']}")
+        elif result.state != "awaiting_approval":
+            print("promoted: nothing")
         print()
+        if result.state == "awaiting_approval":
+            task = result.waiting_for[0]["task_id"] if result.waiting_for else "approve_model"
+            print(f"The run is waiting for a reviewer at {task} (it keeps waiting in the background).")
+            print("Approve or reject it in the Airflow UI (Browse > Required actions), or here:")
+            home = f"MLSECOPS_HOME={result.home}"
+            print(f"  {home} mlsecops approve --dag-id {result.dag_id} --run-id '{result.run_id}' --as alice --wait 600")
+            print(f"  {home} mlsecops reject  --dag-id {result.dag_id} --run-id '{result.run_id}' --as bob --wait 600")
+            print("The DAG run's triggering user and the model's author may not approve (separation of duties).")
+            print()
         for line in next_steps(result):
             print(f"  {line}")
     return EXIT_OK if result.ok else EXIT_REJECTED
@@ -735,6 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dags-folder", default="dags", help="folder holding the example DAG (default: ./dags)")
     p.add_argument("--rows", type=int, default=5000, help="rows of generated training data")
     p.add_argument("--seed", type=int, default=7, help="seed of the generated data")
+    p.add_argument("--approve-as", metavar="USER", help="answer the approval as this reviewer (Approve) and run to the end")
+    p.add_argument("--reject-as", metavar="USER", help="answer the approval as this reviewer (Reject)")
+    p.add_argument("--approval-timeout", type=float, default=3600, help="seconds the run waits in the background for a reviewer")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -40,10 +40,16 @@ class DemoResult:
     dags_folder: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    approval: dict[str, Any] | None = None
+    promoted: dict[str, Any] | None = None
+    waiting_for: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.state == "success" and self.verified
+        """Verified evidence, and the run ended as designed: promoted, waiting for a reviewer, or
+        stopped by a recorded rejection."""
+        rejected = self.state == "failed" and (self.approval or {}).get("decision") == "rejected"
+        return self.verified and (self.state in ("success", "awaiting_approval") or rejected)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,9 @@ class DemoResult:
             "dags_folder": self.dags_folder,
             "seconds": round(self.seconds, 1),
             "notes": self.notes,
+            "approval": self.approval,
+            "promoted": self.promoted,
+            "waiting_for": [{k: v for k, v in w.items() if k != "body"} for w in self.waiting_for],
         }
 
 
@@ -98,57 +107,122 @@ def _migrate(env: dict[str, str], log: Any) -> None:
     marker.touch()
 
 
+def _latest_run(dag_id: str, since: datetime) -> tuple[str, str, dict[str, str]] | None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id, DagRun.start_date >= since)
+            .order_by(DagRun.start_date.desc())
+            .first()
+        )
+        if run is None:
+            return None
+        tasks = {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
+        return run.run_id, str(run.state), tasks
+
+
 def run_demo(
-    *, dags_folder: Path, dag_id: str = DEFAULT_DAG_ID, conf: dict[str, Any] | None = None, echo: Any = None
+    *,
+    dags_folder: Path,
+    dag_id: str = DEFAULT_DAG_ID,
+    conf: dict[str, Any] | None = None,
+    echo: Any = None,
+    approve_as: str | None = None,
+    reject_as: str | None = None,
+    approval_timeout: float = 3600,
 ) -> DemoResult:
+    """Run the example DAG; stop at the approval unless ``approve_as``/``reject_as`` answers it."""
     started = time.monotonic()
+    started_at = datetime.now(timezone.utc)
     dag_file = dags_folder / f"{dag_id}.py"
     if not dag_file.is_file():
         raise ConfigurationError(f"example DAG {dag_file} not found; run the demo from the project's root or pass --dags-folder")
     settings, env, notes = prepare_environment(dags_folder.absolute())
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW", "MLFLOW", "MLSECOPS"))})
     say = echo or (lambda _msg: None)
     for note in notes:
         say(note)
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
     log_path = logs / f"demo-{stamp}.log"
     result_path = logs / f"demo-{stamp}.json"
     with open(log_path, "w") as log:
         say(f"preparing Airflow's database in {env['AIRFLOW_HOME']} ...")
         _migrate(env, log)
-        say(f"running {dag_id} with dag.test() (log: {log_path}) ...")
-        log.flush()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "airflow_mlsecops._demo_runner",
-                str(dag_file.absolute()),
-                dag_id,
-                str(result_path),
-                json.dumps(conf or {}),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if done.returncode != 0 or not result_path.exists():
-        raise ConfigurationError(f"the example DAG could not be run (exit {done.returncode}); see {log_path}")
-    run = json.loads(result_path.read_text())
+    say(f"running {dag_id} with dag.test() (log: {log_path}) ...")
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_mlsecops._demo_runner",
+        str(dag_file.absolute()),
+        dag_id,
+        str(result_path),
+        json.dumps(conf or {}),
+        str(approval_timeout),
+    ]
+    with open(log_path, "a") as log:
+        # Its own session: when the demo stops at the approval, this run keeps waiting for a reviewer.
+        runner = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    from airflow_mlsecops.hitl import pending_approvals, respond
+
+    answered = False
+    waiting: list[Any] = []
+    run_id, state = "", "running"
+    tasks: dict[str, str] = {}
+    while True:
+        finished = runner.poll() is not None
+        latest = _latest_run(dag_id, started_at)
+        if latest:
+            run_id, state, tasks = latest
+            waiting = pending_approvals(dag_id, run_id)
+        if finished:
+            break
+        if waiting:
+            if answered:
+                pass  # another response is needed (quorum): the demo answers once, then reports
+            elif approve_as or reject_as:
+                user = approve_as or reject_as or ""
+                say(f"answering {waiting[0].task_id} as {user}: {'Approve' if approve_as else 'Reject'}")
+                try:
+                    respond(dag_id=dag_id, run_id=run_id, user=user, approve=bool(approve_as))
+                except MLSecOpsError:
+                    runner.terminate()
+                    raise
+                answered = True
+                waiting = []
+                time.sleep(1)
+                continue
+            if not answered:
+                break
+        time.sleep(1)
+    if runner.poll() is not None and result_path.exists():
+        run = json.loads(result_path.read_text())
+        run_id, state, tasks = run.get("run_id", run_id), run["state"], run.get("tasks", tasks)
+        if runner.returncode not in (0, None) and state != "timed_out":
+            raise ConfigurationError(f"the example DAG could not be run (exit {runner.returncode}); see {log_path}")
+    elif runner.poll() is not None:
+        raise ConfigurationError(f"the example DAG could not be run (exit {runner.returncode}); see {log_path}")
+    else:
+        state = "awaiting_approval"
 
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
     mlflow_run_id = None
     with store.errors("cannot find the demo's MLflow run"):
         experiment = store.client.get_experiment_by_name(dag_id)
-        if experiment is not None:
+        if experiment is not None and run_id:
             found = store.client.search_runs(
                 [experiment.experiment_id],
-                filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}' and tags.`{TAG_RUN_ID}` = '{run['run_id']}'",
+                filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}' and tags.`{TAG_RUN_ID}` = '{run_id}'",
             )
             mlflow_run_id = found[0].info.run_id if found else None
     gates: dict[str, str] = {}
     verified, failures = False, []
+    approval: dict[str, Any] | None = None
     if mlflow_run_id:
         tags = store.run_tags(mlflow_run_id)
         gates = {
@@ -161,13 +235,16 @@ def run_demo(
         try:
             report = verify_run(mlflow_run_id, settings=settings, store=store)
             verified, failures = report.ok, [c.to_dict() for c in report.failures]
+            approval = _approval_summary(report.results)
         except MLSecOpsError as exc:
             failures = [{"scope": "run", "check": "verify", "status": "failed", "detail": str(exc)}]
+    if state == "awaiting_approval":
+        approval = {"decision": "pending", "responded_by": None, "responded_at": None}
     return DemoResult(
         dag_id=dag_id,
-        run_id=run["run_id"],
-        state=run["state"],
-        tasks=run["tasks"],
+        run_id=run_id,
+        state=state,
+        tasks=tasks,
         mlflow_run_id=mlflow_run_id,
         tracking_uri=settings.tracking_uri,
         gates=gates,
@@ -178,7 +255,41 @@ def run_demo(
         dags_folder=str(dags_folder.absolute()),
         seconds=time.monotonic() - started,
         notes=notes,
+        approval=approval,
+        promoted=_promoted(store, run_id) if state == "success" else None,
+        waiting_for=[w.to_dict() for w in waiting] if state == "awaiting_approval" else [],
     )
+
+
+def _approval_summary(results: dict[str, Any]) -> dict[str, Any] | None:
+    decisions = [r for _, r in sorted(results.items()) if r.gate == "model-approval"]
+    if not decisions:
+        return None
+    final = decisions[-1]
+    details = final.details
+    approvals = details.get("approvals") or []
+    by = details.get("rejected_by") or (approvals[-1] if approvals else None)
+    return {
+        "decision": details.get("decision"),
+        "responded_by": (by or {}).get("name"),
+        "responded_at": (by or {}).get("responded_at") or final.finished_at.isoformat(),
+        "approvals": [a.get("name") for a in approvals],
+    }
+
+
+def _promoted(
+    store: MLflowEvidenceStore, run_id: str, name: str = "credit-risk", alias: str = "champion"
+) -> dict[str, Any] | None:
+    from airflow_mlsecops.exceptions import ConfigurationError as _Missing
+
+    try:
+        with store.errors("cannot read the registry"):
+            version = store.client.get_model_version_by_alias(name, alias)
+    except (_Missing, MLSecOpsError):
+        return None
+    if version.tags.get("mlsecops.run_id") != run_id:
+        return None
+    return {"model": name, "version": str(version.version), "alias": alias}
 
 
 def next_steps(result: DemoResult) -> list[str]:
