@@ -134,9 +134,6 @@ def respond(*, dag_id: str, run_id: str, user: str, approve: bool, task_id: str 
             raise ConfigurationError(f"{ti.task_id} has no human-in-the-loop request")
         if detail.response_received:
             raise ApprovalRefused(f"{ti.task_id} was already answered by {detail.responded_by_user_name}")
-        assigned = {u["id"] for u in (detail.assignees or [])}
-        if assigned and user not in assigned:
-            raise ApprovalRefused(f"{user} is not one of the reviewers of {ti.task_id} ({', '.join(sorted(assigned))})")
         raw_request = _request_of(session, ti)
         if raw_request and approve:
             request = ApprovalRequest.from_dict(raw_request)
@@ -144,6 +141,9 @@ def respond(*, dag_id: str, run_id: str, user: str, approve: bool, task_id: str 
                 raise ApprovalRefused(
                     f"{user} may not approve {request.model_uri}: {request.excluded[user]} (separation of duties)"
                 )
+        assigned = {u["id"] for u in (detail.assignees or [])}
+        if assigned and user not in assigned:
+            raise ApprovalRefused(f"{user} is not one of the reviewers of {ti.task_id} ({', '.join(sorted(assigned))})")
         detail.responded_by = {"id": user, "name": user}
         detail.responded_at = timezone.utcnow()
         detail.chosen_options = [APPROVE if approve else REJECT]

@@ -11,8 +11,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 # The reviewer thread queries Airflow's models while dag.test() runs in the main thread: import them
 # here first, so the two threads never race on a half-imported module.
 import airflow.models.dagrun
@@ -21,6 +19,8 @@ import airflow.models.taskinstance
 import airflow.models.trigger
 import airflow.models.xcom
 import airflow.triggers.base  # noqa: F401
+import pytest
+
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
 from airflow_mlsecops.verification import verify_run

@@ -1,0 +1,141 @@
+"""The whole secure training pipeline, run for real to each outcome a reviewer can choose.
+
+``dag.test()`` runs ``dags/secure_training_pipeline.py`` while a reviewer thread answers the
+approval exactly as ``mlsecops approve`` does (Airflow's own human-in-the-loop mechanism).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+# The reviewer thread queries Airflow's models while dag.test() runs: import them here first.
+import airflow.models.dagrun
+import airflow.models.hitl
+import airflow.models.taskinstance
+import airflow.models.trigger
+import airflow.models.xcom
+import airflow.triggers.base  # noqa: F401
+from airflow_mlsecops.config import Settings
+from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.registry import verify_model_version
+from airflow_mlsecops.verification import verify_run
+from tests.conftest import REPO_ROOT, TEST_DAGS, load_dag_file
+
+pytestmark = pytest.mark.airflow
+
+DAG_FILE = REPO_ROOT / "dags" / "secure_training_pipeline.py"
+CONF = {"rows": 1500, "seed": 11}
+
+
+def _answer(dag_id: str, user: str, approve: bool, errors: list[Exception]) -> threading.Thread:
+    def run() -> None:
+        from airflow_mlsecops.hitl import pending_approvals, respond
+
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                pending = pending_approvals(dag_id)
+                if pending:
+                    respond(dag_id=dag_id, run_id=pending[0].run_id, user=user, approve=approve)
+                    return
+            except Exception as exc:
+                errors.append(exc)
+                return
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _run(dag, user: str, approve: bool):
+    errors: list[Exception] = []
+    thread = _answer(dag.dag_id, user, approve, errors)
+    dag_run = dag.test(run_conf=CONF)
+    thread.join(timeout=5)
+    assert not errors, errors
+    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def _report(settings: Settings, dag_id: str, run_id: str):
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    experiment = store.client.get_experiment_by_name(dag_id)
+    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_RUN_ID}` = '{run_id}'")
+    return store, verify_run(run.info.run_id, settings=settings, store=store)
+
+
+def _final_approval(report) -> dict:
+    (scope, result) = max((s, r) for s, r in report.results.items() if r.gate == "model-approval")
+    return {"verdict": result.verdict.value, **result.details}
+
+
+def test_approved_then_rejected(airflow_db, home: Settings) -> None:
+    """Approved: the alias is set and the version verifies. Rejected: the alias stays where it was,
+    and the rejection is signed evidence."""
+    dag = load_dag_file(DAG_FILE, "secure_training_pipeline")
+    dag_run, states = _run(dag, "alice", approve=True)
+    assert dag_run.state == "success", states
+    store, report = _report(home, dag.dag_id, dag_run.run_id)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert _final_approval(report)["decision"] == "approved"
+    champion = store.client.get_model_version_by_alias("credit-risk", "champion")
+    assert champion.tags["mlsecops.run_id"] == dag_run.run_id
+    assert "alice" in champion.tags["mlsecops.approved_by"]
+    assert verify_model_version(store, name="credit-risk", version=champion.version, settings=home).ok
+
+    rejected_run, states = _run(dag, "bob", approve=False)
+    assert rejected_run.state == "failed"
+    assert states["approve_model"] == "failed" and states["promote_model"] == "upstream_failed"
+    _, rejected_report = _report(home, dag.dag_id, rejected_run.run_id)
+    assert rejected_report.ok
+    decision = _final_approval(rejected_report)
+    assert decision["decision"] == "rejected" and decision["rejected_by"]["id"] == "bob"
+    assert store.client.get_model_version_by_alias("credit-risk", "champion").version == champion.version
+
+
+def test_model_swapped_after_approval_is_not_promoted(airflow_db, home: Settings) -> None:
+    """A model file changed in the store after the scan (here: after approval, right before
+    promotion) makes the promotion refuse, and the alias is never set."""
+    source = DAG_FILE.read_text()
+    source = source.replace("HERE = Path(__file__).parent", f"HERE = Path({str(DAG_FILE.parent)!r})")
+    source = source.replace('dag_id="secure_training_pipeline"', 'dag_id="pipeline_with_swap"')
+    source = re.sub(r"register >> approve >> promote\s*$", "register >> approve >> swap_model(MODEL_URI) >> promote\n", source)
+    source += '''
+
+@task
+def swap_model(model_uri: str) -> None:
+    """An attacker with write access to the artifact store rewrites the model after approval."""
+    from airflow_mlsecops.hooks.evidence import EvidenceHook
+
+    location = EvidenceHook().store.resolve_artifact_uri(model_uri).removeprefix("file://")
+    target = next(p for p in __import__("pathlib").Path(location).rglob("model.skops"))
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+'''
+    source = source.replace("\n@task\ndef swap_model", "\n\n@task\ndef swap_model", 1)
+    # The task must be defined before the DAG body uses it.
+    body_start = source.index("with DAG(")
+    swap_def = source[source.index("@task\ndef swap_model") :]
+    source = source[:body_start] + swap_def + "\n\n" + source[body_start : source.index("@task\ndef swap_model")]
+    path = TEST_DAGS / "pipeline_with_swap.py"
+    path.write_text(source)
+    dag = load_dag_file(path, "pipeline_with_swap")
+    dag_run, states = _run(dag, "alice", approve=True)
+    assert states["approve_model"] == "success" and states["swap_model"] == "success"
+    assert states["promote_model"] == "failed" and dag_run.state == "failed"
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    with pytest.raises(Exception, match=r"(?i)alias|not found|does not exist"):
+        store.client.get_model_version_by_alias("credit-risk", "champion")
+    _, report = _report(home, "pipeline_with_swap", dag_run.run_id)
+    promotion = max((s, r) for s, r in report.results.items() if r.gate == "model-promotion")[1]
+    assert promotion.verdict.value == "failed"
+    assert any(
+        "model" in f.message.lower() and ("digest" in f.message.lower() or "sha256" in f.message.lower())
+        for f in promotion.failed_findings
+    )
