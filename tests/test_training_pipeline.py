@@ -9,9 +9,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from pathlib import Path
-
-import pytest
 
 # The reviewer thread queries Airflow's models while dag.test() runs: import them here first.
 import airflow.models.dagrun
@@ -20,6 +17,8 @@ import airflow.models.taskinstance
 import airflow.models.trigger
 import airflow.models.xcom
 import airflow.triggers.base  # noqa: F401
+import pytest
+
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
 from airflow_mlsecops.registry import verify_model_version
@@ -70,7 +69,7 @@ def _report(settings: Settings, dag_id: str, run_id: str):
 
 
 def _final_approval(report) -> dict:
-    (scope, result) = max((s, r) for s, r in report.results.items() if r.gate == "model-approval")
+    (_, result) = max((s, r) for s, r in report.results.items() if r.gate == "model-approval")
     return {"verdict": result.verdict.value, **result.details}
 
 
