@@ -12,4 +12,16 @@ Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledge
 ``validation``, ``drift``, ``pii``, ``modelscan``, ``modelsign``.
 """
 
-GROUPS = ("import", "dagparse", "signing", "hashing", "ledger", "recording", "validation", "drift", "pii", "modelscan", "modelsign")
+GROUPS = (
+    "import",
+    "dagparse",
+    "signing",
+    "hashing",
+    "ledger",
+    "recording",
+    "validation",
+    "drift",
+    "pii",
+    "modelscan",
+    "modelsign",
+)
