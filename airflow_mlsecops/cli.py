@@ -759,6 +759,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify_model_version)
 
+    from airflow_mlsecops.policy.cli import add_policy_parser
+
+    add_policy_parser(sub)
+
     p = sub.add_parser("demo", help="run the example secure training pipeline end to end (embedded default)")
     p.add_argument("--json", action="store_true", help="print one JSON object last")
     p.add_argument("--dags-folder", default="dags", help="folder holding the example DAG (default: ./dags)")

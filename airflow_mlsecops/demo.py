@@ -87,6 +87,12 @@ def prepare_environment(dags_folder: Path) -> tuple[Settings, dict[str, str], li
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
     env.setdefault("PYTHONWARNINGS", "ignore")
+    example_policy = dags_folder.parent / "policy" / "mlsecops-policy.yaml"
+    if "MLSECOPS_POLICY" not in env and example_policy.is_file():
+        # The demo runs under the example platform policy: enforced at parse time (cluster policy)
+        # and at promotion, and its digest is in every evidence record.
+        env["MLSECOPS_POLICY"] = str(example_policy)
+        notes.append(f"enforcing the example policy {example_policy}")
     if settings.signing_key_path is None and not settings.signing_key_pem_set:
         key = settings.generate_key_pair()
         notes.append(f"created a demo signing key {settings.keys_dir / SIGNING_KEY_FILE} (key id {key.keyid[:16]})")

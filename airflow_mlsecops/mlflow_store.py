@@ -15,6 +15,7 @@ This module imports mlflow lazily; it has no Airflow import.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import time
@@ -93,7 +94,10 @@ class MLflowEvidenceStore:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            # Always both URIs: a registry URI left unset follows whatever a task set globally before
+            # (mlflow.set_registry_uri), which in a long-lived worker may be another store.
+            registry = os.environ.get("MLFLOW_REGISTRY_URI") or self.tracking_uri
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry)
         return self._client
 
     def errors(self, action: str) -> Any:
@@ -224,7 +228,10 @@ class MLflowEvidenceStore:
             source = self.resolve_artifact_uri(uri)
             return Path(
                 mlflow.artifacts.download_artifacts(
-                    artifact_uri=source, dst_path=str(dst), tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+                    artifact_uri=source,
+                    dst_path=str(dst),
+                    tracking_uri=self.tracking_uri,
+                    registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or self.tracking_uri,
                 )
             )
 

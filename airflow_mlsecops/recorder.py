@@ -123,6 +123,15 @@ class EvidenceRecorder:
         :param statements: further in-toto statement payloads to sign and store as DSSE envelopes
             (file name -> payload), e.g. a SLSA provenance statement.
         """
+        if policy_digest is None:
+            # Every record names the policy that was in force (None when none is configured); a
+            # configured but unreadable policy stops the recording: nothing passes unjudged.
+            from airflow_mlsecops.policy.model import policy_digest as configured_policy_digest
+
+            try:
+                policy_digest = configured_policy_digest()
+            except MLSecOpsError as exc:
+                raise EvidenceRecordingError(f"the configured policy cannot be read: {exc}") from exc
         files = dict(files or {})
         for name, payload in (statements or {}).items():
             files[name] = sign_envelope(payload, self.signing_key).to_json()

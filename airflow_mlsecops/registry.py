@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -762,6 +762,7 @@ def check_promotion(
     required_approvals: int = 1,
     settings: Settings | None = None,
     context: PipelineContext | None = None,
+    policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None = None,
 ) -> GateOutcome:
     """Gate ``model-promotion``: every check promotion needs, made now, with no side effect.
 
@@ -779,6 +780,8 @@ def check_promotion(
         (``0``: no approval needed).
     :param settings: trusted keys and ledger (default: environment).
     :param context: the Airflow task deciding, if any.
+    :param policy_check: judges the verified evidence against the platform policy (run-time
+        enforcement); each returned message is a violation and fails the ``policy`` check.
     """
     version = str(version)
     model_uri = _version_uri(name, version)
@@ -805,6 +808,9 @@ def check_promotion(
                 gate_scopes[gate] = scopes
             approval, approved_by, approval_scope = _approval_check(state.evidence, digest, required_approvals)
             checks.append(approval)
+            if policy_check is not None:
+                violations = list(policy_check(state.evidence.report.results))
+                checks.append(_fail("policy", "; ".join(violations)) if violations else _ok("policy", "the evidence complies"))
         failed = [c for c in checks if c.failed]
         subject_digest = state.actual_sha256 or digest
         findings = [

@@ -39,9 +39,10 @@ def test_example_dag_imports_no_heavy_library_at_parse_time() -> None:
 
 @pytest.mark.airflow
 def test_secure_training_pipeline_end_to_end(airflow_db, home: Settings, tmp_path: Path) -> None:
+    from tests.test_training_pipeline import _run
+
     dag = load_dag_file(DAGS / "secure_training_pipeline.py", "secure_training_pipeline")
-    dag_run = dag.test(run_conf={"rows": 800, "seed": 3})
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    dag_run, states = _run(dag, "alice", approve=True)
     assert dag_run.state == "success", states
     assert set(states.values()) == {"success"}
 
@@ -50,11 +51,19 @@ def test_secure_training_pipeline_end_to_end(airflow_db, home: Settings, tmp_pat
     (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_RUN_ID}` = '{dag_run.run_id}'")
     assert run.data.metrics["accuracy"] > 0.7
     tags = run.data.tags
-    for task_id in ("validate_data", "sign_training_data", "sign_model"):
+    for task_id in (
+        "validate_data",
+        "check_integrity",
+        "scan_pii",
+        "sign_training_data",
+        "scan_model",
+        "sign_model",
+        "promote_model",
+    ):
         assert tags[f"mlsecops.gate.{task_id}.verdict"] == "passed"
     report = verify_run(run.info.run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
-    model_subjects = [c for c in report.checks if c.scope == "sign_model/try-1" and c.name.startswith("subject:models:/")]
+    model_subjects = [c for c in report.checks if c.scope == "attest_model/try-1" and c.name.startswith("subject:models:/")]
     assert len(model_subjects) == 1 and model_subjects[0].status.value == "ok"
 
     # One byte of the stored model changes after signing: verification must fail on exactly that subject.
@@ -65,7 +74,11 @@ def test_secure_training_pipeline_end_to_end(airflow_db, home: Settings, tmp_pat
     raw[len(raw) // 2] ^= 0xFF
     weights.write_bytes(bytes(raw))
     tampered = verify_run(run.info.run_id, settings=home)
-    assert [(c.scope, c.name) for c in tampered.failures] == [("sign_model/try-1", f"subject:{model_uri}")]
+    # Every gate that judged those bytes now fails its subject check.
+    failed = {(c.scope, c.name) for c in tampered.failures}
+    assert ("attest_model/try-1", f"subject:{model_uri}") in failed
+    assert ("scan_model/try-1", f"subject:{model_uri}") in failed
+    assert all(name.startswith("subject:models:/") for _, name in failed)
 
 
 def test_training_refuses_data_changed_after_signing(tmp_path: Path) -> None:

@@ -189,18 +189,60 @@ class PromoteModelOperator(BaseGateOperator):
         self._decision: tuple[GateOutcome, RecordedEvidence] | None = None
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.registry import check_promotion
+        from airflow_mlsecops.gates.base import Evaluation, run_gate
+        from airflow_mlsecops.policy.engine import policy_defaults, required_gates
+        from airflow_mlsecops.policy.model import load_configured_policy
+        from airflow_mlsecops.policy.runtime import check_evidence_against_policy
+        from airflow_mlsecops.registry import PROMOTION_GATE, check_promotion
 
         hook = self.evidence_hook()
+        dag = context["dag"]
+        owners = getattr(dag, "owner", "") or ""
+        try:
+            policy = load_configured_policy()
+        except Exception as exc:  # noqa: BLE001 - a broken policy blocks promotion (error verdict), never disables it
+            error = exc
+
+            def broken() -> Evaluation:
+                raise error
+
+            return run_gate(PROMOTION_GATE, broken, context=pipeline)
+        gates = list(self.required_gates)
+        approvals = self.required_approvals
+        policy_check = None
+        if policy is not None:
+            gates = list(
+                dict.fromkeys(
+                    [*gates, *(g for g in required_gates(policy, dag.dag_id, dag.tags, owners) if g != "model-approval")]
+                )
+            )
+            approvals = max(
+                approvals,
+                int(policy_defaults(policy, "model-promotion", dag.dag_id, dag.tags, owners).get("required_approvals", 0)),
+            )
+
+            def policy_check(results: Any) -> list[str]:
+                violations = check_evidence_against_policy(
+                    results,
+                    dag_id=dag.dag_id,
+                    tags=dag.tags,
+                    owner=owners,
+                    policy=policy,
+                    task_id=self.task_id,
+                    required_approvals=approvals,
+                )
+                return [str(v) for v in violations]
+
         return check_promotion(
             hook.store,
             name=str(self.name),
             version=str(self.version),
             alias=str(self.alias),
-            required_gates=self.required_gates,
-            required_approvals=self.required_approvals,
+            required_gates=gates,
+            required_approvals=approvals,
             settings=hook.settings,
             context=pipeline,
+            policy_check=policy_check,
         )
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:

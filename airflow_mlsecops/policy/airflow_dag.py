@@ -142,7 +142,9 @@ def _static(value: Any, params: Mapping[str, Any]) -> Any:
         match = _PARAM_TEMPLATE.fullmatch(value)
         if match and match.group(1) in params:
             return params[match.group(1)]
-        return Unresolved(f"the template {value.strip()}")
+        text = value.strip()
+        # Airflow's import error table strips bracketed text: do not quote a template that has any.
+        return Unresolved(f"the template {text}" if "[" not in text and "]" not in text and len(text) <= 80 else "a template")
     if any(c.__name__.endswith("XComArg") for c in type(value).__mro__):
         return Unresolved("an XCom value")
     return value
@@ -163,7 +165,9 @@ def _param_defaults(dag: Any) -> dict[str, Any]:
 def _arguments(gate: str, get: Getter) -> dict[str, Any]:
     """The threshold arguments of one gate task, normalised like the gate normalises them."""
     if gate == "robustness":
-        return {n: get(n) for n in ("min_robust_accuracy", "max_accuracy_drop", "epsilon", "allow_bounds", "norm", "epsilon_scale")}
+        return {
+            n: get(n) for n in ("min_robust_accuracy", "max_accuracy_drop", "epsilon", "allow_bounds", "norm", "epsilon_scale")
+        }
     if gate == "sbom":
         return {"fail_on": _fail_on(get("fail_on")), "require_vulnerability_check": get("require_vulnerability_check")}
     if gate == "pii-scan":

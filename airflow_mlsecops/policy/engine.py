@@ -34,7 +34,6 @@ from airflow_mlsecops.policy.model import (
     NONEMPTY_SUBSET,
     STEP_GATES,
     STEP_PROMOTE,
-    STEP_REGISTER,
     STEPS,
     SUBSET,
     SUPERSET,
@@ -104,16 +103,17 @@ class DagInfo:
 
     def ancestors(self, task_id: str) -> set[str]:
         """Every task upstream of ``task_id``, direct or not."""
-        by_id = {t.task_id: t for t in self.tasks}
+        upstream: dict[str, set[str]] = {}
+        for task in self.tasks:  # run-time structures may hold several records of one task
+            upstream.setdefault(task.task_id, set()).update(task.upstream)
         seen: set[str] = set()
-        todo = list(by_id[task_id].upstream) if task_id in by_id else []
+        todo = list(upstream.get(task_id, ()))
         while todo:
             current = todo.pop()
             if current in seen:
                 continue
             seen.add(current)
-            if current in by_id:
-                todo.extend(by_id[current].upstream)
+            todo.extend(upstream.get(current, ()))
         return seen
 
     def step_tasks(self, step: str) -> list[TaskInfo]:
@@ -175,8 +175,6 @@ def _render(value: Any) -> str:
         return "no limit"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return repr(value)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [_render(v) for v in value]
         return ", ".join(items) if items else "nothing"
@@ -197,8 +195,14 @@ def _requirement(kind: str, expected: Any) -> str:
     raise ValueError(f"unknown comparison {kind!r}")
 
 
-def threshold_message(rule: str, gate: str, parameter: str, kind: str, expected: Any, task_id: str, dag_id: str, actual: Any) -> str:
-    shown = "no reviewers, so anyone may approve" if kind == NONEMPTY_SUBSET and not isinstance(actual, Unresolved) and not actual else _render(actual)
+def threshold_message(
+    rule: str, gate: str, parameter: str, kind: str, expected: Any, task_id: str, dag_id: str, actual: Any
+) -> str:
+    shown = (
+        "no reviewers, so anyone may approve"
+        if kind == NONEMPTY_SUBSET and not isinstance(actual, Unresolved) and not actual
+        else _render(actual)
+    )
     return (
         f"policy rule '{rule}' requires {parameter} of gate {gate} {_requirement(kind, expected)}, "
         f"but task {task_id} in DAG {dag_id} sets {shown}"
@@ -332,13 +336,13 @@ def evaluate(
 def check_required_gates(rule: Rule, dag: DagInfo, *, steps: Sequence[str] = STEPS) -> list[Violation]:
     """Each register/promote task has a task of every required gate upstream of it."""
     out: list[Violation] = []
-    gates_of = {t.task_id: t.gate for t in dag.tasks}
     for step in steps:
         required = rule.gates_for(step)
         if not required:
             continue
         for task in dag.step_tasks(step):
-            upstream_gates = {gates_of.get(a) for a in dag.ancestors(task.task_id)}
+            ancestors = dag.ancestors(task.task_id)
+            upstream_gates = {t.gate for t in dag.tasks if t.task_id in ancestors}
             for gate in required:
                 if gate not in upstream_gates:
                     out.append(
@@ -402,7 +406,9 @@ def check_warn_only(rule: Rule, dag: DagInfo) -> list[Violation]:
 
 
 # ----------------------------------------------------------------------------- defaults
-def required_gates(policy: Policy, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = (), *, step: str = STEP_PROMOTE) -> list[str]:
+def required_gates(
+    policy: Policy, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = (), *, step: str = STEP_PROMOTE
+) -> list[str]:
     """Union of the gates the matching rules require before ``step`` (approval included)."""
     gates: dict[str, None] = {}
     for rule in policy.matching(dag_id, tags, split_owners(owners)):

@@ -240,7 +240,9 @@ class Rule:
             "line": self.line,
             "match": match,
             "required_gates": {STEP_REGISTER: list(self.register_gates), STEP_PROMOTE: list(self.promote_gates)},
-            "thresholds": {g: {k: list(v) if isinstance(v, tuple) else v for k, v in t.items()} for g, t in self.thresholds.items()},
+            "thresholds": {
+                g: {k: list(v) if isinstance(v, tuple) else v for k, v in t.items()} for g, t in self.thresholds.items()
+            },
             "approval": {k: list(v) if isinstance(v, tuple) else v for k, v in self.approval.values().items()},
             "trusted_keys": list(self.trusted_keys),
         }
@@ -394,10 +396,10 @@ def parse_policy(text: str | bytes, *, source: str = "<string>", base_dir: Path 
     except UnicodeDecodeError as exc:
         raise PolicyError(source, [PolicyIssue(1, "", f"the policy file is not UTF-8 text ({exc.reason})")]) from exc
     data, lines, issues = _load_yaml(decoded, source)
-    if issues:
+    if data is None and issues:
         raise PolicyError(source, issues)
     index = _LineIndex(lines)
-    issues = _schema_issues(data, index)
+    issues.extend(_schema_issues(data, index))  # duplicate keys do not hide the other problems
     if issues:
         raise PolicyError(source, issues)
     issues = _semantic_issues(data, index)
@@ -405,7 +407,9 @@ def parse_policy(text: str | bytes, *, source: str = "<string>", base_dir: Path 
         raise PolicyError(source, issues)
     base = base_dir or Path.cwd()
     rules = tuple(_build_rule(i, item, index, base) for i, item in enumerate(data["rules"]))
-    return Policy(rules=rules, source=source, digest=digest, version=int(data["version"]), description=str(data.get("description", "")))
+    return Policy(
+        rules=rules, source=source, digest=digest, version=int(data["version"]), description=str(data.get("description", ""))
+    )
 
 
 Path_ = tuple[str | int, ...]
@@ -448,14 +452,14 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int], list[Poli
     lines: dict[Path_, int] = {(): node.start_mark.line + 1}
     issues: list[PolicyIssue] = []
     _index_node(node, (), lines, issues)
-    if issues:
-        return None, lines, issues
     try:
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # SafeLoader: plain data only
     except yaml.YAMLError as exc:  # e.g. a timestamp that does not construct
         mark = getattr(exc, "problem_mark", None)
-        return None, lines, [PolicyIssue(mark.line + 1 if mark else 1, "", f"not valid YAML: {exc}")]
-    return data, lines, []
+        return None, lines, [*issues, PolicyIssue(mark.line + 1 if mark else 1, "", f"not valid YAML: {exc}")]
+    if data is None:
+        return None, lines, [*issues, PolicyIssue(1, "", "the policy file is empty; it needs version: 1 and at least one rule")]
+    return data, lines, issues
 
 
 def _index_node(node: Any, path: Path_, lines: dict[Path_, int], issues: list[PolicyIssue]) -> None:
@@ -475,7 +479,11 @@ def _index_node(node: Any, path: Path_, lines: dict[Path_, int], issues: list[Po
                 continue
             if key in seen:
                 issues.append(
-                    PolicyIssue(line, _pointer((*path, key)), f"duplicate key {key!r} (first on line {seen[key]}); a policy must say things once")
+                    PolicyIssue(
+                        line,
+                        _pointer((*path, key)),
+                        f"duplicate key {key!r} (first on line {seen[key]}); a policy must say things once",
+                    )
                 )
                 continue
             seen[key] = line
@@ -515,7 +523,13 @@ def _type_of(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    """A short rendering of a value, without square brackets (Airflow's import error table strips them)."""
+    if isinstance(value, list):
+        text = "(" + ", ".join(_show(v) for v in value) + ")"
+    elif isinstance(value, str):
+        text = repr(value)
+    else:
+        text = json.dumps(value, default=str).replace("[", "(").replace("]", ")")
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -550,14 +564,10 @@ def _describe(error: Any, index: _LineIndex) -> list[PolicyIssue]:
             where = _pointer((*path, key))
             key_line = index.line((*path, key))
             if in_thresholds and len(path) == 3:
-                if key in GATE_NAMES:
-                    msg = f"gate {key!r} has no thresholds; gates with thresholds: {', '.join(known)}"
-                else:
-                    msg = f"unknown gate name {key!r}; gates with thresholds: {', '.join(known)}"
+                what = "has no thresholds" if key in GATE_NAMES else "is an unknown gate name"
+                msg = f"gate {key!r} {what}; gates with thresholds: {', '.join(known)}"
             elif in_thresholds and len(path) == 4:
                 msg = f"unknown threshold {key!r} for gate {path[3]}; known: {', '.join(known)}"
-            elif path == () or (len(path) == 2 and path[0] == "rules"):
-                msg = f"unknown key {key!r}; expected one of: {', '.join(known)}"
             else:
                 msg = f"unknown key {key!r}; expected one of: {', '.join(known)}"
             out.append(PolicyIssue(key_line, where, msg))
@@ -567,7 +577,7 @@ def _describe(error: Any, index: _LineIndex) -> list[PolicyIssue]:
         return [PolicyIssue(line, at, f"missing required key {k!r}") for k in missing]
     if kind == "type":
         expected = error.validator_value
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        names = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in (expected if isinstance(expected, list) else [expected]))
         return [PolicyIssue(line, at, f"must be {names}, not {_type_of(value)} ({_show(value)})")]
     if kind == "enum":
         allowed = [str(v) for v in error.validator_value]
@@ -582,7 +592,11 @@ def _describe(error: Any, index: _LineIndex) -> list[PolicyIssue]:
         return [PolicyIssue(line, at, "must not be an empty list (leave the key out instead)")]
     if kind == "minProperties":
         if len(path) == 3 and path[2] == "match":
-            return [PolicyIssue(line, at, "match needs at least one of tags, owners, dag_id_pattern (use dag_id_pattern: '.*' for every DAG)")]
+            return [
+                PolicyIssue(
+                    line, at, "match needs at least one of tags, owners, dag_id_pattern (use dag_id_pattern: '.*' for every DAG)"
+                )
+            ]
         return [PolicyIssue(line, at, "must not be empty (leave the key out instead)")]
     if kind == "uniqueItems":
         return [PolicyIssue(line, at, "lists an item twice")]
@@ -592,7 +606,13 @@ def _describe(error: Any, index: _LineIndex) -> list[PolicyIssue]:
     if kind == "minLength":
         return [PolicyIssue(line, at, "must not be empty text")]
     if kind == "pattern" and len(path) == 3 and path[2] == "name":
-        return [PolicyIssue(line, at, f"rule name {_show(value)} must start with a letter or digit and use only letters, digits, space and _ . : / -")]
+        return [
+            PolicyIssue(
+                line,
+                at,
+                f"rule name {_show(value)} must start with a letter or digit and use only letters, digits, space and _ . : / -",
+            )
+        ]
     return [PolicyIssue(line, at, str(error.message))]
 
 
@@ -604,7 +624,9 @@ def _semantic_issues(data: Mapping[str, Any], index: _LineIndex) -> list[PolicyI
         name = rule["name"]
         name_line = index.line((*base, "name"))
         if name in names:
-            issues.append(PolicyIssue(name_line, _pointer((*base, "name")), f"duplicate rule name {name!r} (first on line {names[name]})"))
+            issues.append(
+                PolicyIssue(name_line, _pointer((*base, "name")), f"duplicate rule name {name!r} (first on line {names[name]})")
+            )
         else:
             names[name] = name_line
         pattern = rule["match"].get("dag_id_pattern")
@@ -613,7 +635,9 @@ def _semantic_issues(data: Mapping[str, Any], index: _LineIndex) -> list[PolicyI
                 re.compile(pattern)
             except re.error as exc:
                 where = (*base, "match", "dag_id_pattern")
-                issues.append(PolicyIssue(index.line(where), _pointer(where), f"dag_id_pattern is not a valid regular expression: {exc}"))
+                issues.append(
+                    PolicyIssue(index.line(where), _pointer(where), f"dag_id_pattern is not a valid regular expression: {exc}")
+                )
         if not any(rule.get(k) for k in ("required_gates", "thresholds", "approval", "trusted_keys")):
             issues.append(
                 PolicyIssue(

@@ -1,0 +1,108 @@
+"""The Airflow cluster policy: reject, when a DAG file is parsed, a DAG that breaks the mlsecops policy.
+
+Registered through the ``airflow.policy`` entry point
+(``mlsecops = "airflow_mlsecops.policy.cluster_policy"``). Airflow calls :func:`dag_policy` for
+every DAG it parses; a violation raises ``AirflowClusterPolicyViolation``, so the DAG is not loaded
+and shows up as an import error (``airflow dags list-import-errors``, the UI, ``GET
+/api/v2/importErrors``) with every violation in the message, separated by ``; ``.
+
+* DAGs without any airflow-mlsecops operator are not looked at (and nothing is loaded for them).
+* No policy configured (no ``$MLSECOPS_POLICY``, no ``[mlsecops] policy_file``, no
+  ``$MLSECOPS_HOME/policy.yaml``): nothing is enforced. This is logged once per process, at
+  WARNING.
+* A broken policy (unreadable, not YAML, not valid against the schema) fails closed: every DAG
+  that registers or promotes a model is rejected with the policy's error, naming file and line;
+  other DAGs load, and the error is logged once per policy version.
+
+This module is imported in every Airflow process: it imports nothing but the standard library
+and ``airflow.policies`` at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from airflow.policies import hookimpl
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_announced: set[str] = set()
+_suspended = threading.local()
+
+
+def _once(key: str) -> bool:
+    with _lock:
+        if key in _announced:
+            return False
+        _announced.add(key)
+        return True
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """Turn this hook off in the current thread (``mlsecops policy check`` judges DAGs itself)."""
+    previous = getattr(_suspended, "on", False)
+    _suspended.on = True
+    try:
+        yield
+    finally:
+        _suspended.on = previous
+
+
+def violations_for(dag: Any) -> list[str]:
+    """The messages :func:`dag_policy` would reject ``dag`` with (empty: the DAG complies).
+
+    Raises nothing for a policy problem: a broken policy is itself the message for a DAG that
+    registers or promotes a model.
+    """
+    from airflow_mlsecops.policy.airflow_dag import dag_info, has_mlsecops_task
+
+    if not has_mlsecops_task(dag):
+        return []
+    from airflow_mlsecops.policy.engine import evaluate
+    from airflow_mlsecops.policy.model import PolicyError, configured_policy_path, load_policy
+
+    path = configured_policy_path()
+    if path is None:
+        if _once("no-policy"):
+            log.warning(
+                "mlsecops: no policy is configured (MLSECOPS_POLICY, [mlsecops] policy_file or "
+                "$MLSECOPS_HOME/policy.yaml), so the mlsecops cluster policy enforces nothing"
+            )
+        return []
+    info = dag_info(dag)
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        if info.changes_models:
+            problem = str(exc).replace("[", "(").replace("]", ")")  # the import error table strips bracketed text
+            return [
+                f"the mlsecops policy {path} is broken, so DAG {info.dag_id}, which registers or promotes a model, "
+                f"is rejected until the policy is fixed (fail closed): {problem}"
+            ]
+        if _once(f"broken:{exc}"):
+            log.error("mlsecops: the policy %s is broken; DAGs that register or promote a model are rejected: %s", path, exc)
+        return []
+    if _once(f"policy:{policy.digest}"):
+        log.info("mlsecops: enforcing policy %s (sha256 %s, %d rules)", path, policy.digest, len(policy.rules))
+    return [v.message for v in evaluate(policy, info)]
+
+
+@hookimpl
+def dag_policy(dag: Any) -> None:
+    """Reject a DAG that breaks the mlsecops policy (see the module's documentation)."""
+    if getattr(_suspended, "on", False):
+        return
+    messages = violations_for(dag)
+    if messages:
+        from airflow.exceptions import AirflowClusterPolicyViolation
+
+        raise AirflowClusterPolicyViolation("; ".join(messages))
+
+
+__all__ = ["dag_policy", "suspended", "violations_for"]
