@@ -105,7 +105,7 @@ class ProvenanceVerifyOperator(BaseGateOperator):
         if not attestation:
             raise ValueError(f"{self.task_id}: attestation is required (the signing task's XCom 'attestation')")
         self.attestation = attestation
-        self.public_keys = list(public_keys) if public_keys else None
+        self.public_keys = [public_keys] if isinstance(public_keys, str) else list(public_keys) if public_keys else None
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.artifacts import fetch, read_bytes, subject_name

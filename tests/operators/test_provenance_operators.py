@@ -76,3 +76,12 @@ def test_missing_attestation_is_an_error_verdict(airflow_db, home: Settings, tmp
     assert states == {"verify": "failed"}
     tags = MLflowEvidenceStore(home.tracking_uri).run_tags(_mlflow_run(home, dag_id))
     assert tags["mlsecops.gate.verify.verdict"] == "error"
+
+
+def test_a_single_public_key_path_is_one_key() -> None:
+    from airflow_mlsecops.operators import ProvenanceVerifyOperator
+
+    op = ProvenanceVerifyOperator(task_id="verify", artifacts=["a.csv"], attestation="att.json", public_keys="keys/k.pub.pem")
+    assert op.public_keys == ["keys/k.pub.pem"]
+    with pytest.raises(ValueError, match="attestation is required"):
+        ProvenanceVerifyOperator(task_id="verify", artifacts=["a.csv"], attestation="")
