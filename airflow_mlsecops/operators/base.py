@@ -81,6 +81,37 @@ class BaseGateOperator(BaseOperator):
         """Run the gate's engine. Subclasses implement this and nothing else."""
         raise NotImplementedError
 
+    def apply_policy(self, context: Context) -> None:
+        """Use the platform policy's thresholds where the DAG set none or a weaker one.
+
+        The cluster policy and ``mlsecops policy check`` reject a weaker value before the DAG runs;
+        this is the run-time half, for DAGs that escaped them (no cluster policy installed, a
+        value from a template or the run conf). A configured but broken policy fails the task.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_mlsecops.exceptions import MLSecOpsError
+        from airflow_mlsecops.policy.engine import apply_to, policy_requirements
+        from airflow_mlsecops.policy.model import load_configured_policy
+
+        try:
+            policy = load_configured_policy()
+        except MLSecOpsError as exc:
+            raise AirflowFailException(f"the platform policy cannot be used, so no gate runs: {exc}") from exc
+        if policy is None:
+            return
+        dag = context["dag"]
+        gate = str(getattr(self, "gate", None) or self.gate_name)
+        owners = getattr(dag, "owner", "") or ""
+        for parameter, (kind, value) in policy_requirements(policy, gate, dag.dag_id, dag.tags, owners).items():
+            if not hasattr(self, parameter):
+                continue
+            current = getattr(self, parameter)
+            applied = apply_to(kind, value, current)
+            if applied != current:
+                self.log.warning("Policy: %s of gate %s is %r, not %r as the DAG says", parameter, gate, applied, current)
+                setattr(self, parameter, applied)
+
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
         """Extra keys for the task's XCom return value (subclasses add e.g. attestation URIs)."""
         return {}
@@ -97,6 +128,7 @@ class BaseGateOperator(BaseOperator):
         from airflow_mlsecops.exceptions import MLSecOpsError
 
         ti = context["ti"]
+        self.apply_policy(context)
         pipeline = PipelineContext(
             dag_id=ti.dag_id,
             run_id=ti.run_id,

@@ -416,6 +416,34 @@ def required_gates(
     return list(gates)
 
 
+def policy_requirements(
+    policy: Policy, gate: str, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()
+) -> dict[str, tuple[str, Any]]:
+    """``parameter -> (comparison kind, strictest policy value)`` for ``gate`` in this DAG."""
+    merged: dict[str, tuple[str, Any]] = {}
+    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+        for req_gate, parameter, kind, value in requirements(rule):
+            if req_gate != gate:
+                continue
+            merged[parameter] = (kind, value) if parameter not in merged else (kind, _stricter(kind, merged[parameter][1], value))
+    return merged
+
+
+def apply_to(kind: str, policy_value: Any, current: Any) -> Any:
+    """The value a gate must use: ``current`` if it is at least as strict as the policy, else the
+    strictest of both (the policy's value when the DAG set nothing)."""
+    if current is None:
+        if kind == SUPERSET:
+            return current  # None means "everything" for list parameters (e.g. PII types): already strictest
+        return list(policy_value) if isinstance(policy_value, tuple) else policy_value
+    if complies(kind, policy_value, current):
+        return current
+    if kind in (MIN, MAX) and _number(current) is None:
+        return policy_value
+    merged = _stricter(kind, current, policy_value) if kind != EQUAL else policy_value
+    return list(merged) if isinstance(merged, tuple) else merged
+
+
 def policy_defaults(
     policy: Policy, gate: str, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()
 ) -> dict[str, Any]:
