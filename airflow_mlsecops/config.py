@@ -10,6 +10,8 @@
 - ``MLSECOPS_LEDGER_URL``: SQLAlchemy URL of the evidence ledger. Default
   ``sqlite:///$MLSECOPS_HOME/ledger.db``.
 - ``MLFLOW_TRACKING_URI``: MLflow tracking URI. Default ``sqlite:///$MLSECOPS_HOME/mlflow.db``.
+- ``MLSECOPS_REGISTRY_URI``: MLflow model registry URI. Default: the tracking URI. (MLflow's own
+  ``MLFLOW_REGISTRY_URI`` is not read: ``mlflow.set_registry_uri()`` rewrites it inside a process.)
 - ``MLSECOPS_ARTIFACT_ROOT``: artifact root of experiments this package creates in a
   database-backed store used directly (an MLflow server decides its own). Default
   ``$MLSECOPS_HOME/mlartifacts``.

@@ -94,9 +94,11 @@ class MLflowEvidenceStore:
         if self._client is None:
             from mlflow import MlflowClient
 
-            # Always both URIs: a registry URI left unset follows whatever a task set globally before
-            # (mlflow.set_registry_uri), which in a long-lived worker may be another store.
-            registry = os.environ.get("MLFLOW_REGISTRY_URI") or self.tracking_uri
+            # Always both URIs: a registry URI left unset follows MLFLOW_REGISTRY_URI, which
+            # mlflow.set_registry_uri() writes into the process environment, so whatever a task set
+            # before (in a long-lived worker, another store) would win. The registry lives with the
+            # tracking store unless MLSECOPS_REGISTRY_URI says otherwise.
+            registry = os.environ.get("MLSECOPS_REGISTRY_URI") or self.tracking_uri
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry)
         return self._client
 
@@ -231,7 +233,7 @@ class MLflowEvidenceStore:
                     artifact_uri=source,
                     dst_path=str(dst),
                     tracking_uri=self.tracking_uri,
-                    registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or self.tracking_uri,
+                    registry_uri=os.environ.get("MLSECOPS_REGISTRY_URI") or self.tracking_uri,
                 )
             )
 

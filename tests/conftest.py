@@ -51,7 +51,10 @@ for _name in (
     "MLSECOPS_SIGNING_KEY_PEM",
     "MLSECOPS_TRUSTED_KEYS",
     "MLSECOPS_LEDGER_URL",
+    "MLSECOPS_POLICY",
+    "MLSECOPS_REGISTRY_URI",
     "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
 ):
     os.environ.pop(_name, None)
 
@@ -82,6 +85,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("MLSECOPS_HOME", str(root))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     monkeypatch.delenv("MLSECOPS_LEDGER_URL", raising=False)
+    # mlflow.set_registry_uri() (called by code under test) writes this into os.environ.
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     settings = Settings.from_env()
     settings.generate_key_pair()
     return Settings.from_env()
