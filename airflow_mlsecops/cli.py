@@ -284,9 +284,17 @@ def cmd_gate_provenance(args: argparse.Namespace) -> int:
 
 def cmd_gate_model_scan(args: argparse.Namespace) -> int:
     _apply_store_options(args)
+    import tempfile
+
+    from airflow_mlsecops.artifacts import fetch, subject_name
     from airflow_mlsecops.gates.model_scan import scan_model
 
-    return _finish_gate(args, scan_model(args.path, warn_only=args.warn_only, allow_globals=args.allow_global or ()))
+    with tempfile.TemporaryDirectory(prefix="mlsecops-model-scan-") as tmp:
+        local = fetch(args.path, Path(tmp, "model"))
+        outcome = scan_model(
+            str(local), warn_only=args.warn_only, allow_globals=args.allow_global or (), subject=subject_name(args.path)
+        )
+        return _finish_gate(args, outcome)
 
 
 def cmd_gate_robustness(args: argparse.Namespace) -> int:
@@ -537,8 +545,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(f"DAG {result.dag_id} run {result.run_id}: {result.state} in {result.seconds:.0f} s")
         for task, state in sorted(result.tasks.items()):
-            verdict = result.gates.get(task)
-            print(f"  {task:<22} {state:<10} {('gate verdict: ' + verdict) if verdict else ''}")
+            verdict = result.gates.get(task) if state not in ("awaiting_input", "None", "none") else None
+            print(f"  {task:<22} {state:<14} {('gate verdict: ' + verdict) if verdict else ''}")
         print(f"evidence: MLflow run {result.mlflow_run_id} in {result.tracking_uri}")
         print(f"verification: {'VERIFIED' if result.verified else 'NOT VERIFIED'}")
         for failure in result.verification_failures:

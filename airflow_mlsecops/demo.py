@@ -301,7 +301,9 @@ def _promoted(
 def next_steps(result: DemoResult) -> list[str]:
     home = Path(result.home)
     airflow_home = os.environ.get("AIRFLOW_HOME") or str(home / "airflow")
-    env = f"MLSECOPS_HOME={home}"
+    env = f"MLSECOPS_HOME={home}" + (
+        f" MLSECOPS_POLICY={os.environ['MLSECOPS_POLICY']}" if os.environ.get("MLSECOPS_POLICY") else ""
+    )
     return [
         f"verify the evidence again:  {env} mlsecops verify --mlflow-run-id {result.mlflow_run_id}",
         f"open the MLflow UI:         mlflow ui --backend-store-uri {result.tracking_uri} --port 5000",

@@ -38,7 +38,9 @@ from airflow_mlsecops.evidence.statement import GateStatement
 from airflow_mlsecops.exceptions import MLSecOpsError, VerificationError
 from airflow_mlsecops.mlflow_store import ENVELOPE_FILE, TAG_DAG_ID, TAG_PREFIX, TAG_RUN_ID, MLflowEvidenceStore
 
-_TRY = re.compile(r"/try-(\d+)(?:\.[a-z]+-(\d+))?$")
+_TRY = re.compile(r"/try-(\d+)(?:\.([a-z]+)-(\d+))?$")
+# Within one attempt, records sort request < response < decision (then by number): the decision wins.
+_RECORD_RANK = {"request": 0, "response": 1, "decision": 2}
 
 
 class Status(str, enum.Enum):
@@ -164,7 +166,7 @@ def verify_run(
     locations = store.list_evidence(mlflow_run_id)
     if not locations:
         report.add("run", "evidence-present", Status.FAILED, "the run holds no mlsecops evidence")
-    latest: dict[str, tuple[tuple[int, int], str]] = {}  # task key -> ((try number, record number), verdict)
+    latest: dict[str, tuple[tuple[int, int, int], str]] = {}  # task key -> ((try, record number, kind rank), verdict)
 
     with tempfile.TemporaryDirectory(prefix="mlsecops-verify-") as tmp:
         hasher = _SubjectHasher(store, Path(tmp, "subjects"))
@@ -199,8 +201,11 @@ def verify_run(
             report.gates[scope] = {"gate": result.gate, "verdict": result.verdict.value, "keyid": key.keyid}
             report.results[scope] = result
             match = _TRY.search(location.artifact_dir)
-            attempt = (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
-            if attempt >= latest.get(location.task_key, ((-1, -1), ""))[0]:
+            if match:
+                attempt = (int(match.group(1)), int(match.group(3) or 0), _RECORD_RANK.get(match.group(2) or "", 3))
+            else:
+                attempt = (0, 0, 0)
+            if attempt >= latest.get(location.task_key, ((-1, -1, -1), ""))[0]:
                 latest[location.task_key] = (attempt, result.verdict.value)
 
             present = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}

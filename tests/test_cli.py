@@ -207,3 +207,24 @@ def test_entry_point_runs_as_a_real_command(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--mlflow-run-id" in done.stderr
     done = subprocess.run([sys.executable, "-m", "airflow_mlsecops.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and "mlsecops" in done.stdout
+
+
+def test_gate_model_scan_fetches_mlflow_uris(capsys, home: Settings, tmp_path: Path) -> None:
+    import pickle
+
+    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors: {}\n")
+    (model / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    run_id = store.create_run(experiment_name="scan", run_name="scan")
+    store.client.log_artifacts(run_id, str(model), "model")
+    code, out, _ = run_cli(capsys, "gate", "model-scan", f"runs:/{run_id}/model", "--json")
+    assert code == 0, out
+    assert json.loads(out)["subjects"][0]["name"] == f"runs:/{run_id}/model"
+    (model / "evil.pkl").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
+    store.client.log_artifacts(run_id, str(model), "model")
+    code, out, _ = run_cli(capsys, "gate", "model-scan", f"runs:/{run_id}/model", "--json")
+    assert code == 1 and "system" in out

@@ -660,7 +660,7 @@ def log_detector_to_model(detector: InputDetector, model_id: str, *, tracking_ur
 # The gate
 
 
-def load_sklearn_model(path: Path, *, allow_pickled_model: bool = False) -> Any:
+def load_sklearn_model(path: Path | str, *, allow_pickled_model: bool = False) -> Any:
     """Load an MLflow sklearn model directory, refusing pickle-based formats unless allowed.
 
     :param path: a local MLflow model directory (with ``MLmodel``).
@@ -668,6 +668,7 @@ def load_sklearn_model(path: Path, *, allow_pickled_model: bool = False) -> Any:
     """
     import yaml
 
+    path = Path(path)
     mlmodel = path / "MLmodel"
     if not mlmodel.is_file():
         raise GateError(f"{path} is not an MLflow model directory (no MLmodel file)")
