@@ -546,7 +546,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"DAG {result.dag_id} run {result.run_id}: {result.state} in {result.seconds:.0f} s")
         for task, state in sorted(result.tasks.items()):
             verdict = result.gates.get(task) if state not in ("awaiting_input", "None", "none") else None
-            print(f"  {task:<22} {state:<14} {('gate verdict: ' + verdict) if verdict else ''}")
+            shown = "not run yet" if state in ("None", "none") else state
+            print(f"  {task:<22} {shown:<14} {('gate verdict: ' + verdict) if verdict else ''}")
         print(f"evidence: MLflow run {result.mlflow_run_id} in {result.tracking_uri}")
         print(f"verification: {'VERIFIED' if result.verified else 'NOT VERIFIED'}")
         for failure in result.verification_failures:
@@ -567,9 +568,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             task = result.waiting_for[0]["task_id"] if result.waiting_for else "approve_model"
             print(f"The run is waiting for a reviewer at {task} (it keeps waiting in the background).")
             print("Approve or reject it in the Airflow UI (Browse > Required actions), or here:")
-            home = f"MLSECOPS_HOME={result.home}"
-            print(f"  {home} mlsecops approve --dag-id {result.dag_id} --run-id '{result.run_id}' --as alice --wait 600")
-            print(f"  {home} mlsecops reject  --dag-id {result.dag_id} --run-id '{result.run_id}' --as bob --wait 600")
+            home = f"MLSECOPS_HOME={result.home} {_command()}"
+            print(f"  {home} approve --dag-id {result.dag_id} --run-id '{result.run_id}' --as alice --wait 600")
+            print(f"  {home} reject  --dag-id {result.dag_id} --run-id '{result.run_id}' --as bob --wait 600")
             print("The DAG run's triggering user and the model's author may not approve (separation of duties).")
             print()
         for line in next_steps(result):
@@ -781,6 +782,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--approval-timeout", type=float, default=3600, help="seconds the run waits in the background for a reviewer")
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def _command() -> str:
+    """How to call this CLI again: ``mlsecops`` when it is on PATH, else its full path (a venv)."""
+    import shutil
+
+    found = shutil.which("mlsecops")
+    local = Path(sys.executable).with_name("mlsecops")
+    if found and Path(found).resolve() == local.resolve():
+        return "mlsecops"
+    return str(local) if local.exists() else "mlsecops"
 
 
 def _version() -> str:

@@ -304,8 +304,11 @@ def next_steps(result: DemoResult) -> list[str]:
     env = f"MLSECOPS_HOME={home}" + (
         f" MLSECOPS_POLICY={os.environ['MLSECOPS_POLICY']}" if os.environ.get("MLSECOPS_POLICY") else ""
     )
+    from airflow_mlsecops.cli import _command
+
+    mlsecops = _command()
     return [
-        f"verify the evidence again:  {env} mlsecops verify --mlflow-run-id {result.mlflow_run_id}",
+        f"verify the evidence again:  {env} {mlsecops} verify --mlflow-run-id {result.mlflow_run_id}",
         f"open the MLflow UI:         mlflow ui --backend-store-uri {result.tracking_uri} --port 5000",
         f"open the Airflow UI:        {env} AIRFLOW_HOME={airflow_home} AIRFLOW__CORE__DAGS_FOLDER={result.dags_folder} "
         "AIRFLOW__CORE__LOAD_EXAMPLES=False airflow standalone   (then http://localhost:8080)",
