@@ -42,6 +42,20 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.\- /]")
 _LOCAL_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
+_ATTEMPT = re.compile(r"^try-(\d+)(?:\.([a-z]+)-(\d+))?$")
+# Within one attempt, records sort request < response < decision (then by number): a decision wins.
+_RECORD_RANK = {"request": 0, "response": 1, "decision": 2}
+
+
+def attempt_order(attempt: str) -> tuple[int, int, int, str]:
+    """Sort key of an evidence directory's last part (``try-2``, ``try-1.response-3``, ``cli-<time>``):
+    try number, record number, record kind, then the name itself (CLI records sort by time)."""
+    match = _ATTEMPT.match(attempt)
+    if match is None:
+        return 0, 0, 0, attempt
+    return int(match.group(1)), int(match.group(3) or 0), _RECORD_RANK.get(match.group(2) or "", 3), ""
+
+
 def safe_key(value: str) -> str:
     """A string MLflow accepts in tag/metric keys and artifact paths."""
     return _SAFE.sub("_", value)

@@ -65,7 +65,7 @@ from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, GateRejected, MLSecOpsError, StoreUnavailable, VerificationError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate, tool_versions
-from airflow_mlsecops.mlflow_store import EVIDENCE_ROOT, TAG_DAG_ID, TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.mlflow_store import EVIDENCE_ROOT, TAG_DAG_ID, TAG_RUN_ID, MLflowEvidenceStore, attempt_order
 from airflow_mlsecops.verification import Status, VerificationReport
 
 if TYPE_CHECKING:
@@ -116,7 +116,6 @@ MAX_HISTORY = 100
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ALIAS = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
-_ATTEMPT = re.compile(r"^try-(\d+)(?:\.[a-z]+-(\d+))?$")
 _ATLAS = ("AML.T0010",)  # ML supply chain compromise
 _OWASP = ("ML06:2023", "ML10:2023")  # AI supply chain attacks, model poisoning
 _TAMPER_CHECKS = ("registry-digest", "pipeline-evidence")
@@ -190,7 +189,7 @@ class _Attempt:
 
     scope: str
     task_key: str
-    order: tuple[int, int, str]
+    order: tuple[int, int, int, str]
     result: GateResult
     failures: tuple[str, ...]
 
@@ -200,13 +199,6 @@ class _Attempt:
 
     def covers(self, digest: str) -> bool:
         return any(s.sha256 == digest for s in self.result.subjects)
-
-
-def _attempt_order(attempt: str) -> tuple[int, int, str]:
-    match = _ATTEMPT.match(attempt)
-    if match:
-        return int(match.group(1)), int(match.group(2) or 0), ""
-    return 0, 0, attempt  # cli-<timestamp>: ordered by time
 
 
 class _PipelineEvidence:
@@ -221,7 +213,7 @@ class _PipelineEvidence:
         for scope, result in report.results.items():
             task_key, _, attempt = scope.rpartition("/")
             self.attempts.append(
-                _Attempt(scope, task_key or scope, _attempt_order(attempt), result, tuple(failures.get(scope, ())))
+                _Attempt(scope, task_key or scope, attempt_order(attempt), result, tuple(failures.get(scope, ())))
             )
         self.attempts.sort(key=lambda a: (a.task_key, a.order, a.scope))
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,11 +35,14 @@ from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FA
 from airflow_mlsecops.evidence.models import GateResult
 from airflow_mlsecops.evidence.statement import GateStatement
 from airflow_mlsecops.exceptions import MLSecOpsError, VerificationError
-from airflow_mlsecops.mlflow_store import ENVELOPE_FILE, TAG_DAG_ID, TAG_PREFIX, TAG_RUN_ID, MLflowEvidenceStore
-
-_TRY = re.compile(r"/try-(\d+)(?:\.([a-z]+)-(\d+))?$")
-# Within one attempt, records sort request < response < decision (then by number): the decision wins.
-_RECORD_RANK = {"request": 0, "response": 1, "decision": 2}
+from airflow_mlsecops.mlflow_store import (
+    ENVELOPE_FILE,
+    TAG_DAG_ID,
+    TAG_PREFIX,
+    TAG_RUN_ID,
+    MLflowEvidenceStore,
+    attempt_order,
+)
 
 
 class Status(str, enum.Enum):
@@ -166,7 +168,7 @@ def verify_run(
     locations = store.list_evidence(mlflow_run_id)
     if not locations:
         report.add("run", "evidence-present", Status.FAILED, "the run holds no mlsecops evidence")
-    latest: dict[str, tuple[tuple[int, int, int], str]] = {}  # task key -> ((try, record number, kind rank), verdict)
+    latest: dict[str, tuple[tuple[int, int, int, str], str]] = {}  # task key -> (attempt_order, verdict)
 
     with tempfile.TemporaryDirectory(prefix="mlsecops-verify-") as tmp:
         hasher = _SubjectHasher(store, Path(tmp, "subjects"))
@@ -200,12 +202,9 @@ def verify_run(
                 report.add(scope, "statement", Status.OK, f"{result.gate}: {result.verdict.value}")
             report.gates[scope] = {"gate": result.gate, "verdict": result.verdict.value, "keyid": key.keyid}
             report.results[scope] = result
-            match = _TRY.search(location.artifact_dir)
-            if match:
-                attempt = (int(match.group(1)), int(match.group(3) or 0), _RECORD_RANK.get(match.group(2) or "", 3))
-            else:
-                attempt = (0, 0, 0)
-            if attempt >= latest.get(location.task_key, ((-1, -1, -1), ""))[0]:
+            attempt = attempt_order(location.artifact_dir.rsplit("/", 1)[-1])
+            previous = latest.get(location.task_key)
+            if previous is None or attempt >= previous[0]:
                 latest[location.task_key] = (attempt, result.verdict.value)
 
             present = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}

@@ -16,7 +16,6 @@ parse-time rules, run time also requires the latest attempt of each required gat
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from airflow_mlsecops.evidence.models import GateResult
 
 PROMOTE_OPERATOR = "PromoteModelOperator"
-_ATTEMPT = re.compile(r"^try-(\d+)(?:\.[a-z]+-(\d+))?$")
 
 
 def check_evidence_against_policy(
@@ -127,12 +125,12 @@ def _resolve(policy: Policy | str | os.PathLike[str] | None) -> Policy | None:
 # ----------------------------------------------------------------------------- evidence -> tasks
 def _latest(report_results: Mapping[str, GateResult]) -> dict[tuple[str, str], tuple[str, GateResult]]:
     """(task key, gate) -> (scope, result) of the latest attempt (by try, then record number)."""
-    ordered: list[tuple[tuple[int, int, str], str, str, GateResult]] = []
+    from airflow_mlsecops.mlflow_store import attempt_order
+
+    ordered: list[tuple[tuple[int, int, int, str], str, str, GateResult]] = []
     for scope, result in report_results.items():
         task_key, _, attempt = scope.rpartition("/")
-        match = _ATTEMPT.match(attempt)
-        order = (int(match.group(1)), int(match.group(2) or 0), "") if match else (0, 0, attempt)
-        ordered.append((order, task_key or scope, scope, result))
+        ordered.append((attempt_order(attempt), task_key or scope, scope, result))
     newest: dict[tuple[str, str], tuple[str, GateResult]] = {}
     for _, key, scope, result in sorted(ordered, key=lambda item: (item[1], item[0], item[2])):
         newest[(key, result.gate)] = (scope, result)
