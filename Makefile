@@ -24,8 +24,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_mlsecops dags tests benchmarks
-	$(BIN)/ruff format --check airflow_mlsecops dags tests benchmarks
+	$(BIN)/ruff check src dags tests benchmarks
+	$(BIN)/ruff format --check src dags tests benchmarks
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -57,8 +57,8 @@ def _evidently(reference: Any, current: Any) -> tuple[dict[str, Any], bytes]:
 def _record_time(outcome: Any, work: Path, rounds: int) -> list[float]:
     from airflow_mlsecops.evidence.keys import SigningKey
     from airflow_mlsecops.evidence.ledger import EvidenceLedger
-    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
-    from airflow_mlsecops.recorder import EvidenceRecorder
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
     from benchmarks.recording import _fresh_mlflow_db
 
     _fresh_mlflow_db(work / "mlflow.db")

@@ -72,7 +72,7 @@ def run(quick: bool) -> list[Row]:
     from model_signing import verifying as openssf_verifying
 
     from airflow_mlsecops.evidence.keys import SigningKey, load_trusted_keys
-    from airflow_mlsecops.model_signing import sign_model, verify_model
+    from airflow_mlsecops.evidence.model_signing import sign_model, verify_model
 
     rounds = 3 if quick else 5
     big_mib, shard_mib = (128, 16) if quick else (512, 64)

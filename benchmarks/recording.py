@@ -56,8 +56,8 @@ def run(quick: bool) -> list[Row]:
     from airflow_mlsecops.evidence.keys import SigningKey
     from airflow_mlsecops.evidence.ledger import EvidenceLedger
     from airflow_mlsecops.evidence.statement import GateStatement
-    from airflow_mlsecops.mlflow_store import ENVELOPE_FILE, RESULT_FILE, MLflowEvidenceStore
-    from airflow_mlsecops.recorder import EvidenceRecorder
+    from airflow_mlsecops.io.mlflow_store import ENVELOPE_FILE, RESULT_FILE, MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
     from benchmarks._fixtures import gate_result, gx_report
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)

@@ -54,7 +54,7 @@ def run(quick: bool) -> list[Row]:
 
     import pandas as pd
 
-    from airflow_mlsecops.example_data import credit_frame
+    from airflow_mlsecops.demo.example_data import credit_frame
     from airflow_mlsecops.gates.data_validation import validate_data
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)

@@ -4,7 +4,7 @@
                   -> detect_input_anomalies   (off-distribution rows, evasion attempts on the boundary)
 
 * ``prepare_batch`` names the batch and the training reference. With the ``data`` param empty it
-  writes the generated demo stream (:mod:`airflow_mlsecops.monitoring_data`) to
+  writes the generated demo stream (:mod:`airflow_mlsecops.demo.monitoring_data`) to
   ``$MLSECOPS_HOME/monitoring/<run>/``: the ``batch`` param picks ``normal``, ``drifted`` or
   ``attacked`` (crafted against the champion itself). Otherwise ``data`` is the batch (local
   path, ``s3://`` object or MLflow URI) and ``reference`` the training data.
@@ -47,7 +47,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_mlsecops.example_data import FEATURES
+from airflow_mlsecops.demo.example_data import FEATURES
 from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator, log_alert
 
 DEFAULT_MODEL = "models:/credit-risk@champion"
@@ -66,7 +66,7 @@ def prepare_batch(**context) -> dict:
     if reference and data:
         return {"reference": reference, "current": data}
 
-    from airflow_mlsecops import monitoring_data
+    from airflow_mlsecops.demo.run import monitoring_data
 
     run_dir = settings.home / "monitoring" / re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,11 +88,11 @@ def _champion(model_uri: str, bootstrap: bool, settings):
     import tempfile
     from pathlib import Path
 
-    from airflow_mlsecops.artifacts import fetch
     from airflow_mlsecops.exceptions import ConfigurationError
     from airflow_mlsecops.gates.drift import resolve_model_ref
     from airflow_mlsecops.gates.input_detection import load_sklearn_model
-    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.artifacts import fetch
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
     try:
@@ -100,7 +100,7 @@ def _champion(model_uri: str, bootstrap: bool, settings):
     except ConfigurationError:
         if not (bootstrap and "@" in model_uri):
             raise
-        from airflow_mlsecops.monitoring_data import train_champion
+        from airflow_mlsecops.demo.monitoring_data import train_champion
 
         name, alias = model_uri[len("models:/") :].split("/", 1)[0].split("@", 1)
         train_champion(settings.tracking_uri, name=name, alias=alias)

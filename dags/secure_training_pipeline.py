@@ -58,7 +58,7 @@ def ingest(**context) -> str:
     import re
 
     from airflow_mlsecops.config import Settings
-    from airflow_mlsecops.example_data import credit_frame
+    from airflow_mlsecops.demo.example_data import credit_frame
 
     params = context["params"]
     run_dir = Settings.from_env().home / "data" / re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
@@ -83,8 +83,8 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from airflow_mlsecops.demo.example_data import FEATURES, LABEL
     from airflow_mlsecops.evidence.digest import sha256_file
-    from airflow_mlsecops.example_data import FEATURES, LABEL
     from airflow_mlsecops.gates.input_detection import fit_detector, log_detector_to_model
     from airflow_mlsecops.hooks.evidence import EvidenceHook
 

@@ -175,7 +175,7 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    from airflow_mlsecops.artifacts import s3_client
+    from airflow_mlsecops.io.artifacts import s3_client
 
     bucket = f"mlsecops-{uuid.uuid4().hex[:12]}"
     s3_client().create_bucket(Bucket=bucket)

@@ -17,7 +17,7 @@ from airflow_mlsecops.cli import main
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.gates.provenance import attest_artifacts
-from airflow_mlsecops.recorder import EvidenceRecorder
+from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
 
 SUITE = {
     "name": "s",
@@ -48,7 +48,7 @@ def run_id(home: Settings, tmp_path: Path) -> str:
 
 
 def _evidence_file(home: Settings, run_id: str, name: str) -> Path:
-    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     uri = MLflowEvidenceStore(home.tracking_uri).client.get_run(run_id).info.artifact_uri
     return Path(uri.removeprefix("file://")) / "mlsecops/evidence/sign_data/try-1" / name
@@ -212,7 +212,7 @@ def test_entry_point_runs_as_a_real_command(tmp_path: Path) -> None:
 def test_gate_model_scan_fetches_mlflow_uris(capsys, home: Settings, tmp_path: Path) -> None:
     import pickle
 
-    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     model = tmp_path / "model"
     model.mkdir()

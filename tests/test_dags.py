@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.conftest import REPO_ROOT, load_dag_file
 
 DAGS = REPO_ROOT / "dags"
@@ -85,8 +85,8 @@ def test_training_refuses_data_changed_after_signing(tmp_path: Path) -> None:
     """The train task re-hashes the batch the provenance gate signed and refuses a changed one."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from airflow_mlsecops.demo.example_data import credit_frame
     from airflow_mlsecops.evidence.digest import sha256_file
-    from airflow_mlsecops.example_data import credit_frame
 
     dag = load_dag_file(DAGS / "secure_training_pipeline.py", "secure_training_pipeline")
     train = dag.get_task("train_model").python_callable

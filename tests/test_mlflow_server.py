@@ -12,9 +12,9 @@ from airflow_mlsecops.evidence.ledger import EvidenceLedger
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.provenance import attest_artifacts
-from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
-from airflow_mlsecops.recorder import EvidenceRecorder
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
+from airflow_mlsecops.lifecycle.verification import verify_run
 
 pytestmark = pytest.mark.mlflow_server
 

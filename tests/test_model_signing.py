@@ -20,9 +20,7 @@ import pytest
 
 from airflow_mlsecops.evidence.digest import sha256_file, sha256_path
 from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey
-from airflow_mlsecops.evidence.models import Verdict
-from airflow_mlsecops.exceptions import DigestMismatch, GateError, KeyLoadError, SignatureInvalid
-from airflow_mlsecops.model_signing import (
+from airflow_mlsecops.evidence.model_signing import (
     BUNDLE_MEDIA_TYPE,
     PREDICATE_TYPE,
     public_key_hint,
@@ -31,6 +29,8 @@ from airflow_mlsecops.model_signing import (
     verify_gate,
     verify_model,
 )
+from airflow_mlsecops.evidence.models import Verdict
+from airflow_mlsecops.exceptions import DigestMismatch, GateError, KeyLoadError, SignatureInvalid
 
 MODEL_SIGNING_CLI = Path(sys.executable).parent / "model_signing"
 

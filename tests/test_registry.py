@@ -20,9 +20,9 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, GateRejected, VerificationError
 from airflow_mlsecops.gates.provenance import attest_artifacts
-from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
-from airflow_mlsecops.recorder import EvidenceRecorder
-from airflow_mlsecops.registry import (
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
+from airflow_mlsecops.lifecycle.registry import (
     PROMOTION_GATE,
     REGISTRY_EXPERIMENT,
     TAG_MODEL_SHA256,
@@ -37,7 +37,7 @@ from airflow_mlsecops.registry import (
     tag_history,
     verify_model_version,
 )
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.lifecycle.verification import verify_run
 
 SIGNATURE_SHA256 = "5" * 64
 CONSTRUCTED_MODEL_GATES = {"scan_model": "model-scan", "test_robustness": "robustness", "build_sbom": "sbom"}

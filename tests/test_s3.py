@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airflow_mlsecops.artifacts import download_s3, fetch, s3_client
 from airflow_mlsecops.evidence.dsse import sign_envelope
 from airflow_mlsecops.evidence.keys import SigningKey
 from airflow_mlsecops.evidence.models import Verdict
 from airflow_mlsecops.exceptions import GateError
 from airflow_mlsecops.gates.data_validation import validate_data
 from airflow_mlsecops.gates.provenance import PROVENANCE_FILE, attest_artifacts, verify_artifacts
-from airflow_mlsecops.tabular import load_table
+from airflow_mlsecops.io.artifacts import download_s3, fetch, s3_client
+from airflow_mlsecops.io.tabular import load_table
 
 pytestmark = pytest.mark.s3
 

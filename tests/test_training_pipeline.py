@@ -20,9 +20,9 @@ import airflow.triggers.base  # noqa: F401
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
-from airflow_mlsecops.registry import verify_model_version
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.registry import verify_model_version
+from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.conftest import REPO_ROOT, TEST_DAGS, load_dag_file
 
 pytestmark = pytest.mark.airflow
@@ -33,7 +33,7 @@ CONF = {"rows": 1500, "seed": 11}
 
 def _answer(dag_id: str, user: str, approve: bool, errors: list[Exception]) -> threading.Thread:
     def run() -> None:
-        from airflow_mlsecops.hitl import pending_approvals, respond
+        from airflow_mlsecops.lifecycle.hitl import pending_approvals, respond
 
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:

@@ -18,9 +18,9 @@ from airflow_mlsecops.evidence.ledger import EvidenceLedger
 from airflow_mlsecops.evidence.models import PipelineContext, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, EvidenceRecordingError, VerificationError
 from airflow_mlsecops.gates.provenance import attest_artifacts
-from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
-from airflow_mlsecops.recorder import EvidenceRecorder
-from airflow_mlsecops.verification import Status, verify_run
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
+from airflow_mlsecops.lifecycle.verification import Status, verify_run
 
 
 def _failed(report) -> dict[tuple[str, str], str]:

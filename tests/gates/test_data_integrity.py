@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.evidence.digest import sha256_file
 from airflow_mlsecops.evidence.models import Severity, Verdict
-from airflow_mlsecops.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.base import GateOutcome
 from airflow_mlsecops.gates.data_integrity import CHECK_IDS, REPORT_FILE, IntegrityThresholds, check_integrity

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import Settings
+from airflow_mlsecops.demo.example_data import FEATURES, LABEL
+from airflow_mlsecops.demo.monitoring_data import drifted_batch, normal_batch, reference_frame
 from airflow_mlsecops.evidence.models import Verdict
-from airflow_mlsecops.example_data import FEATURES, LABEL
 from airflow_mlsecops.gates.drift import GATE_NAME, HTML_FILE, JSON_FILE, detect_drift
-from airflow_mlsecops.monitoring_data import drifted_batch, normal_batch, reference_frame
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_module_imports_no_heavy_library() -> None:
     import sys
 
     code = (
-        "import sys, airflow_mlsecops.gates.drift, airflow_mlsecops.gates.input_detection, airflow_mlsecops.monitoring_data;"
+        "import sys, airflow_mlsecops.gates.drift, airflow_mlsecops.gates.input_detection, airflow_mlsecops.demo.monitoring_data;"
         "print(','.join(m for m in ('evidently', 'sklearn', 'mlflow', 'pandas', 'numpy') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -142,7 +142,7 @@ def test_module_imports_no_heavy_library() -> None:
 
 def test_reference_stored_in_mlflow_is_read_and_named_by_its_uri(stream: dict[str, str], home: Settings, tmp_path: Path) -> None:
     from airflow_mlsecops.evidence.digest import sha256_file
-    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     run_id = store.create_run(experiment_name="training", run_name="train")

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from airflow_mlsecops.demo.example_data import FEATURES
+from airflow_mlsecops.demo.monitoring_data import attacked_batch, drifted_batch, fit_example_model, normal_batch, reference_frame
 from airflow_mlsecops.evidence.models import Verdict
-from airflow_mlsecops.example_data import FEATURES
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.input_detection import (
     ARRAYS_FILE,
@@ -24,7 +25,6 @@ from airflow_mlsecops.gates.input_detection import (
     save_detector,
     score_batch,
 )
-from airflow_mlsecops.monitoring_data import attacked_batch, drifted_batch, fit_example_model, normal_batch, reference_frame
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +223,7 @@ def test_fit_refuses_bad_parameters(trained: dict[str, Any]) -> None:
 def test_attack_on_a_non_linear_model_uses_a_boundary_search() -> None:
     from sklearn.ensemble import RandomForestClassifier
 
-    from airflow_mlsecops.example_data import LABEL
+    from airflow_mlsecops.demo.example_data import LABEL
 
     train = reference_frame(rows=3000)
     forest = RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0).fit(train[list(FEATURES)], train[LABEL])

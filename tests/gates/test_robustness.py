@@ -19,9 +19,9 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, Stan
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.evidence.digest import sha256_file, sha256_path
 from airflow_mlsecops.evidence.models import Verdict
-from airflow_mlsecops.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.gates.robustness import (
     GATE_NAME,
     REPORT_FILE,

@@ -496,7 +496,7 @@ def test_registered_model_uri_is_fetched_and_named_by_the_registry(model_dir: Pa
     import mlflow
     import mlflow.sklearn
 
-    from airflow_mlsecops.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     mlflow.set_tracking_uri(home.tracking_uri)
     with mlflow.start_run():

@@ -22,8 +22,8 @@ import airflow.triggers.base  # noqa: F401
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.verification import verify_run
 
 pytestmark = pytest.mark.airflow
 
@@ -62,7 +62,7 @@ class Reviewer(threading.Thread):
         self.outcomes: list[object] = []
 
     def run(self) -> None:
-        from airflow_mlsecops.hitl import pending_approvals, respond
+        from airflow_mlsecops.lifecycle.hitl import pending_approvals, respond
 
         deadline = time.monotonic() + 120
         while self.answers and time.monotonic() < deadline:
@@ -130,7 +130,7 @@ def test_rejection_fails_closed_and_is_recorded(airflow_db, home: Settings, tmp_
 def test_separation_of_duties_and_quorum(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
     """The author's approval (given through the UI path, bypassing the CLI check) is recorded and
     not counted; a second approval by the same reviewer does not count twice; quorum needs two."""
-    from airflow_mlsecops.hitl import ApprovalRefused, pending_approvals, respond
+    from airflow_mlsecops.lifecycle.hitl import ApprovalRefused, pending_approvals, respond
 
     dag_id = f"approve_quorum_{uuid.uuid4().hex[:6]}"
     dag = write_dag(dag_id, _source(_model(tmp_path), required_approvals=2), header=HEADER)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.example_data import LABEL, credit_frame
-from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.demo.example_data import LABEL, credit_frame
+from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.verification import verify_run
 
 HEADER = "from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator"
 

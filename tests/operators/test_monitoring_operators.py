@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.conftest import REPO_ROOT, _template_mlflow_db, load_dag_file
 
 DAG_FILE = REPO_ROOT / "dags" / "model_monitoring.py"
@@ -24,7 +24,7 @@ DAG_FILE = REPO_ROOT / "dags" / "model_monitoring.py"
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One embedded home for the module (MLflow, ledger, key) holding a registered champion."""
-    from airflow_mlsecops.monitoring_data import train_champion
+    from airflow_mlsecops.demo.monitoring_data import train_champion
 
     root = tmp_path_factory.mktemp("monitoring") / "home"
     root.mkdir()

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
-from airflow_mlsecops.registry import TAG_MODEL_SHA256, verify_model_version
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.registry import TAG_MODEL_SHA256, verify_model_version
+from airflow_mlsecops.lifecycle.verification import verify_run
 
 pytestmark = pytest.mark.airflow
 
@@ -113,9 +113,9 @@ other_gates(sign_model.output) >> register >> promote
 
 
 def test_operator_defaults_match_the_engine() -> None:
+    from airflow_mlsecops.lifecycle.registry import DEFAULT_REQUIRED_GATES
     from airflow_mlsecops.operators.registry import DEFAULT_REQUIRED_GATES as OPERATOR_DEFAULT
     from airflow_mlsecops.operators.registry import PromoteModelOperator
-    from airflow_mlsecops.registry import DEFAULT_REQUIRED_GATES
 
     assert OPERATOR_DEFAULT == DEFAULT_REQUIRED_GATES
     with pytest.raises(ValueError, match="warn-only"):

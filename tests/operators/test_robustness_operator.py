@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.verification import verify_run
 
 pytestmark = pytest.mark.airflow
 
@@ -26,7 +26,7 @@ def credit_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from airflow_mlsecops.example_data import FEATURES, LABEL, credit_frame
+    from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
 
     root = tmp_path_factory.mktemp("robustness-operator")
     frame = credit_frame(rows=2000, seed=7)
@@ -111,7 +111,7 @@ def train(**context) -> str:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from airflow_mlsecops.example_data import FEATURES, LABEL
+    from airflow_mlsecops.demo.example_data import FEATURES, LABEL
     from airflow_mlsecops.hooks.evidence import EvidenceHook
 
     frame = pd.read_csv({credit_files["train"]!r})

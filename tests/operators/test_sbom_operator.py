@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
-from airflow_mlsecops.verification import verify_run
+from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.gates.osv_fixtures import advisory, ecosystem_range, write_osv_db
 
 pytestmark = pytest.mark.airflow

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_mlsecops.cli.policy import add_policy_parser
 from airflow_mlsecops.exceptions import ConfigurationError
-from airflow_mlsecops.policy.cli import add_policy_parser
 from tests.policy.conftest import POLICY, training_dag_source, write_dag
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_mlsecops.policy.cli import add_policy_parser
+from airflow_mlsecops.cli.policy import add_policy_parser
 from airflow_mlsecops.policy.model import PolicyError
 from airflow_mlsecops.policy.runtime import check_evidence_against_policy
 from tests.conftest import REPO_ROOT
@@ -43,7 +43,7 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 _RUNNER = (
     "import argparse, sys\n"
-    "from airflow_mlsecops.policy.cli import add_policy_parser\n"
+    "from airflow_mlsecops.cli.policy import add_policy_parser\n"
     "parser = argparse.ArgumentParser(prog='mlsecops')\n"
     "add_policy_parser(parser.add_subparsers(dest='command', required=True))\n"
     "args = parser.parse_args(sys.argv[1:])\n"

@@ -1,0 +1,1 @@
+"""``mlsecops demo`` and the generated data the example DAGs run on (nothing is downloaded)."""

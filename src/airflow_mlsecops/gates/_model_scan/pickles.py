@@ -1,0 +1,864 @@
+"""Static analysis of pickle streams (protocols 0-5): a symbolic stack machine that never unpickles.
+
+:func:`analyze_pickle` walks the opcode stream the way :class:`pickle.Unpickler` would, but every
+object it would build is a symbolic stand-in: strings and small numbers keep their values (so
+``STACK_GLOBAL`` names built on the stack or fetched from the memo resolve exactly), large byte and
+string payloads are skipped without being read (seeked over in regular files), a ``GLOBAL`` /
+``STACK_GLOBAL`` / ``INST`` becomes a :class:`Global` naming ``module.name`` (mapped through
+:mod:`_compat_pickle` for protocols < 3, as ``find_class`` does), and a call (``REDUCE``,
+``NEWOBJ``, ``NEWOBJ_EX``, ``OBJ``, ``INST``) becomes an :class:`Obj`. No module named by the stream
+is ever imported and no callable is ever called.
+
+joblib files are pickles whose ``NumpyArrayWrapper`` objects are followed, in the stream, by raw
+array bytes (or a nested pickle for object arrays). When a ``BUILD`` completes such a wrapper, the
+analyser sizes the array from its symbolic shape and dtype exactly as joblib does, and skips the
+bytes or analyses the nested pickle.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import codecs
+import lzma
+import sys
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from struct import unpack
+from typing import Any
+
+from airflow_mlsecops.exceptions import PickleError
+from airflow_mlsecops.gates._model_scan.source import ByteSource, Truncated
+
+#: The ``module.name`` joblib replaces numpy arrays with.
+JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+#: The first value of a legacy (non-zip) ``torch.save`` file.
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+_SMALL = 256  # strings up to this many bytes keep their value; bytes up to 64
+_CONTAINER_CAP = 64  # symbolic lists/dicts/tuples keep this many items (no opcode reads them back)
+
+
+class _Opaque:
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}>"
+
+
+BYTES = _Opaque("bytes")
+LONG_STR = _Opaque("long string")
+BIG_INT = _Opaque("big integer")
+BUFFER = _Opaque("out-of-band buffer")
+FROZENSET = _Opaque("frozenset")
+
+
+class Global:
+    """A ``module.name`` reference (what ``find_class`` would import and return)."""
+
+    __slots__ = ("offset", "ref")
+
+    def __init__(self, ref: str, offset: int) -> None:
+        self.ref = ref
+        self.offset = offset
+
+    def __repr__(self) -> str:
+        return self.ref
+
+
+class Obj:
+    """What a call would return: ``func(*args)`` (``kind`` is the opcode that called it)."""
+
+    __slots__ = ("args", "dtype", "fields", "func", "kind", "offset")
+
+    def __init__(self, func: Any, args: Any, kind: str, offset: int) -> None:
+        self.func = func
+        self.args = args
+        self.kind = kind
+        self.offset = offset
+        self.fields: dict[str, Any] | None = None
+        self.dtype: Any = None  # the numpy dtype this describes, once rebuilt (reset by BUILD)
+
+    def class_ref(self) -> str | None:
+        """The class this object is an instance of, when the call makes one we can name."""
+        func = self.func
+        if not isinstance(func, Global):
+            return None
+        if func.ref in ("copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"):
+            first = self.args[0] if isinstance(self.args, tuple) and self.args else None
+            return first.ref if isinstance(first, Global) else None
+        return func.ref
+
+    def __repr__(self) -> str:
+        return f"<result of {describe(self.func)}>"
+
+
+class Persistent:
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: Any) -> None:
+        self.pid = pid
+
+
+class SymSet(list[Any]):
+    """A set under construction (``EMPTY_SET`` / ``ADDITEMS``)."""
+
+
+def describe(value: Any) -> str:
+    prefix = ""
+    for _ in range(3):  # results of results of calls: name the first few, not a hostile chain
+        if not isinstance(value, Obj):
+            break
+        prefix += "the result of calling "
+        value = value.func
+    else:
+        return prefix + "a chain of calls"
+    if isinstance(value, Global):
+        return prefix + value.ref
+    if prefix:
+        return prefix + describe(value)
+    if isinstance(value, Persistent):
+        return "a persistent-id object"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"a {type(value).__name__ if not isinstance(value, _Opaque) else value.kind}"
+
+
+@dataclass
+class RefSeen:
+    """Where and how often a ``module.name`` reference appears."""
+
+    count: int
+    offset: int
+    opcode: str
+    written_as: str | None = None  # the name as written when protocol < 3 renamed it
+    note: str | None = None
+
+
+@dataclass
+class Issue:
+    """Something a static analysis flags beyond the references themselves."""
+
+    kind: str  # dynamic-global | call-non-global | build-on-global | extension | ambiguous | nested
+    detail: str
+    offset: int
+    severity: str = "high"
+
+
+@dataclass
+class PickleAnalysis:
+    """What one pickle stream (up to its ``STOP``) references and does."""
+
+    start: int
+    protocol: int = 0
+    complete: bool = False
+    end: int = 0
+    error: str | None = None
+    error_offset: int | None = None
+    refs: dict[str, RefSeen] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    issues: list[Issue] = field(default_factory=list)
+    effects: int = 0  # imports and calls the unpickler would perform
+    opcodes: int = 0
+    joblib_arrays: int = 0
+    joblib_array_bytes: int = 0
+    persistent_ids: int = 0
+    result: Any = None
+
+    def globals_count(self) -> Counter[str]:
+        return Counter({ref: seen.count for ref, seen in self.refs.items()})
+
+    def merge(self, other: PickleAnalysis, *, keep_errors: bool = True) -> None:
+        for ref, seen in other.refs.items():
+            mine = self.refs.get(ref)
+            if mine is None:
+                self.refs[ref] = RefSeen(seen.count, seen.offset, seen.opcode, seen.written_as)
+            else:
+                mine.count += seen.count
+        self.calls.update(other.calls)
+        self.issues.extend(other.issues)
+        self.effects += other.effects
+        self.opcodes += other.opcodes
+        self.joblib_arrays += other.joblib_arrays
+        self.joblib_array_bytes += other.joblib_array_bytes
+        self.persistent_ids += other.persistent_ids
+        if keep_errors and other.error and not self.error:
+            self.error, self.error_offset = other.error, other.error_offset
+
+
+def _identifiers(dotted: str) -> bool:
+    return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))
+
+
+def _shape_count(shape: Any) -> int | None:
+    """joblib's element count: the int64 product of the dims (None when it would fail or overflow)."""
+    if not isinstance(shape, (tuple, list)):
+        return None
+    count = 1
+    for dim in shape:
+        if isinstance(dim, bool):
+            dim = int(dim)
+        if not isinstance(dim, int) or not -(2**63) <= dim < 2**63:
+            return None
+        count *= dim
+    if not 0 <= count < 2**63:
+        return None
+    return count
+
+
+def _rebuild_dtype(value: Any, depth: int = 0) -> Any:
+    """Build, with numpy, the dtype a pickled ``numpy.dtype(...)`` call and its BUILD state describe.
+
+    Only plain values reach numpy (strings, ints, tuples, dicts and dtypes rebuilt the same way);
+    the copy flag is forced on so numpy's shared dtype singletons are never modified.
+    """
+    import numpy as np
+
+    if depth > 16:
+        raise ValueError("dtype nesting too deep")
+    if isinstance(value, Obj) and isinstance(value.func, Global) and value.func.ref == "numpy.dtype":
+        if value.dtype is not None:
+            return value.dtype
+        args = value.args if isinstance(value.args, tuple) else ()
+        if not args or not isinstance(args[0], str):
+            raise ValueError("numpy.dtype without a type string")
+        align = bool(args[1]) if len(args) > 1 and isinstance(args[1], (bool, int)) else False
+        dtype = np.dtype(args[0], align, True)
+        state = (value.fields or {}).get("__state__")
+        if state is not None:
+            dtype.__setstate__(_plain(state, depth + 1))  # type: ignore[attr-defined]
+        value.dtype = dtype
+        return dtype
+    raise ValueError(f"not a numpy dtype: {describe(value)}")
+
+
+def _plain(value: Any, depth: int) -> Any:
+    if isinstance(value, (str, int, float, bytes)) or value is None:
+        return value
+    if isinstance(value, tuple):
+        return tuple(_plain(v, depth) for v in value)
+    if isinstance(value, list):
+        return [_plain(v, depth) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k, depth): _plain(v, depth) for k, v in value.items()}
+    if isinstance(value, Obj):
+        return _rebuild_dtype(value, depth)
+    raise ValueError(f"cannot use {describe(value)} in a dtype")
+
+
+class _Machine:
+    """One pickle stream's symbolic unpickler."""
+
+    def __init__(
+        self,
+        src: ByteSource,
+        *,
+        joblib: bool,
+        memo: dict[int, Any] | None = None,
+        stack: list[Any] | None = None,
+    ) -> None:
+        self.src = src
+        self.joblib = joblib
+        self.stack: list[Any] = stack if stack is not None else []
+        self.metastack: list[list[Any]] = []
+        self.memo: dict[int, Any] = memo if memo is not None else {}
+        self.proto = 0
+        self.out = PickleAnalysis(start=src.offset)
+        self.dispatch: list[Callable[[int], None] | None] = [None] * 256
+        for code, handler in _HANDLERS.items():
+            self.dispatch[code] = getattr(self, handler)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _pop(self, offset: int) -> Any:
+        if not self.stack:
+            raise PickleError("stack underflow", offset)
+        return self.stack.pop()
+
+    def _top(self, offset: int) -> Any:
+        if not self.stack:
+            raise PickleError("stack underflow", offset)
+        return self.stack[-1]
+
+    def _pop_mark(self, offset: int) -> list[Any]:
+        if not self.metastack:
+            raise PickleError("MARK expected but not found", offset)
+        items = self.stack
+        self.stack = self.metastack.pop()
+        return items
+
+    def _line(self) -> bytes:
+        return self.src.readline()[:-1]
+
+    def _ref(self, module: Any, name: Any, offset: int, opcode: str) -> Global:
+        written = f"{module}.{name}"
+        if self.proto < 3:
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
+        ref = f"{module}.{name}"
+        seen = self.out.refs.get(ref)
+        if seen is None:
+            self.out.refs[ref] = RefSeen(1, offset, opcode, written if written != ref else None)
+        else:
+            seen.count += 1
+        if _identifiers(module):  # find_class imports the module before it looks the name up
+            self.out.effects += 1
+        return Global(ref, offset)
+
+    def _call(self, func: Any, args: Any, kind: str, offset: int) -> Obj:
+        self.out.effects += 1
+        if isinstance(func, Global):
+            self.out.calls[func.ref] += 1
+        else:
+            self.out.issues.append(Issue("call-non-global", f"{kind} calls {describe(func)}, not a named callable", offset))
+        return Obj(func, args, kind, offset)
+
+    def _push_str(self, data: bytes | None, size: int, decode: Callable[[bytes], str]) -> None:
+        if data is None:
+            self.stack.append(LONG_STR)
+            return
+        try:
+            self.stack.append(decode(data))
+        except UnicodeDecodeError as exc:
+            raise PickleError(f"invalid string payload: {exc.reason}", self.src.offset - size) from None
+
+    def _payload(self, size: int, keep: int) -> bytes | None:
+        if size <= keep:
+            return self.src.read(size)
+        self.src.skip(size)
+        return None
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> PickleAnalysis:
+        out = self.out
+        src = self.src
+        dispatch = self.dispatch
+        opcodes = 0
+        offset = src.offset
+        try:
+            while True:
+                if src.pos >= len(src.buf) and not src.fill(1):
+                    raise PickleError("stream ends before STOP", src.offset)
+                offset = src.base + src.pos
+                code = src.buf[src.pos]
+                src.pos += 1
+                opcodes += 1
+                if code == 0x2E:  # STOP
+                    out.result = self._pop(offset)
+                    out.complete = True
+                    break
+                handler = dispatch[code]
+                if handler is None:
+                    raise PickleError(f"invalid opcode 0x{code:02x}", offset)
+                handler(offset)
+        except PickleError as exc:
+            out.error, out.error_offset = str(exc), exc.offset
+        except Truncated as exc:
+            out.error, out.error_offset = f"truncated: {exc}", offset
+        except (ValueError, OverflowError, IndexError, KeyError, TypeError, RecursionError) as exc:
+            out.error, out.error_offset = f"invalid argument: {exc}", offset
+        except (EOFError, OSError, zlib.error, lzma.LZMAError, RuntimeError) as exc:
+            # the stream under the pickle broke (a truncated or corrupt compressed file, a bad zip member)
+            out.error, out.error_offset = f"the stream cannot be read: {type(exc).__name__}: {exc}", offset
+        out.opcodes += opcodes
+        out.protocol = self.proto
+        out.end = src.offset
+        return out
+
+    # -- opcodes ---------------------------------------------------------------------------------
+
+    def op_proto(self, offset: int) -> None:
+        proto = self.src.read(1)[0]
+        if proto > 5:
+            raise PickleError(f"unsupported pickle protocol {proto}", offset)
+        self.proto = proto
+
+    def op_frame(self, offset: int) -> None:
+        (size,) = unpack("<Q", self.src.read(8))
+        if size > sys.maxsize:
+            raise PickleError("frame size too large", offset)
+
+    def op_mark(self, offset: int) -> None:
+        self.metastack.append(self.stack)
+        self.stack = []
+
+    def op_pop(self, offset: int) -> None:
+        if self.stack:
+            self.stack.pop()
+        else:
+            self._pop_mark(offset)
+
+    def op_pop_mark(self, offset: int) -> None:
+        self._pop_mark(offset)
+
+    def op_dup(self, offset: int) -> None:
+        self.stack.append(self._top(offset))
+
+    def op_float(self, offset: int) -> None:
+        self.stack.append(float(self._line()))
+
+    def op_int(self, offset: int) -> None:
+        data = self._line()
+        self.stack.append(False if data == b"00" else True if data == b"01" else int(data, 0))
+
+    def op_binint(self, offset: int) -> None:
+        self.stack.append(unpack("<i", self.src.read(4))[0])
+
+    def op_binint1(self, offset: int) -> None:
+        self.stack.append(self.src.read(1)[0])
+
+    def op_binint2(self, offset: int) -> None:
+        self.stack.append(unpack("<H", self.src.read(2))[0])
+
+    def op_long(self, offset: int) -> None:
+        val = self._line()
+        if val and val[-1] == 0x4C:  # L
+            val = val[:-1]
+        self.stack.append(int(val, 0))
+
+    def op_long1(self, offset: int) -> None:
+        n = self.src.read(1)[0]
+        self.stack.append(int.from_bytes(self.src.read(n), "little", signed=True))
+
+    def op_long4(self, offset: int) -> None:
+        (n,) = unpack("<i", self.src.read(4))
+        if n < 0:
+            raise PickleError("LONG pickle has negative byte count", offset)
+        data = self._payload(n, 64)
+        self.stack.append(BIG_INT if data is None else int.from_bytes(data, "little", signed=True))
+
+    def op_none(self, offset: int) -> None:
+        self.stack.append(None)
+
+    def op_newtrue(self, offset: int) -> None:
+        self.stack.append(True)
+
+    def op_newfalse(self, offset: int) -> None:
+        self.stack.append(False)
+
+    def op_string(self, offset: int) -> None:
+        data = self._line()
+        if len(data) >= 2 and data[0] == data[-1] and data[0] in b"\"'":
+            data = data[1:-1]
+        else:
+            raise PickleError("the STRING opcode argument must be quoted", offset)
+        self.stack.append(codecs.escape_decode(data)[0].decode("latin-1"))
+
+    def op_binstring(self, offset: int) -> None:
+        (n,) = unpack("<i", self.src.read(4))
+        if n < 0:
+            raise PickleError("BINSTRING pickle has negative byte count", offset)
+        self._push_str(self._payload(n, _SMALL), n, lambda b: b.decode("latin-1"))
+
+    def op_short_binstring(self, offset: int) -> None:
+        n = self.src.read(1)[0]
+        self.stack.append(self.src.read(n).decode("latin-1"))
+
+    def op_binbytes(self, offset: int) -> None:
+        (n,) = unpack("<I", self.src.read(4))
+        data = self._payload(n, 64)
+        self.stack.append(BYTES if data is None else data)
+
+    def op_short_binbytes(self, offset: int) -> None:
+        n = self.src.read(1)[0]
+        data = self._payload(n, 64)
+        self.stack.append(BYTES if data is None else data)
+
+    def op_binbytes8(self, offset: int) -> None:
+        (n,) = unpack("<Q", self.src.read(8))
+        if n > sys.maxsize:
+            raise PickleError("BINBYTES8 exceeds system's maximum size", offset)
+        data = self._payload(n, 64)
+        self.stack.append(BYTES if data is None else data)
+
+    def op_bytearray8(self, offset: int) -> None:
+        (n,) = unpack("<Q", self.src.read(8))
+        if n > sys.maxsize:
+            raise PickleError("BYTEARRAY8 exceeds system's maximum size", offset)
+        self.src.skip(n)
+        self.stack.append(BYTES)
+
+    def op_next_buffer(self, offset: int) -> None:
+        self.stack.append(BUFFER)
+
+    def op_readonly_buffer(self, offset: int) -> None:
+        self._top(offset)
+
+    def op_unicode(self, offset: int) -> None:
+        self.stack.append(str(self._line(), "raw-unicode-escape"))
+
+    def op_binunicode(self, offset: int) -> None:
+        (n,) = unpack("<I", self.src.read(4))
+        self._push_str(self._payload(n, _SMALL), n, lambda b: str(b, "utf-8", "surrogatepass"))
+
+    def op_short_binunicode(self, offset: int) -> None:
+        n = self.src.read(1)[0]
+        self._push_str(self.src.read(n), n, lambda b: str(b, "utf-8", "surrogatepass"))
+
+    def op_binunicode8(self, offset: int) -> None:
+        (n,) = unpack("<Q", self.src.read(8))
+        if n > sys.maxsize:
+            raise PickleError("BINUNICODE8 exceeds system's maximum size", offset)
+        self._push_str(self._payload(n, _SMALL), n, lambda b: str(b, "utf-8", "surrogatepass"))
+
+    def op_binfloat(self, offset: int) -> None:
+        self.stack.append(unpack(">d", self.src.read(8))[0])
+
+    def op_empty_tuple(self, offset: int) -> None:
+        self.stack.append(())
+
+    def op_tuple(self, offset: int) -> None:
+        items = self._pop_mark(offset)  # before self.stack is read: MARK swapped stacks
+        self.stack.append(tuple(items[:_CONTAINER_CAP]))
+
+    def op_tuple1(self, offset: int) -> None:
+        self.stack.append((self._pop(offset),))
+
+    def op_tuple2(self, offset: int) -> None:
+        b = self._pop(offset)
+        a = self._pop(offset)
+        self.stack.append((a, b))
+
+    def op_tuple3(self, offset: int) -> None:
+        c = self._pop(offset)
+        b = self._pop(offset)
+        a = self._pop(offset)
+        self.stack.append((a, b, c))
+
+    def op_empty_list(self, offset: int) -> None:
+        self.stack.append([])
+
+    def op_empty_dict(self, offset: int) -> None:
+        self.stack.append({})
+
+    def op_empty_set(self, offset: int) -> None:
+        self.stack.append(SymSet())
+
+    def op_frozenset(self, offset: int) -> None:
+        self._pop_mark(offset)
+        self.stack.append(FROZENSET)
+
+    def op_list(self, offset: int) -> None:
+        items = self._pop_mark(offset)
+        self.stack.append(items[:_CONTAINER_CAP])
+
+    def op_dict(self, offset: int) -> None:
+        items = self._pop_mark(offset)
+        if len(items) % 2:
+            raise PickleError("DICT with an odd number of items", offset)
+        d: dict[Any, Any] = {}
+        self._setitems(d, items)
+        self.stack.append(d)
+
+    @staticmethod
+    def _setitems(target: Any, items: list[Any]) -> None:
+        if isinstance(target, dict):
+            for i in range(0, min(len(items), 2 * _CONTAINER_CAP), 2):
+                try:
+                    target[items[i]] = items[i + 1]
+                except TypeError:
+                    pass
+
+    def op_append(self, offset: int) -> None:
+        value = self._pop(offset)
+        target = self._top(offset)
+        if isinstance(target, list) and len(target) < _CONTAINER_CAP:
+            target.append(value)
+
+    def op_appends(self, offset: int) -> None:
+        items = self._pop_mark(offset)
+        target = self._top(offset)
+        if isinstance(target, list) and len(target) < _CONTAINER_CAP:
+            target.extend(items[: _CONTAINER_CAP - len(target)])
+
+    def op_additems(self, offset: int) -> None:
+        items = self._pop_mark(offset)
+        target = self._top(offset)
+        if isinstance(target, SymSet) and len(target) < _CONTAINER_CAP:
+            target.extend(items[: _CONTAINER_CAP - len(target)])
+
+    def op_setitem(self, offset: int) -> None:
+        value = self._pop(offset)
+        key = self._pop(offset)
+        target = self._top(offset)
+        if isinstance(target, dict) and len(target) < _CONTAINER_CAP:
+            try:
+                target[key] = value
+            except TypeError:
+                pass
+
+    def op_setitems(self, offset: int) -> None:
+        items = self._pop_mark(offset)
+        target = self._top(offset)
+        if len(items) % 2:
+            raise PickleError("SETITEMS with an odd number of items", offset)
+        if isinstance(target, dict) and len(target) < _CONTAINER_CAP:
+            self._setitems(target, items)
+
+    def _memo_get(self, idx: int, offset: int) -> None:
+        try:
+            self.stack.append(self.memo[idx])
+        except KeyError:
+            raise PickleError(f"memo value not found at index {idx}", offset) from None
+
+    def op_get(self, offset: int) -> None:
+        self._memo_get(int(self._line()), offset)
+
+    def op_binget(self, offset: int) -> None:
+        self._memo_get(self.src.read(1)[0], offset)
+
+    def op_long_binget(self, offset: int) -> None:
+        self._memo_get(unpack("<I", self.src.read(4))[0], offset)
+
+    def op_put(self, offset: int) -> None:
+        idx = int(self._line())
+        if idx < 0:
+            raise PickleError("negative PUT argument", offset)
+        self.memo[idx] = self._top(offset)
+
+    def op_binput(self, offset: int) -> None:
+        self.memo[self.src.read(1)[0]] = self._top(offset)
+
+    def op_long_binput(self, offset: int) -> None:
+        self.memo[unpack("<I", self.src.read(4))[0]] = self._top(offset)
+
+    def op_memoize(self, offset: int) -> None:
+        self.memo[len(self.memo)] = self._top(offset)
+
+    def op_global(self, offset: int) -> None:
+        module = self._line().decode("utf-8")
+        name = self._line().decode("utf-8")
+        self.stack.append(self._ref(module, name, offset, "GLOBAL"))
+
+    def op_stack_global(self, offset: int) -> None:
+        name = self._pop(offset)
+        module = self._pop(offset)
+        if type(module) is str and type(name) is str:
+            self.stack.append(self._ref(module, name, offset, "STACK_GLOBAL"))
+            return
+        self.out.effects += 1
+        self.out.issues.append(
+            Issue(
+                "dynamic-global",
+                f"STACK_GLOBAL imports a name computed at load time (module: {describe(module)}, name: {describe(name)})",
+                offset,
+                "critical",
+            )
+        )
+        self.stack.append(Global("<computed>", offset))
+
+    def op_inst(self, offset: int) -> None:
+        module = self._line().decode("ascii")
+        name = self._line().decode("ascii")
+        cls = self._ref(module, name, offset, "INST")
+        args = self._pop_mark(offset)
+        obj = self._call(cls, tuple(args[:_CONTAINER_CAP]), "INST", offset)
+        self._init_fields(obj)
+        self.stack.append(obj)
+
+    def op_obj(self, offset: int) -> None:
+        args = self._pop_mark(offset)
+        if not args:
+            raise PickleError("OBJ without a class", offset)
+        obj = self._call(args[0], tuple(args[1 : _CONTAINER_CAP + 1]), "OBJ", offset)
+        self._init_fields(obj)
+        self.stack.append(obj)
+
+    def op_newobj(self, offset: int) -> None:
+        args = self._pop(offset)
+        cls = self._pop(offset)
+        self.stack.append(self._call(cls, args, "NEWOBJ", offset))
+
+    def op_newobj_ex(self, offset: int) -> None:
+        self._pop(offset)
+        args = self._pop(offset)
+        cls = self._pop(offset)
+        self.stack.append(self._call(cls, args, "NEWOBJ_EX", offset))
+
+    def op_reduce(self, offset: int) -> None:
+        args = self._pop(offset)
+        func = self._pop(offset)
+        obj = self._call(func, args, "REDUCE", offset)
+        self._init_fields(obj)
+        self.stack.append(obj)
+
+    def op_ext1(self, offset: int) -> None:
+        self._ext(self.src.read(1)[0], offset)
+
+    def op_ext2(self, offset: int) -> None:
+        self._ext(unpack("<H", self.src.read(2))[0], offset)
+
+    def op_ext4(self, offset: int) -> None:
+        self._ext(unpack("<i", self.src.read(4))[0], offset)
+
+    def _ext(self, code: int, offset: int) -> None:
+        self.out.effects += 1
+        self.out.issues.append(
+            Issue("extension", f"extension code {code} names a callable through the copyreg extension registry", offset)
+        )
+        self.stack.append(Global(f"<extension {code}>", offset))
+
+    def op_persid(self, offset: int) -> None:
+        pid = self._line().decode("ascii")
+        self.out.persistent_ids += 1
+        self.stack.append(Persistent(pid))
+
+    def op_binpersid(self, offset: int) -> None:
+        pid = self._pop(offset)
+        self.out.persistent_ids += 1
+        self.stack.append(Persistent(pid))
+
+    def op_build(self, offset: int) -> None:
+        state = self._pop(offset)
+        inst = self._top(offset)
+        if isinstance(inst, Global):
+            self.out.effects += 1
+            self.out.issues.append(Issue("build-on-global", f"BUILD sets state on {inst.ref} itself", offset))
+            return
+        if not isinstance(inst, Obj):
+            return
+        self.out.effects += 1
+        if not self.joblib or inst.class_ref() not in (JOBLIB_WRAPPER, "numpy.dtype"):
+            return  # only joblib's array sizing reads state back
+        fields = inst.fields if inst.fields is not None else {}
+        inst.fields = fields
+        inst.dtype = None
+        if isinstance(state, dict):
+            fields.update({k: v for k, v in state.items() if isinstance(k, str)})
+        elif isinstance(state, tuple) and len(state) == 2 and all(isinstance(s, (dict, type(None))) for s in state):
+            for part in state:
+                if part:
+                    fields.update({k: v for k, v in part.items() if isinstance(k, str)})
+        else:
+            fields["__state__"] = state
+        if self.joblib and inst.class_ref() == JOBLIB_WRAPPER:
+            self.stack[-1] = self._joblib_array(inst, offset)
+
+    def _init_fields(self, obj: Obj) -> None:
+        """A joblib wrapper made by calling its class gets its attributes from ``__init__``."""
+        if self.joblib and isinstance(obj.func, Global) and obj.func.ref == JOBLIB_WRAPPER and obj.kind != "NEWOBJ":
+            names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+            fields: dict[str, Any] = {"allow_mmap": False, "numpy_array_alignment_bytes": 16}
+            if isinstance(obj.args, tuple):
+                fields.update(zip(names, obj.args, strict=False))
+            obj.fields = fields
+
+    def _joblib_array(self, wrapper: Obj, offset: int) -> Obj:
+        """Consume the array bytes joblib reads after a wrapper's BUILD; return the array stand-in."""
+        fields = wrapper.fields or {}
+        shape = fields.get("shape")
+        count = 1 if isinstance(shape, (tuple, list)) and len(shape) == 0 else _shape_count(shape)
+        try:
+            dtype = _rebuild_dtype(fields.get("dtype"))
+        except Exception as exc:  # noqa: BLE001 - anything numpy refuses cannot be sized: fail closed
+            raise PickleError(f"joblib array wrapper with a dtype that cannot be sized ({exc})", offset) from None
+        if count is None:
+            raise PickleError(f"joblib array wrapper with an invalid shape {shape!r}", offset)
+        self.out.joblib_arrays += 1
+        start = self.src.offset
+        if dtype.hasobject:
+            inner = _Machine(self.src, joblib=False)
+            nested = inner.run()
+            nested_issue = Issue("nested", f"object array pickled inside the joblib stream at byte {start}", start, "info")
+            self.out.merge(nested, keep_errors=False)
+            self.out.issues.append(nested_issue)
+            if not nested.complete:
+                raise PickleError(f"nested pickle of a joblib object array: {nested.error}", nested.error_offset or start)
+        else:
+            if fields.get("numpy_array_alignment_bytes") is not None:
+                padding = self.src.read(1)[0]
+                self.src.skip(padding)
+            nbytes = count * dtype.itemsize
+            self.src.skip(nbytes)
+            self.out.joblib_array_bytes += nbytes
+        return Obj(Global("numpy.ndarray", offset), (), "joblib-array", offset)
+
+
+_HANDLERS: dict[int, str] = {
+    0x80: "op_proto",
+    0x95: "op_frame",
+    ord("("): "op_mark",
+    ord("0"): "op_pop",
+    ord("1"): "op_pop_mark",
+    ord("2"): "op_dup",
+    ord("F"): "op_float",
+    ord("I"): "op_int",
+    ord("J"): "op_binint",
+    ord("K"): "op_binint1",
+    ord("M"): "op_binint2",
+    ord("L"): "op_long",
+    0x8A: "op_long1",
+    0x8B: "op_long4",
+    ord("N"): "op_none",
+    0x88: "op_newtrue",
+    0x89: "op_newfalse",
+    ord("S"): "op_string",
+    ord("T"): "op_binstring",
+    ord("U"): "op_short_binstring",
+    ord("B"): "op_binbytes",
+    ord("C"): "op_short_binbytes",
+    0x8E: "op_binbytes8",
+    0x96: "op_bytearray8",
+    0x97: "op_next_buffer",
+    0x98: "op_readonly_buffer",
+    ord("V"): "op_unicode",
+    ord("X"): "op_binunicode",
+    0x8C: "op_short_binunicode",
+    0x8D: "op_binunicode8",
+    ord("G"): "op_binfloat",
+    ord(")"): "op_empty_tuple",
+    ord("t"): "op_tuple",
+    0x85: "op_tuple1",
+    0x86: "op_tuple2",
+    0x87: "op_tuple3",
+    ord("]"): "op_empty_list",
+    ord("}"): "op_empty_dict",
+    0x8F: "op_empty_set",
+    0x91: "op_frozenset",
+    ord("l"): "op_list",
+    ord("d"): "op_dict",
+    ord("a"): "op_append",
+    ord("e"): "op_appends",
+    0x90: "op_additems",
+    ord("s"): "op_setitem",
+    ord("u"): "op_setitems",
+    ord("g"): "op_get",
+    ord("h"): "op_binget",
+    ord("j"): "op_long_binget",
+    ord("p"): "op_put",
+    ord("q"): "op_binput",
+    ord("r"): "op_long_binput",
+    0x94: "op_memoize",
+    ord("c"): "op_global",
+    0x93: "op_stack_global",
+    ord("i"): "op_inst",
+    ord("o"): "op_obj",
+    0x81: "op_newobj",
+    0x92: "op_newobj_ex",
+    ord("R"): "op_reduce",
+    0x82: "op_ext1",
+    0x83: "op_ext2",
+    0x84: "op_ext4",
+    ord("P"): "op_persid",
+    ord("Q"): "op_binpersid",
+    ord("b"): "op_build",
+}
+
+#: Every byte that starts a pickle opcode.
+OPCODE_BYTES = frozenset([*_HANDLERS, 0x2E])
+
+
+def analyze_pickle(src: ByteSource, *, joblib: bool = True) -> PickleAnalysis:
+    """Analyse one pickle stream from ``src``'s position up to its ``STOP`` (or the first error).
+
+    :param joblib: read joblib's array data after each ``NumpyArrayWrapper`` BUILD, as
+        ``joblib.load`` does (the default); ``False`` reads the stream as ``pickle.load`` would.
+    """
+    return _Machine(src, joblib=joblib).run()

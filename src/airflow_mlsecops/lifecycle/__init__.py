@@ -1,0 +1,1 @@
+"""After the gates: recording and verifying evidence, approval, registration, promotion and rollback."""

@@ -1,0 +1,192 @@
+"""``BaseGateOperator``: what every gate operator shares.
+
+A gate operator is thin: ``evaluate()`` renders inputs and calls a pure engine; this base class
+records the signed evidence (on pass and on failure) and maps the verdict to an Airflow outcome:
+
+============ ============================================================================
+verdict      Airflow outcome
+============ ============================================================================
+passed       success; XCom ``return_value`` holds the verdict and where the evidence is
+warned       success with a warning in the log (warn-only mode); the tag says ``warned``
+failed       ``AirflowFailException``: the task fails at once, without retry
+error        ``AirflowException``: retried per the task's ``retries`` (the input may appear
+             or the store come back); fails when retries are exhausted
+============ ============================================================================
+
+If the evidence cannot be recorded, the task fails (and may retry): a gate never succeeds
+without its evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+    from airflow_mlsecops.evidence.models import PipelineContext
+    from airflow_mlsecops.gates.base import GateOutcome
+    from airflow_mlsecops.hooks.evidence import EvidenceHook
+    from airflow_mlsecops.lifecycle.recorder import RecordedEvidence
+
+
+class MLflowEvidenceLink(BaseOperatorLink):
+    """Links a gate task to the MLflow run that holds its evidence (needs an MLflow UI URL)."""
+
+    name = "MLflow evidence"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        return getattr(operator, "mlflow_run_url", None) or ""
+
+
+class BaseGateOperator(BaseOperator):
+    """Base class of all gate operators.
+
+    :param warn_only: record a rejection as ``warned`` and let the pipeline go on. Visible in the
+        evidence and the MLflow tags; promotion never counts it as passed.
+    :param experiment_name: MLflow experiment for the pipeline's evidence (default: the DAG id).
+        (templated)
+    :param mlflow_run_id: record into this MLflow run instead of the pipeline's own. (templated)
+    """
+
+    template_fields: Sequence[str] = ("experiment_name", "mlflow_run_id")
+    operator_extra_links = (MLflowEvidenceLink(),)
+    ui_color = "#fde2e4"
+    gate_name: ClassVar[str] = "gate"
+
+    def __init__(
+        self,
+        *,
+        warn_only: bool = False,
+        experiment_name: str | None = None,
+        mlflow_run_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Each key of the returned summary is also its own XCom, so ``gate.output["attestation"]``
+        # works in a DAG as it does for TaskFlow tasks; ``gate.output`` is still the whole summary.
+        kwargs.setdefault("multiple_outputs", True)
+        super().__init__(**kwargs)
+        if not isinstance(warn_only, bool):
+            raise ValueError(f"{self.task_id}: warn_only must be True or False")
+        self.warn_only = warn_only
+        self.experiment_name = experiment_name
+        self.mlflow_run_id = mlflow_run_id
+        self.mlflow_run_url: str | None = None
+
+    def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
+        """Run the gate's engine. Subclasses implement this and nothing else."""
+        raise NotImplementedError
+
+    def apply_policy(self, context: Context) -> None:
+        """Use the platform policy's thresholds where the DAG set none or a weaker one.
+
+        The cluster policy and ``mlsecops policy check`` reject a weaker value before the DAG runs;
+        this is the run-time half, for DAGs that escaped them (no cluster policy installed, a
+        value from a template or the run conf). A configured but broken policy fails the task.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_mlsecops.exceptions import MLSecOpsError
+        from airflow_mlsecops.policy.engine import apply_to, policy_requirements
+        from airflow_mlsecops.policy.model import load_configured_policy
+
+        try:
+            policy = load_configured_policy()
+        except MLSecOpsError as exc:
+            raise AirflowFailException(f"the platform policy cannot be used, so no gate runs: {exc}") from exc
+        if policy is None:
+            return
+        dag = context["dag"]
+        gate = str(getattr(self, "gate", None) or self.gate_name)
+        owners = getattr(dag, "owner", "") or ""
+        for parameter, (kind, value) in policy_requirements(policy, gate, dag.dag_id, dag.tags, owners).items():
+            if not hasattr(self, parameter):
+                continue
+            current = getattr(self, parameter)
+            applied = apply_to(kind, value, current)
+            if applied != current:
+                self.log.warning("Policy: %s of gate %s is %r, not %r as the DAG says", parameter, gate, applied, current)
+                setattr(self, parameter, applied)
+
+    def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
+        """Extra keys for the task's XCom return value (subclasses add e.g. attestation URIs)."""
+        return {}
+
+    def evidence_hook(self) -> EvidenceHook:
+        from airflow_mlsecops.hooks.evidence import EvidenceHook
+
+        return EvidenceHook(experiment_name=self.experiment_name)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        from airflow_mlsecops.evidence.models import PipelineContext, Verdict
+        from airflow_mlsecops.exceptions import MLSecOpsError
+
+        ti = context["ti"]
+        self.apply_policy(context)
+        pipeline = PipelineContext(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            try_number=int(ti.try_number or 1),
+            map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", -1) is not None else -1),
+        )
+        outcome = self.evaluate(context, pipeline)
+        result = outcome.result
+        hook = self.evidence_hook()
+        try:
+            recorded = hook.recorder.record(
+                result,
+                experiment_name=self.experiment_name or ti.dag_id,
+                files=outcome.files,
+                statements=outcome.statements,
+                mlflow_run_id=self.mlflow_run_id,
+            )
+        except MLSecOpsError as exc:
+            self.log.error("Gate %s: %s. The task fails closed.", self.task_id, exc)
+            raise AirflowException(f"evidence could not be recorded, so the gate cannot pass: {exc}") from exc
+        try:
+            self.mlflow_run_url = hook.run_url(recorded.mlflow_run_id)
+        except MLSecOpsError:
+            self.mlflow_run_url = None
+
+        self.log.info(
+            "Gate %s (%s): %s - %s. Evidence: MLflow run %s, %s (ledger seq %d, key %s)",
+            self.task_id,
+            result.gate,
+            result.verdict.value.upper(),
+            result.summary,
+            recorded.mlflow_run_id,
+            recorded.artifact_dir,
+            recorded.ledger_seq,
+            recorded.keyid[:16],
+        )
+        for finding in result.failed_findings[:20]:
+            self.log.info("  finding %s [%s] %s", finding.id, finding.severity.value, finding.message)
+
+        summary = self.summarize(outcome, recorded)
+        summary.update(
+            {
+                "gate": result.gate,
+                "verdict": result.verdict.value,
+                "summary": result.summary,
+                "subjects": [s.to_intoto() for s in result.subjects],
+                "metrics": dict(result.metrics),
+                "evidence": recorded.to_dict(),
+            }
+        )
+        if result.verdict is Verdict.ERROR:
+            if outcome.error is not None:
+                self.log.error("Gate %s could not run", self.task_id, exc_info=outcome.error)
+            raise AirflowException(f"gate {result.gate} could not reach a verdict: {result.summary}")
+        if result.verdict is Verdict.FAILED:
+            top = "; ".join(f.message for f in result.failed_findings[:3])
+            raise AirflowFailException(f"gate {result.gate} rejected the input: {result.summary}. {top}")
+        if result.verdict is Verdict.WARNED:
+            self.log.warning("Gate %s ran in warn-only mode and would have rejected the input: %s", self.task_id, result.summary)
+        return summary

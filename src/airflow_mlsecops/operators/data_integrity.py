@@ -1,0 +1,96 @@
+"""``DataIntegrityGateOperator``: reject a training batch that shows signs of poisoning or corruption."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.operators.base import BaseGateOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_mlsecops.evidence.models import PipelineContext
+    from airflow_mlsecops.gates.base import GateOutcome
+
+
+class DataIntegrityGateOperator(BaseGateOperator):
+    """Compare a new training batch with a trusted reference; fail the task on signs of poisoning.
+
+    The checks (schema, label shift, class set, duplicates, near-duplicates, out-of-range values,
+    feature shift, label flips) and their thresholds are described in
+    :mod:`airflow_mlsecops.gates.data_integrity`. The evidence holds one finding per check, the
+    measured values as metrics and ``integrity_report.json`` with the suspect rows.
+
+    .. code-block:: python
+
+        DataIntegrityGateOperator(
+            task_id="check_integrity",
+            data="{{ ti.xcom_pull(task_ids='ingest') }}",
+            reference="s3://ml-data/credit/reference.parquet",
+            label_column="defaulted",
+            thresholds={"max_duplicate_share": 0.02, "max_feature_shift.income": 0.2},
+        )
+
+    :param data: path or ``s3://`` URI of the new batch (CSV or Parquet). (templated)
+    :param reference: path or ``s3://`` URI of the trusted reference data. (templated)
+    :param label_column: the label column; without it the label checks are reported as skipped.
+    :param thresholds: threshold names and values (see
+        :class:`~airflow_mlsecops.gates.data_integrity.IntegrityThresholds`); checked when the DAG
+        is parsed, so an unknown name or a bad value fails the DAG file, not the run.
+    :param csv_delimiter: delimiter of CSV files (default ``,``).
+    :param random_state: seed of the samples and the model, so a rerun reaches the same verdict.
+    """
+
+    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "reference")
+    gate_name: ClassVar[str] = gate_names.DATA_INTEGRITY
+
+    def __init__(
+        self,
+        *,
+        data: str | Path,
+        reference: str | Path,
+        label_column: str | None = None,
+        thresholds: Mapping[str, Any] | None = None,
+        csv_delimiter: str | None = None,
+        random_state: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from airflow_mlsecops.exceptions import ConfigurationError
+        from airflow_mlsecops.gates.data_integrity import IntegrityThresholds
+
+        if not data:
+            raise ValueError(f"{self.task_id}: data is required")
+        if not reference:
+            raise ValueError(f"{self.task_id}: reference is required")
+        if label_column is not None and (not isinstance(label_column, str) or not label_column):
+            raise ValueError(f"{self.task_id}: label_column must be a column name")
+        if isinstance(random_state, bool) or not isinstance(random_state, int):
+            raise ValueError(f"{self.task_id}: random_state must be an integer")
+        try:
+            IntegrityThresholds.from_mapping(thresholds)
+        except ConfigurationError as exc:
+            raise ValueError(f"{self.task_id}: {exc}") from exc
+        self.data = str(data) if isinstance(data, Path) else data
+        self.reference = str(reference) if isinstance(reference, Path) else reference
+        self.label_column = label_column
+        self.thresholds = dict(thresholds or {})
+        self.csv_delimiter = csv_delimiter
+        self.random_state = random_state
+
+    def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
+        from airflow_mlsecops.gates.data_integrity import check_integrity
+
+        return check_integrity(
+            self.data,
+            self.reference,
+            label_column=self.label_column,
+            thresholds=self.thresholds,
+            warn_only=self.warn_only,
+            context=pipeline,
+            csv_delimiter=self.csv_delimiter,
+            random_state=self.random_state,
+        )

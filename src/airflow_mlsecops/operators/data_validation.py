@@ -1,0 +1,71 @@
+"""``DataValidationGateOperator``: a Great Expectations suite as a pipeline gate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.operators.base import BaseGateOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_mlsecops.evidence.models import PipelineContext
+    from airflow_mlsecops.gates.base import GateOutcome
+
+
+class DataValidationGateOperator(BaseGateOperator):
+    """Validate a data file against a Great Expectations suite; reject the batch if it fails.
+
+    .. code-block:: python
+
+        DataValidationGateOperator(
+            task_id="validate_data",
+            data="{{ ti.xcom_pull(task_ids='ingest') }}",
+            suite="/opt/airflow/dags/suites/training_data.json",
+        )
+
+    :param data: path or ``s3://`` URI of a CSV or Parquet file. (templated)
+    :param suite: the suite in GX's JSON form: a file path (JSON or YAML), a dict or an
+        ``ExpectationSuite``. Unknown expectation types and empty suites are refused. (templated)
+    :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    :param include_unexpected_values: keep GX's sample of offending values in the evidence (off by
+        default: they may be personal data).
+    """
+
+    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "suite")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"suite": "json"}
+    gate_name: ClassVar[str] = gate_names.DATA_VALIDATION
+
+    def __init__(
+        self,
+        *,
+        data: str,
+        suite: str | Path | Mapping[str, Any] | Any,
+        csv_delimiter: str | None = None,
+        include_unexpected_values: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not data:
+            raise ValueError(f"{self.task_id}: data is required")
+        if suite is None or (isinstance(suite, (str, Mapping)) and not suite):
+            raise ValueError(f"{self.task_id}: suite is required")
+        self.data = str(data) if isinstance(data, Path) else data
+        self.suite = str(suite) if isinstance(suite, Path) else suite
+        self.csv_delimiter = csv_delimiter
+        self.include_unexpected_values = include_unexpected_values
+
+    def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
+        from airflow_mlsecops.gates.data_validation import validate_data
+
+        return validate_data(
+            self.data,
+            self.suite,
+            warn_only=self.warn_only,
+            context=pipeline,
+            csv_delimiter=self.csv_delimiter,
+            include_unexpected_values=self.include_unexpected_values,
+        )

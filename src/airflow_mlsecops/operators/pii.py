@@ -1,0 +1,89 @@
+"""``PIIScanGateOperator``: reject a batch that carries personal data in columns not allowed to hold it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.operators.base import BaseGateOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_mlsecops.evidence.models import PipelineContext
+    from airflow_mlsecops.gates.base import GateOutcome
+
+
+class PIIScanGateOperator(BaseGateOperator):
+    """Scan a data file for personal data (e-mail, phone, card numbers, SSNs, IBANs, IP and MAC addresses).
+
+    The task fails (without retry) if a column outside ``allow_columns`` holds any of the checked
+    types; personal data in allowed columns is recorded as passed findings. The evidence
+    (``pii_report.json``) holds counts, shares and masked samples, never a raw value. See
+    :mod:`airflow_mlsecops.gates.pii` for what is and is not detected.
+
+    .. code-block:: python
+
+        PIIScanGateOperator(
+            task_id="pii_scan",
+            data="{{ ti.xcom_pull(task_ids='ingest') }}",
+            allow_columns=["customer_email"],
+            types=["email", "phone", "credit_card", "us_ssn", "iban"],
+            max_rows=1_000_000,
+        )
+
+    :param data: path or ``s3://`` URI of a CSV or Parquet file. (templated)
+    :param allow_columns: columns the policy allows to hold personal data: a list of names or a
+        comma-separated string. (templated)
+    :param types: PII types to look for (default: all of
+        :data:`~airflow_mlsecops.gates.pii.PII_TYPES`); an unknown name is refused when the DAG is parsed.
+    :param max_rows: scan only the first ``max_rows`` rows; the evidence says the scan was sampled.
+    :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    """
+
+    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "allow_columns")
+    gate_name: ClassVar[str] = gate_names.PII_SCAN
+
+    def __init__(
+        self,
+        *,
+        data: str | Path,
+        allow_columns: Sequence[str] | str = (),
+        types: Sequence[str] | str | None = None,
+        max_rows: int | None = None,
+        csv_delimiter: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from airflow_mlsecops.exceptions import ConfigurationError
+        from airflow_mlsecops.gates.pii import resolve_types
+
+        if not data:
+            raise ValueError(f"{self.task_id}: data is required")
+        if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
+            raise ValueError(f"{self.task_id}: max_rows must be a positive integer, not {max_rows!r}")
+        if not isinstance(allow_columns, str) and not all(isinstance(name, str) for name in allow_columns):
+            raise ValueError(f"{self.task_id}: allow_columns must be column names (strings) or one comma-separated string")
+        try:
+            self.types: list[str] | None = None if types is None else list(resolve_types(types))
+        except ConfigurationError as exc:
+            raise ValueError(f"{self.task_id}: {exc}") from exc
+        self.data = str(data) if isinstance(data, Path) else data
+        self.allow_columns = allow_columns if isinstance(allow_columns, str) else list(allow_columns)
+        self.max_rows = max_rows
+        self.csv_delimiter = csv_delimiter
+
+    def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
+        from airflow_mlsecops.gates.pii import scan_pii
+
+        return scan_pii(
+            self.data,
+            allow_columns=self.allow_columns,
+            types=self.types,
+            max_rows=self.max_rows,
+            warn_only=self.warn_only,
+            context=pipeline,
+            csv_delimiter=self.csv_delimiter,
+        )

@@ -1,0 +1,511 @@
+"""The rule engine: a policy and a DAG's structure as plain data in, violations out.
+
+The same functions judge a DAG file when Airflow parses it (the cluster policy), in CI
+(``mlsecops policy check``) and at run time (:mod:`airflow_mlsecops.policy.runtime`, from the
+recorded evidence), so the three enforcement points give the same message for the same problem:
+
+* ``policy rule 'R' requires gate G upstream of T (Operator) in DAG D``: a register or promote
+  task ``T`` has no task of gate ``G`` among its upstream tasks (direct or not);
+* ``policy rule 'R' requires P of gate G to be at least X, but task T in DAG D sets Y``: a value
+  weaker than the policy's (``at most``, ``to include``, ``to be within``, ``to be true``... by kind);
+* ``policy rule 'R' forbids warn_only on gate G, but task T in DAG D sets warn_only=True``.
+
+No message contains square brackets (Airflow's import error table strips them).
+No Airflow import: :mod:`airflow_mlsecops.policy.airflow_dag` builds :class:`DagInfo` from a DAG.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.policy.model import (
+    APPROVAL_GATE,
+    APPROVAL_KINDS,
+    EQUAL,
+    FALSE_STRICT,
+    KEY_GATES,
+    MAX,
+    MIN,
+    NONEMPTY_SUBSET,
+    STEP_GATES,
+    STEP_PROMOTE,
+    STEPS,
+    SUBSET,
+    SUPERSET,
+    THRESHOLD_KINDS,
+    TRUE_STRICT,
+    Policy,
+    Rule,
+    split_owners,
+)
+
+PROMOTION_GATE = STEP_GATES[STEP_PROMOTE]
+DATA_INTEGRITY_GATE = gate_names.DATA_INTEGRITY
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A value that is only known when the task runs (a template, an XCom, a mapped argument)."""
+
+    source: str
+
+    def __str__(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One task, as the engine sees it.
+
+    :param operator: the operator's class name (``PromoteModelOperator``).
+    :param gate: the gate it records (``robustness``, ``model-promotion``...), ``None`` for other tasks.
+    :param upstream: ids of its direct upstream tasks.
+    :param arguments: the operator's threshold arguments, by name (values, or :class:`Unresolved`).
+        A name that is absent is not checked (e.g. not recorded in the evidence).
+    :param warn_only: the gate runs in warn-only mode.
+    """
+
+    task_id: str
+    operator: str
+    gate: str | None = None
+    upstream: frozenset[str] = frozenset()
+    arguments: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    warn_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "operator": self.operator,
+            "gate": self.gate,
+            "upstream": sorted(self.upstream),
+            "arguments": {k: _jsonable(v) for k, v in self.arguments.items()},
+            "warn_only": self.warn_only,
+        }
+
+
+@dataclass(frozen=True)
+class DagInfo:
+    """A DAG's structure: what the policy rules need to know about it, nothing else."""
+
+    dag_id: str
+    tasks: tuple[TaskInfo, ...]
+    tags: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    fileloc: str | None = None
+
+    def task(self, task_id: str) -> TaskInfo | None:
+        return next((t for t in self.tasks if t.task_id == task_id), None)
+
+    def ancestors(self, task_id: str) -> set[str]:
+        """Every task upstream of ``task_id``, direct or not."""
+        upstream: dict[str, set[str]] = {}
+        for task in self.tasks:  # run-time structures may hold several records of one task
+            upstream.setdefault(task.task_id, set()).update(task.upstream)
+        seen: set[str] = set()
+        todo = list(upstream.get(task_id, ()))
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            todo.extend(upstream.get(current, ()))
+        return seen
+
+    def step_tasks(self, step: str) -> list[TaskInfo]:
+        """The tasks that register (``register``) or promote (``promote``) a model."""
+        return sorted((t for t in self.tasks if t.gate == STEP_GATES[step]), key=lambda t: t.task_id)
+
+    @property
+    def changes_models(self) -> bool:
+        """Whether the DAG registers or promotes a model."""
+        return any(self.step_tasks(step) for step in STEPS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "tags": list(self.tags),
+            "owners": list(self.owners),
+            "fileloc": self.fileloc,
+            "tasks": [t.to_dict() for t in self.tasks],
+        }
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a DAG (or a run's evidence) breaks a policy rule. ``str()`` is the message."""
+
+    rule: str
+    dag_id: str
+    kind: str  # missing-gate | threshold | warn-only | gate-not-passed | approvals
+    message: str
+    task_id: str | None = None
+    gate: str | None = None
+    parameter: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "dag_id": self.dag_id,
+            "kind": self.kind,
+            "task_id": self.task_id,
+            "gate": self.gate,
+            "parameter": self.parameter,
+            "message": self.message,
+        }
+
+
+# ----------------------------------------------------------------------------- messages
+def missing_gate_message(rule: str, gate: str, task_id: str | None, operator: str, dag_id: str) -> str:
+    where = f"{task_id} ({operator})" if task_id else operator
+    return f"policy rule '{rule}' requires gate {gate} upstream of {where} in DAG {dag_id}"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, Unresolved):
+        return f"it from {value.source}, which cannot be checked before the task runs"
+    if value is None:
+        return "no limit"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_render(v) for v in value]
+        return ", ".join(items) if items else "nothing"
+    return str(value)
+
+
+def _requirement(kind: str, expected: Any) -> str:
+    if kind == MIN:
+        return f"to be at least {_render(expected)}"
+    if kind == MAX:
+        return f"to be at most {_render(expected)}"
+    if kind == SUPERSET:
+        return f"to include {_render(expected)}"
+    if kind in (SUBSET, NONEMPTY_SUBSET):
+        return f"to be within {_render(expected)}" if expected else "to be empty"
+    if kind in (TRUE_STRICT, FALSE_STRICT, EQUAL):
+        return f"to be {_render(expected)}"
+    raise ValueError(f"unknown comparison {kind!r}")
+
+
+def threshold_message(
+    rule: str, gate: str, parameter: str, kind: str, expected: Any, task_id: str, dag_id: str, actual: Any
+) -> str:
+    shown = (
+        "no reviewers, so anyone may approve"
+        if kind == NONEMPTY_SUBSET and not isinstance(actual, Unresolved) and not actual
+        else _render(actual)
+    )
+    return (
+        f"policy rule '{rule}' requires {parameter} of gate {gate} {_requirement(kind, expected)}, "
+        f"but task {task_id} in DAG {dag_id} sets {shown}"
+    )
+
+
+def warn_only_message(rule: str, gate: str, task_id: str, dag_id: str) -> str:
+    return f"policy rule '{rule}' forbids warn_only on gate {gate}, but task {task_id} in DAG {dag_id} sets warn_only=True"
+
+
+# ----------------------------------------------------------------------------- comparisons
+_MISSING = object()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _items(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [str(v) for v in value]
+    return None
+
+
+def _norm_path(value: str) -> str:
+    return os.path.normpath(os.path.abspath(os.path.expanduser(value)))
+
+
+def complies(kind: str, expected: Any, actual: Any, *, paths: bool = False) -> bool:
+    """Whether a DAG value ``actual`` is at least as strict as the policy's ``expected``."""
+    if isinstance(actual, Unresolved):
+        return False
+    if kind in (MIN, MAX):
+        number = _number(actual)
+        if number is None:
+            return False
+        return number >= float(expected) if kind == MIN else number <= float(expected)
+    if kind in (SUPERSET, SUBSET, NONEMPTY_SUBSET):
+        items = _items(actual)
+        if items is None:
+            return False
+        wanted = [str(v) for v in expected]
+        if paths:
+            items, wanted = [_norm_path(i) for i in items], [_norm_path(w) for w in wanted]
+        if kind == SUPERSET:
+            return set(wanted) <= set(items)
+        if kind == NONEMPTY_SUBSET and not items:
+            return False
+        return set(items) <= set(wanted)
+    if kind == TRUE_STRICT:
+        return actual is True or not expected
+    if kind == FALSE_STRICT:
+        return actual is False or bool(expected)
+    if kind == EQUAL:
+        return actual is not None and str(actual) == str(expected)
+    raise ValueError(f"unknown comparison {kind!r}")
+
+
+def _value(task: TaskInfo, gate: str, parameter: str) -> Any:
+    """The task's value for ``parameter``; :data:`_MISSING` when it is not known at all."""
+    if gate != DATA_INTEGRITY_GATE:
+        return task.arguments.get(parameter, _MISSING)
+    thresholds = task.arguments.get("thresholds", _MISSING)
+    if thresholds is _MISSING or isinstance(thresholds, Unresolved):
+        return thresholds
+    if not isinstance(thresholds, Mapping):
+        return Unresolved("thresholds that are not a mapping")
+    value = thresholds.get(parameter, _MISSING)
+    if parameter == "max_feature_shift" and value is not _MISSING:
+        overrides = thresholds.get("feature_shift_overrides") or {}
+        numbers = [n for n in (_number(v) for v in [value, *dict(overrides).values()]) if n is not None]
+        if len(numbers) == 1 + len(overrides):
+            return max(numbers)  # the loosest feature limit is what counts
+    return value
+
+
+def requirements(rule: Rule) -> list[tuple[str, str, str, Any]]:
+    """``(gate, parameter, kind, policy value)`` for every value the rule constrains."""
+    out: list[tuple[str, str, str, Any]] = []
+    for gate, values in rule.thresholds.items():
+        kinds = THRESHOLD_KINDS[gate]
+        out.extend((gate, name, kinds[name], value) for name, value in values.items())
+    for name, value in rule.approval.values().items():
+        out.append((APPROVAL_GATE, name, APPROVAL_KINDS[name], value))
+    if rule.approval.required_approvals is not None:
+        out.append((PROMOTION_GATE, "required_approvals", MIN, rule.approval.required_approvals))
+    if rule.trusted_keys:
+        out.extend((gate, "public_keys", SUBSET, rule.trusted_keys) for gate in KEY_GATES)
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate(
+    policy: Policy,
+    dag: DagInfo,
+    *,
+    steps: Sequence[str] = STEPS,
+    rules: Sequence[Rule] | None = None,
+) -> list[Violation]:
+    """Every violation of the rules that apply to ``dag`` (in rule, then task order, no duplicates).
+
+    :param steps: which steps' required gates to check (run time checks ``promote`` only).
+    :param rules: judge with these rules instead of the policy's matching ones.
+    """
+    applicable = policy.matching(dag.dag_id, dag.tags, dag.owners) if rules is None else tuple(rules)
+    found: list[Violation] = []
+    for rule in applicable:
+        found.extend(check_required_gates(rule, dag, steps=steps))
+        found.extend(check_thresholds(rule, dag))
+        found.extend(check_warn_only(rule, dag))
+    unique: dict[str, Violation] = {}
+    for violation in found:
+        unique.setdefault(violation.message, violation)
+    return list(unique.values())
+
+
+def check_required_gates(rule: Rule, dag: DagInfo, *, steps: Sequence[str] = STEPS) -> list[Violation]:
+    """Each register/promote task has a task of every required gate upstream of it."""
+    out: list[Violation] = []
+    for step in steps:
+        required = rule.gates_for(step)
+        if not required:
+            continue
+        for task in dag.step_tasks(step):
+            ancestors = dag.ancestors(task.task_id)
+            upstream_gates = {t.gate for t in dag.tasks if t.task_id in ancestors}
+            for gate in required:
+                if gate not in upstream_gates:
+                    out.append(
+                        Violation(
+                            rule=rule.name,
+                            dag_id=dag.dag_id,
+                            kind="missing-gate",
+                            message=missing_gate_message(rule.name, gate, task.task_id, task.operator, dag.dag_id),
+                            task_id=task.task_id,
+                            gate=gate,
+                        )
+                    )
+    return out
+
+
+def check_thresholds(rule: Rule, dag: DagInfo) -> list[Violation]:
+    """Every task of a gate the rule sets values for uses values at least as strict."""
+    out: list[Violation] = []
+    reqs = requirements(rule)
+    for task in sorted(dag.tasks, key=lambda t: t.task_id):
+        for gate, parameter, kind, expected in reqs:
+            if task.gate != gate:
+                continue
+            actual = _value(task, gate, parameter)
+            if actual is _MISSING:
+                continue
+            if parameter == "public_keys" and actual is None:
+                continue  # the deployment's MLSECOPS_TRUSTED_KEYS, owned by the platform
+            if complies(kind, expected, actual, paths=parameter == "public_keys"):
+                continue
+            out.append(
+                Violation(
+                    rule=rule.name,
+                    dag_id=dag.dag_id,
+                    kind="threshold",
+                    message=threshold_message(rule.name, gate, parameter, kind, expected, task.task_id, dag.dag_id, actual),
+                    task_id=task.task_id,
+                    gate=gate,
+                    parameter=parameter,
+                )
+            )
+    return out
+
+
+def check_warn_only(rule: Rule, dag: DagInfo) -> list[Violation]:
+    """No gate the rule requires or sets values for runs in warn-only mode."""
+    governed = set(rule.governed_gates())
+    return [
+        Violation(
+            rule=rule.name,
+            dag_id=dag.dag_id,
+            kind="warn-only",
+            message=warn_only_message(rule.name, str(task.gate), task.task_id, dag.dag_id),
+            task_id=task.task_id,
+            gate=task.gate,
+            parameter="warn_only",
+        )
+        for task in sorted(dag.tasks, key=lambda t: t.task_id)
+        if task.warn_only and task.gate in governed
+    ]
+
+
+# ----------------------------------------------------------------------------- defaults
+def required_gates(
+    policy: Policy, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = (), *, step: str = STEP_PROMOTE
+) -> list[str]:
+    """Union of the gates the matching rules require before ``step`` (approval included)."""
+    gates: dict[str, None] = {}
+    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+        gates.update(dict.fromkeys(rule.gates_for(step)))
+    return list(gates)
+
+
+def policy_requirements(
+    policy: Policy, gate: str, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()
+) -> dict[str, tuple[str, Any]]:
+    """``parameter -> (comparison kind, strictest policy value)`` for ``gate`` in this DAG."""
+    merged: dict[str, tuple[str, Any]] = {}
+    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+        for req_gate, parameter, kind, value in requirements(rule):
+            if req_gate != gate:
+                continue
+            merged[parameter] = (kind, value) if parameter not in merged else (kind, _stricter(kind, merged[parameter][1], value))
+    return merged
+
+
+def apply_to(kind: str, policy_value: Any, current: Any) -> Any:
+    """The value a gate must use: ``current`` if it is at least as strict as the policy, else the
+    strictest of both (the policy's value when the DAG set nothing)."""
+    if current is None:
+        if kind == SUPERSET:
+            return current  # None means "everything" for list parameters (e.g. PII types): already strictest
+        return list(policy_value) if isinstance(policy_value, tuple) else policy_value
+    if complies(kind, policy_value, current):
+        return current
+    if kind in (MIN, MAX) and _number(current) is None:
+        return policy_value
+    merged = _stricter(kind, current, policy_value) if kind != EQUAL else policy_value
+    return list(merged) if isinstance(merged, tuple) else merged
+
+
+def policy_defaults(
+    policy: Policy, gate: str, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()
+) -> dict[str, Any]:
+    """The strictest value of every parameter the matching rules set for ``gate``: what an operator
+    should use when the DAG does not say (``{}`` when no rule sets anything).
+
+    ``gate`` is a gate name; ``model-approval`` gives the approval section, ``model-promotion``
+    gives ``required_approvals``, the verification gates give ``public_keys``.
+    """
+    merged: dict[str, tuple[str, Any]] = {}
+    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+        for req_gate, parameter, kind, value in requirements(rule):
+            if req_gate != gate:
+                continue
+            if parameter not in merged:
+                merged[parameter] = (kind, value)
+            else:
+                merged[parameter] = (kind, _stricter(kind, merged[parameter][1], value))
+    return {name: list(v) if isinstance(v, tuple) else v for name, (_, v) in merged.items()}
+
+
+def _stricter(kind: str, a: Any, b: Any) -> Any:
+    if kind == MIN:
+        return max(a, b)
+    if kind == MAX:
+        return min(a, b)
+    if kind == SUPERSET:
+        return tuple(dict.fromkeys([*a, *b]))
+    if kind in (SUBSET, NONEMPTY_SUBSET):
+        return tuple(x for x in a if x in set(b))
+    if kind == TRUE_STRICT:
+        return bool(a or b)
+    if kind == FALSE_STRICT:
+        return bool(a and b)
+    return a  # EQUAL: the first rule wins (two rules that disagree cannot both be met)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Unresolved):
+        return {"unresolved": value.source}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+__all__ = [
+    "DagInfo",
+    "TaskInfo",
+    "Unresolved",
+    "Violation",
+    "check_required_gates",
+    "check_thresholds",
+    "check_warn_only",
+    "complies",
+    "evaluate",
+    "missing_gate_message",
+    "policy_defaults",
+    "required_gates",
+    "requirements",
+    "threshold_message",
+    "warn_only_message",
+]

@@ -1,0 +1,232 @@
+"""Run-time enforcement: judge a pipeline run's recorded evidence against the policy.
+
+``PromoteModelOperator`` calls :func:`check_evidence_against_policy` with the verified results of
+its pipeline run (``verify_run(...).results``) before anything is promoted. A DAG edited after
+it was parsed, a gate task marked success by hand (no evidence), a gate that ran after the promote
+step, a threshold loosened through a template or the run conf: each shows here, with the same
+message the cluster policy and ``mlsecops policy check`` give for the same problem, because the
+evidence is turned into the same plain structure and judged by the same engine.
+
+The evidence of each task says which values the gate applied (``GateResult.policy``) and whether
+it ran in warn-only mode, so thresholds are checked on what was really used. On top of the
+parse-time rules, run time also requires the latest attempt of each required gate to have
+``passed`` and the approval decision to count enough distinct approvers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.policy.engine import DagInfo, TaskInfo, Violation, evaluate
+from airflow_mlsecops.policy.model import APPROVAL_GATE, STEP_GATES, STEP_PROMOTE, Policy, load_configured_policy, load_policy
+
+if TYPE_CHECKING:
+    from airflow_mlsecops.evidence.models import GateResult
+
+PROMOTE_OPERATOR = "PromoteModelOperator"
+
+
+def check_evidence_against_policy(
+    report_results: Mapping[str, GateResult],
+    *,
+    dag_id: str,
+    tags: Iterable[str] = (),
+    owner: Iterable[str] | str | None = None,
+    policy: Policy | str | os.PathLike[str] | None = None,
+    task_id: str | None = None,
+    required_approvals: int | None = None,
+    operator: str = PROMOTE_OPERATOR,
+) -> list[Violation]:
+    """Violations of the policy by a pipeline run's evidence, judged at the promote step.
+
+    :param report_results: scope (``<task>/try-<n>``...) -> verified :class:`GateResult`, e.g.
+        ``verify_run(...).results`` of the pipeline's MLflow run.
+    :param dag_id: the DAG being run; with ``tags`` and ``owner`` it selects the rules.
+    :param owner: the DAG's owner(s), e.g. ``dag.owner`` (``"alice, bob"``).
+    :param policy: a loaded policy, a policy file, or ``None`` for the configured one (no policy
+        configured: no violations).
+    :param task_id: the promote task's id (named in the messages, as at parse time).
+    :param required_approvals: the promote task's own ``required_approvals``, checked against the policy.
+    :param operator: the promote task's class name, for the messages.
+    :raises PolicyError: the policy is broken (the caller must refuse: fail closed).
+    """
+    loaded = _resolve(policy)
+    if loaded is None:
+        return []
+    tasks = _evidence_tasks(report_results, exclude=task_id)
+    promote_args: dict[str, Any] = {} if required_approvals is None else {"required_approvals": required_approvals}
+    promote = TaskInfo(
+        task_id=task_id or "the promote step",
+        operator=operator,
+        gate=STEP_GATES[STEP_PROMOTE],
+        upstream=frozenset(t.task_id for t in tasks),
+        arguments=MappingProxyType(promote_args),
+    )
+    from airflow_mlsecops.policy.model import split_owners
+
+    dag = DagInfo(dag_id=dag_id, tasks=(*tasks, promote), tags=tuple(str(t) for t in tags), owners=split_owners(owner))
+    rules = loaded.matching(dag.dag_id, dag.tags, dag.owners)
+    found = evaluate(loaded, dag, steps=(STEP_PROMOTE,), rules=rules)
+    found.extend(_verdicts(rules, report_results, dag, promote))
+    unique: dict[str, Violation] = {}
+    for violation in found:
+        unique.setdefault(violation.message, violation)
+    return list(unique.values())
+
+
+def check_result_against_policy(
+    result: GateResult,
+    *,
+    dag_id: str,
+    tags: Iterable[str] = (),
+    owner: Iterable[str] | str | None = None,
+    policy: Policy | str | os.PathLike[str] | None = None,
+) -> list[Violation]:
+    """Violations by one gate's result (the values it applied, warn-only mode): for a gate task to
+    check itself when it runs, e.g. a monitoring gate whose threshold came from a template or the
+    run conf. Same messages as at parse time.
+
+    :raises PolicyError: the policy is broken.
+    """
+    loaded = _resolve(policy)
+    if loaded is None:
+        return []
+    from airflow_mlsecops.policy.engine import check_thresholds, check_warn_only
+    from airflow_mlsecops.policy.model import split_owners
+
+    task_id = result.context.task_id if result.context is not None else result.gate
+    task = TaskInfo(
+        task_id=task_id,
+        operator="recorded evidence",
+        gate=result.gate,
+        arguments=MappingProxyType(_recorded_arguments(result.gate, result.policy)),
+        warn_only=bool(result.warn_only),
+    )
+    dag = DagInfo(dag_id=dag_id, tasks=(task,), tags=tuple(str(t) for t in tags), owners=split_owners(owner))
+    found: list[Violation] = []
+    for rule in loaded.matching(dag.dag_id, dag.tags, dag.owners):
+        found.extend(check_thresholds(rule, dag))
+        found.extend(check_warn_only(rule, dag))
+    return found
+
+
+def _resolve(policy: Policy | str | os.PathLike[str] | None) -> Policy | None:
+    if isinstance(policy, Policy):
+        return policy
+    if policy is None:
+        return load_configured_policy()
+    return load_policy(Path(policy))
+
+
+# ----------------------------------------------------------------------------- evidence -> tasks
+def _latest(report_results: Mapping[str, GateResult]) -> dict[tuple[str, str], tuple[str, GateResult]]:
+    """(task key, gate) -> (scope, result) of the latest attempt (by try, then record number)."""
+    from airflow_mlsecops.io.mlflow_store import attempt_order
+
+    ordered: list[tuple[tuple[int, int, int, str], str, str, GateResult]] = []
+    for scope, result in report_results.items():
+        task_key, _, attempt = scope.rpartition("/")
+        ordered.append((attempt_order(attempt), task_key or scope, scope, result))
+    newest: dict[tuple[str, str], tuple[str, GateResult]] = {}
+    for _, key, scope, result in sorted(ordered, key=lambda item: (item[1], item[0], item[2])):
+        newest[(key, result.gate)] = (scope, result)
+    return newest
+
+
+def _task_id(scope: str, result: GateResult) -> str:
+    if result.context is not None:
+        return result.context.task_id
+    return scope.split("/", 1)[0]
+
+
+def _evidence_tasks(report_results: Mapping[str, GateResult], *, exclude: str | None) -> tuple[TaskInfo, ...]:
+    tasks: list[TaskInfo] = []
+    for (_, gate), (scope, result) in sorted(_latest(report_results).items()):
+        task_id = _task_id(scope, result)
+        if gate == STEP_GATES[STEP_PROMOTE] or (exclude is not None and task_id == exclude):
+            continue  # the promote step itself (an earlier try) is not a gate upstream of it
+        tasks.append(
+            TaskInfo(
+                task_id=task_id,
+                operator="recorded evidence",
+                gate=gate,
+                arguments=MappingProxyType(_recorded_arguments(gate, result.policy)),
+                warn_only=bool(result.warn_only),
+            )
+        )
+    return tuple(tasks)
+
+
+def _recorded_arguments(gate: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a gate recorded as applied, keyed like the operator arguments."""
+    values = dict(policy or {})
+    if gate == gate_names.MODEL_SCAN:
+        values["second_opinion"] = bool(values.get("second_opinion"))
+    if gate in (gate_names.PROVENANCE_VERIFICATION, gate_names.MODEL_SIGNATURE_VERIFICATION):
+        values.pop("trusted_keys", None)  # key ids, not paths: the trusted keys are checked by verification
+    return values
+
+
+def _approvers(details: Mapping[str, Any]) -> set[str]:
+    found: set[str] = set()
+    approvals = details.get("approvals")
+    for item in approvals if isinstance(approvals, list) else []:
+        if isinstance(item, Mapping):
+            ident = str(item.get("id") or item.get("name") or "").strip()
+            if ident and ident != "None":
+                found.add(ident)
+    return found
+
+
+def _verdicts(rules: Iterable[Any], report_results: Mapping[str, GateResult], dag: DagInfo, promote: TaskInfo) -> list[Violation]:
+    """Run-time only: the latest attempt of every required gate passed; enough approvers."""
+    from airflow_mlsecops.evidence.models import Verdict
+
+    latest = _latest(report_results)
+    out: list[Violation] = []
+    where = f"{promote.task_id} ({promote.operator})"
+    for rule in rules:
+        for gate in rule.gates_for(STEP_PROMOTE):
+            for (_, recorded_gate), (scope, result) in sorted(latest.items()):
+                if recorded_gate != gate or _task_id(scope, result) == promote.task_id:
+                    continue
+                task = _task_id(scope, result)
+                if result.verdict is not Verdict.PASSED:
+                    out.append(
+                        Violation(
+                            rule=rule.name,
+                            dag_id=dag.dag_id,
+                            kind="gate-not-passed",
+                            message=(
+                                f"policy rule '{rule.name}' requires gate {gate} to pass before {where} in DAG {dag.dag_id}, "
+                                f"but task {task} recorded {result.verdict.value}"
+                            ),
+                            task_id=task,
+                            gate=gate,
+                        )
+                    )
+                elif gate == APPROVAL_GATE and (rule.approval.required_approvals or 0) > 0:
+                    count = len(_approvers(result.details))
+                    if count < int(rule.approval.required_approvals or 0):
+                        out.append(
+                            Violation(
+                                rule=rule.name,
+                                dag_id=dag.dag_id,
+                                kind="approvals",
+                                message=(
+                                    f"policy rule '{rule.name}' requires {rule.approval.required_approvals} distinct approvals "
+                                    f"before {where} in DAG {dag.dag_id}, but task {task} recorded {count}"
+                                ),
+                                task_id=task,
+                                gate=gate,
+                            )
+                        )
+    return out
+
+
+__all__ = ["check_evidence_against_policy", "check_result_against_policy"]
