@@ -23,6 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The suites that need no Airflow task run, no server and no fresh interpreter: engines, evidence, policy, CLI.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not airflow and not postgres and not mlflow_server and not s3 and not slow" $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src dags tests benchmarks
 	$(BIN)/ruff format --check src dags tests benchmarks
@@ -32,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf .mlsecops build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .mlsecops build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -182,6 +182,18 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
     return bucket
 
 
+#: Fixtures that make a test need more than this process: a migrated Airflow database (real task
+#: runs) or a server. Tests that use one are marked, so ``make test-fast`` can leave them out.
+_FIXTURE_MARKS = {"airflow_db": "airflow", "postgres_url": "postgres", "mlflow_server_uri": "mlflow_server", "s3_bucket": "s3"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, mark in _FIXTURE_MARKS.items():
+            if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(mark) is None:
+                item.add_marker(getattr(pytest.mark, mark))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _SKIPPED_SUITES:
         terminalreporter.section("suites skipped on this machine")

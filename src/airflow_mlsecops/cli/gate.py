@@ -1,0 +1,354 @@
+"""``mlsecops gate GATE``: run one gate outside Airflow, print its verdict, optionally sign and record it."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from airflow_mlsecops.cli._common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, add_store_options, apply_store_options, print_json
+from airflow_mlsecops.exceptions import ConfigurationError
+
+
+def finish_gate(args: argparse.Namespace, outcome: Any) -> int:
+    from airflow_mlsecops.evidence.models import Verdict
+
+    result = outcome.result
+    payload: dict[str, Any] = {
+        "gate": result.gate,
+        "verdict": result.verdict.value,
+        "summary": result.summary,
+        "findings": [
+            {"id": f.id, "severity": f.severity.value, "message": f.message, "location": f.location, "passed": f.passed}
+            for f in result.findings
+        ],
+        "metrics": dict(result.metrics),
+        "subjects": [s.to_intoto() for s in result.subjects],
+        "evidence": None,
+    }
+    if getattr(args, "attestation_out", None) or args.record:
+        from airflow_mlsecops.config import Settings
+        from airflow_mlsecops.evidence.dsse import sign_envelope
+        from airflow_mlsecops.evidence.statement import GateStatement
+
+        settings = Settings.from_env()
+        if args.attestation_out:
+            # The attestation a downstream verifier wants: the gate's SLSA provenance if it has one,
+            # else the signed gate result.
+            key = settings.load_signing_key()
+            if outcome.statements:
+                envelope = sign_envelope(next(iter(outcome.statements.values())), key)
+            else:
+                digests = {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()}
+                envelope = sign_envelope(GateStatement(result=result, evidence_files=digests).to_payload(), key)
+                # The statement pins these files by digest: write them beside the attestation.
+                files_dir = Path(f"{args.attestation_out}.files")
+                for name, data in outcome.files.items():
+                    (files_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                    (files_dir / name).write_bytes(data)
+                payload["attestation_files"] = str(files_dir)
+            Path(args.attestation_out).write_bytes(envelope.to_json())
+            payload["attestation"] = args.attestation_out
+        if args.record:
+            from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
+
+            recorded = EvidenceRecorder.from_settings(settings).record(
+                result,
+                experiment_name=args.experiment,
+                files=outcome.files,
+                statements=outcome.statements,
+                mlflow_run_id=args.mlflow_run_id,
+            )
+            payload["evidence"] = recorded.to_dict()
+    if args.json:
+        print_json(payload)
+    else:
+        print(f"{result.gate}: {result.verdict.value.upper()} - {result.summary}")
+        for finding in result.findings:
+            if not finding.passed or args.verbose:
+                where = f" ({finding.location})" if finding.location else ""
+                print(f"  [{finding.severity.value}] {finding.id}{where}: {finding.message}")
+        if payload["evidence"]:
+            ev = payload["evidence"]
+            print(f"  evidence: MLflow run {ev['mlflow_run_id']} {ev['artifact_dir']} (ledger seq {ev['ledger_seq']})")
+    if result.verdict is Verdict.ERROR:
+        if args.verbose and outcome.error is not None:
+            traceback.print_exception(outcome.error, file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_REJECTED if result.verdict is Verdict.FAILED else EXIT_OK
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parse_assignments(items: list[str], flag: str) -> dict[str, object]:
+    parsed: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(f"{flag} takes NAME=VALUE, got {item!r}")
+        try:
+            parsed[name.strip()] = json.loads(raw)
+        except ValueError:
+            parsed[name.strip()] = raw
+    return parsed
+
+
+def _add_gate_output(parser: argparse.ArgumentParser) -> None:
+    add_store_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--record", action="store_true", help="sign the result and record it in the ledger and MLflow")
+    parser.add_argument(
+        "--attestation",
+        dest="attestation_out",
+        metavar="FILE",
+        help="write the signed attestation (DSSE) to FILE: SLSA provenance for the provenance gate, else the gate result",
+    )
+    parser.add_argument("--experiment", default="mlsecops-cli", help="MLflow experiment for --record (default: mlsecops-cli)")
+    parser.add_argument("--mlflow-run-id", help="record into this MLflow run (default: a new run)")
+
+
+def cmd_gate_data_validation(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.data_validation import load_suite_spec, validate_data
+
+    load_suite_spec(args.suite)  # a bad suite is a usage error (exit 2) before any data is read
+    return finish_gate(
+        args,
+        validate_data(
+            args.data,
+            args.suite,
+            warn_only=args.warn_only,
+            csv_delimiter=args.delimiter,
+            include_unexpected_values=args.keep_unexpected_values,
+        ),
+    )
+
+
+def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.data_integrity import IntegrityThresholds, check_integrity
+
+    thresholds = IntegrityThresholds.from_mapping(_parse_assignments(args.threshold or [], "--threshold"))
+    outcome = check_integrity(
+        args.data,
+        args.reference,
+        label_column=args.label_column,
+        thresholds=thresholds,
+        warn_only=args.warn_only,
+        csv_delimiter=args.delimiter,
+    )
+    return finish_gate(args, outcome)
+
+
+def cmd_gate_pii(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.pii import PII_TYPES, scan_pii
+
+    types = _split_list(args.types)
+    unknown = sorted(set(types or ()) - set(PII_TYPES))
+    if unknown:
+        raise ConfigurationError(f"unknown PII type(s) {', '.join(unknown)}; known: {', '.join(PII_TYPES)}")
+    outcome = scan_pii(
+        args.data,
+        allow_columns=_split_list(args.allow_columns) or (),
+        types=types,
+        max_rows=args.max_rows,
+        warn_only=args.warn_only,
+        csv_delimiter=args.delimiter,
+    )
+    return finish_gate(args, outcome)
+
+
+def cmd_gate_provenance(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    import tempfile
+
+    from airflow_mlsecops.gates.provenance import attest_artifacts
+    from airflow_mlsecops.io.artifacts import fetch, subject_name
+
+    with tempfile.TemporaryDirectory(prefix="mlsecops-provenance-") as tmp:
+        named = {subject_name(p): str(fetch(p, Path(tmp, str(i)))) for i, p in enumerate(args.paths)}
+        return finish_gate(args, attest_artifacts(named, gate=args.gate_name))
+
+
+def cmd_gate_model_scan(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    import tempfile
+
+    from airflow_mlsecops.gates.model_scan import scan_model
+    from airflow_mlsecops.io.artifacts import fetch, subject_name
+
+    with tempfile.TemporaryDirectory(prefix="mlsecops-model-scan-") as tmp:
+        local = fetch(args.path, Path(tmp, "model"))
+        outcome = scan_model(
+            str(local), warn_only=args.warn_only, allow_globals=args.allow_global or (), subject=subject_name(args.path)
+        )
+        return finish_gate(args, outcome)
+
+
+def cmd_gate_robustness(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.robustness import evaluate_robustness
+
+    outcome = evaluate_robustness(
+        args.model,
+        args.data,
+        label_column=args.label_column,
+        epsilon=args.epsilon,
+        min_robust_accuracy=args.min_robust_accuracy,
+        max_accuracy_drop=args.max_accuracy_drop,
+        method=args.method,
+        max_samples=args.max_samples,
+        epsilon_scale=args.epsilon_scale,
+        allow_bounds=args.allow_bounds,
+        warn_only=args.warn_only,
+    )
+    return finish_gate(args, outcome)
+
+
+def cmd_gate_sbom(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.sbom import DEFAULT_FAIL_ON, DatasetRef, build_and_check_sbom
+
+    outcome = build_and_check_sbom(
+        args.model,
+        python=args.python,
+        osv_db=args.osv_db,
+        online=args.online,
+        datasets=[DatasetRef.parse(d) for d in args.dataset or []],
+        fail_on=args.fail_on or DEFAULT_FAIL_ON,
+        require_vulnerability_check=not args.no_vulnerability_check,
+        warn_only=args.warn_only,
+    )
+    if args.bom and "bom.cdx.json" in outcome.files:
+        Path(args.bom).write_bytes(outcome.files["bom.cdx.json"])
+    return finish_gate(args, outcome)
+
+
+def cmd_gate_drift(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.drift import detect_drift
+
+    outcome = detect_drift(
+        args.reference,
+        args.current,
+        columns=_split_list(args.columns),
+        drift_share=args.drift_share,
+        max_rows=None if args.max_rows == 0 else args.max_rows,
+        html=bool(args.html) or args.record,
+        warn_only=args.warn_only,
+    )
+    if args.html:
+        report = next((data for name, data in outcome.files.items() if name.endswith(".html")), None)
+        if report is not None:
+            Path(args.html).write_bytes(report)
+    return finish_gate(args, outcome)
+
+
+def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.input_detection import score_batch
+
+    outcome = score_batch(
+        args.data, args.detector, model_uri=args.model, max_flagged_share=args.max_flagged_share, warn_only=args.warn_only
+    )
+    return finish_gate(args, outcome)
+
+
+def add_gate_parsers(sub: Any) -> None:
+    """Add ``gate <name>`` for every gate."""
+    p = sub.add_parser("gate", help="run one gate outside Airflow (exit 0 passed, 1 rejected, 2 could not run)")
+    gsub = p.add_subparsers(dest="gate", required=True, metavar="GATE")
+    gp = gsub.add_parser("data-validation", help="validate a CSV/Parquet file against a Great Expectations suite")
+    gp.add_argument("--data", required=True, help="path or s3:// URI of the data file")
+    gp.add_argument("--suite", required=True, help="expectation suite file (GX JSON or YAML)")
+    gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    gp.add_argument("--warn-only", action="store_true", help="report a failing suite as 'warned' (exit 0)")
+    gp.add_argument(
+        "--keep-unexpected-values", action="store_true", help="keep GX's sample of offending values (may be personal data)"
+    )
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_data_validation)
+    gp = gsub.add_parser("data-integrity", help="compare a training batch with a trusted reference (poisoning, corruption)")
+    gp.add_argument("--data", required=True, help="path or s3:// URI of the new batch")
+    gp.add_argument("--reference", required=True, help="path or s3:// URI of the trusted reference data")
+    gp.add_argument("--label-column", help="label column (enables label shift, class set and label-flip checks)")
+    gp.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="override one threshold (repeatable)")
+    gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_data_integrity)
+    gp = gsub.add_parser("pii", help="find personal data in columns that may not hold it")
+    gp.add_argument("--data", required=True, help="path or s3:// URI of the data file")
+    gp.add_argument("--allow-columns", help="comma-separated columns allowed to hold personal data")
+    gp.add_argument("--types", help="comma-separated PII types to look for (default: all)")
+    gp.add_argument("--max-rows", type=int, help="scan only the first N rows (reported in the evidence)")
+    gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_pii)
+    gp = gsub.add_parser("model-scan", help="scan a model file or directory for code execution and unsafe formats")
+    gp.add_argument("path", help="model file or directory (local, s3://, runs:/ or models:/)")
+    gp.add_argument("--allow-global", action="append", metavar="MODULE.NAME", help="also allow this exact pickle global")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_model_scan)
+    gp = gsub.add_parser("robustness", help="accuracy under adversarial perturbation")
+    gp.add_argument("--model", required=True, help="MLflow model directory or URI")
+    gp.add_argument("--data", required=True, help="labelled evaluation data (CSV/Parquet, local or s3://)")
+    gp.add_argument("--label-column", required=True)
+    gp.add_argument(
+        "--epsilon", type=float, required=True, help="perturbation radius (input units, or std with --epsilon-scale std)"
+    )
+    gp.add_argument("--epsilon-scale", choices=["input", "std"], default="input")
+    gp.add_argument("--min-robust-accuracy", type=float, default=0.0, help="reject below this robust accuracy")
+    gp.add_argument("--max-accuracy-drop", type=float, help="reject when clean minus robust accuracy exceeds this")
+    gp.add_argument("--method", default="auto", choices=["auto", "linear-exact", "noise", "fgsm", "pgd", "hopskipjump"])
+    gp.add_argument("--max-samples", type=int, default=2000)
+    gp.add_argument("--allow-bounds", action="store_true", help="accept a noise bound when no exact method or attack applies")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_robustness)
+    gp = gsub.add_parser("sbom", help="CycloneDX 1.6 ML-BOM of a model and an offline OSV vulnerability check")
+    gp.add_argument("--model", required=True, help="MLflow model directory or URI")
+    gp.add_argument("--python", help="interpreter of the training environment (default: the model's requirements.txt)")
+    gp.add_argument("--osv-db", help="OSV database directory or zip (PyPI export) for the offline check")
+    gp.add_argument("--online", action="store_true", help="also ask pip-audit's online service when reachable")
+    gp.add_argument("--dataset", action="append", metavar="NAME=SHA256", help="training data set used (repeatable)")
+    gp.add_argument("--fail-on", help="severities that reject (default: critical,high,unknown)")
+    gp.add_argument("--no-vulnerability-check", action="store_true", help="do not fail when no check could be performed")
+    gp.add_argument("--bom", metavar="FILE", help="also write the BOM to FILE")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_sbom)
+    gp = gsub.add_parser("drift", help="data drift of a production batch against the training reference (Evidently)")
+    gp.add_argument("--reference", required=True)
+    gp.add_argument("--current", required=True)
+    gp.add_argument("--columns", help="comma-separated columns to compare (default: all shared)")
+    gp.add_argument("--drift-share", type=float, default=0.5, help="share of drifted columns that means dataset drift")
+    gp.add_argument("--max-rows", type=int, default=50_000, help="sample above this many rows (0: never sample)")
+    gp.add_argument("--html", metavar="FILE", help="write Evidently's HTML report to FILE")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_drift)
+    gp = gsub.add_parser("input-anomaly", help="flag off-distribution and adversarial inputs in a production batch")
+    gp.add_argument("--data", required=True)
+    gp.add_argument("--detector", help="detector directory (default: the one stored inside the model)")
+    gp.add_argument("--model", help="model directory or URI")
+    gp.add_argument("--max-flagged-share", type=float, default=0.05)
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_input_anomaly)
+    gp = gsub.add_parser("provenance", help="hash files or directories and attest their manifest")
+    gp.add_argument("paths", nargs="+", help="files or directories, s3:// objects or prefixes, runs:/ or models:/ URIs")
+    gp.add_argument("--gate-name", default="dataset-provenance", help="gate name in the evidence")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_provenance)

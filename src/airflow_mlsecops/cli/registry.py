@@ -1,0 +1,64 @@
+"""``mlsecops rollback`` and ``verify-model-version``: the MLflow Model Registry, bound to the evidence."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from airflow_mlsecops.cli._common import EXIT_OK, EXIT_REJECTED, add_store_options, apply_store_options, print_json
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.registry import rollback
+
+    settings = Settings.from_env()
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    record = rollback(store, name=args.model, alias=args.alias, settings=settings, force=args.force, reason=args.reason)
+    data = record.to_dict() if hasattr(record, "to_dict") else dict(record.__dict__)
+    if args.json:
+        print_json(data)
+    else:
+        print(f"{args.model}@{args.alias}: rolled back to version {data.get('to_version')} (was {data.get('from_version')})")
+    return EXIT_OK
+
+
+def cmd_verify_model_version(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.registry import verify_model_version
+
+    settings = Settings.from_env()
+    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    result = verify_model_version(store, name=args.name, version=str(args.version), settings=settings)
+    if args.json:
+        print_json(result.to_dict())
+    elif result.ok:
+        print(f"VERIFIED: {args.name} version {args.version} has a valid evidence chain")
+    else:
+        print(f"NOT VERIFIED: {args.name} version {args.version}")
+        for problem in result.problems:
+            print(f"  - {problem}")
+    return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+def add_registry_parsers(sub: Any) -> None:
+    """Add ``rollback`` and ``verify-model-version``."""
+    p = sub.add_parser("rollback", help="move an alias back to its previous holder, with signed evidence")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--alias", default="champion")
+    p.add_argument("--force", action="store_true", help="roll back even if the previous holder's evidence chain is broken")
+    p.add_argument("--reason", help="why (recorded in the evidence)")
+    add_store_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("verify-model-version", help="check that a registered model version has a valid evidence chain")
+    p.add_argument("name")
+    p.add_argument("version")
+    add_store_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify_model_version)
