@@ -120,6 +120,97 @@ def _exception_message(info: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _evaluate(
+    data: str,
+    suite: Any,
+    *,
+    csv_delimiter: str | None,
+    include_unexpected_values: bool,
+) -> Evaluation:
+    """Run the suite over the data and turn GX's result into findings and evidence (the body of :func:`validate_data`)."""
+    spec = load_suite_spec(suite)
+    table = load_table(data, csv_delimiter=csv_delimiter)
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    try:
+        gx_context = gx.get_context(mode="ephemeral")
+        try:
+            gx_context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+        except Exception:  # noqa: BLE001 - cosmetic
+            pass
+        source = gx_context.data_sources.add_pandas("mlsecops")
+        batch_definition = source.add_dataframe_asset("data").add_batch_definition_whole_dataframe("batch")
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": table.frame})
+        gx_suite = ExpectationSuite(**spec)
+        if len(gx_suite.expectations) != len(spec["expectations"]):
+            raise GateError("Great Expectations dropped expectations from the suite; refusing to validate a partial suite")
+        validation = batch.validate(gx_suite, result_format="SUMMARY")
+    except GateError:
+        raise
+    except Exception as exc:
+        raise GateError(f"Great Expectations could not validate {data}: {type(exc).__name__}: {exc}") from exc
+    raw = validation.to_json_dict()
+    for item in raw.get("results", []):
+        for info in dict(item.get("exception_info") or {}).values():
+            if isinstance(info, dict):
+                info.pop("exception_traceback", None)  # local paths and stack frames are not evidence
+        if not include_unexpected_values:
+            # SUMMARY keeps up to 20 offending values (and their rows) per expectation: they may be
+            # personal data, so the evidence keeps counts and shares only unless asked otherwise.
+            for key in _UNEXPECTED_VALUE_KEYS:
+                (item.get("result") or {}).pop(key, None)
+    findings: list[Finding] = []
+    for item in raw.get("results", []):
+        config = item.get("expectation_config", {})
+        kwargs = {k: v for k, v in dict(config.get("kwargs", {})).items() if k != "batch_id"}
+        column = kwargs.get("column")
+        problem = _exception_message(item.get("exception_info") or {})
+        res = item.get("result") or {}
+        if item.get("success"):
+            message = "holds"
+        elif problem:
+            message = f"could not be evaluated: {problem}"
+        else:
+            unexpected = res.get("unexpected_count")
+            message = "does not hold" + (
+                f": {unexpected} of {res.get('element_count')} values unexpected" if unexpected is not None else ""
+            )
+            if res.get("observed_value") is not None:
+                message += f" (observed {res.get('observed_value')!r})"
+        findings.append(
+            Finding(
+                id=f"expectation.{config.get('type')}",
+                severity=Severity.INFO if item.get("success") else Severity.HIGH,
+                message=f"{config.get('type')}({json.dumps(kwargs, sort_keys=True, default=str)}) {message}",
+                location=f"column {column}" if column else None,
+                atlas=() if item.get("success") else _ATLAS_POISONING,
+                owasp_ml=() if item.get("success") else _OWASP_POISONING,
+                passed=bool(item.get("success")),
+            )
+        )
+    stats = raw.get("statistics", {})
+    evaluated = int(stats.get("evaluated_expectations", len(findings)))
+    successful = int(stats.get("successful_expectations", sum(f.passed for f in findings)))
+    passed = bool(raw.get("success")) and evaluated == len(spec["expectations"]) and successful == evaluated
+    summary = f"{successful}/{evaluated} expectations hold on {len(table.frame)} rows of {Path(table.subject.name).name}"
+    return Evaluation(
+        passed=passed,
+        summary=summary,
+        subjects=[table.subject],
+        findings=findings,
+        metrics={
+            "rows": float(len(table.frame)),
+            "expectations": float(evaluated),
+            "expectations_failed": float(evaluated - successful),
+            "success_percent": float(stats.get("success_percent") or 0.0),
+        },
+        files={"gx_validation_result.json": json.dumps(raw, indent=2, sort_keys=True, default=str).encode("utf-8")},
+        details={"suite_name": spec.get("name"), "format": table.format, "result_format": "SUMMARY"},
+    )
+
+
 def validate_data(
     data: str,
     suite: Any,
@@ -137,93 +228,9 @@ def validate_data(
     :param include_unexpected_values: keep GX's sample of up to 20 offending values per
         expectation in the evidence. Off by default: they may be personal data.
     """
-
-    def body() -> Evaluation:
-        spec = load_suite_spec(suite)
-        table = load_table(data, csv_delimiter=csv_delimiter)
-        _quiet_gx()
-        import great_expectations as gx
-        from great_expectations.core.expectation_suite import ExpectationSuite
-
-        try:
-            gx_context = gx.get_context(mode="ephemeral")
-            try:
-                gx_context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
-            except Exception:  # noqa: BLE001 - cosmetic
-                pass
-            source = gx_context.data_sources.add_pandas("mlsecops")
-            batch_definition = source.add_dataframe_asset("data").add_batch_definition_whole_dataframe("batch")
-            batch = batch_definition.get_batch(batch_parameters={"dataframe": table.frame})
-            gx_suite = ExpectationSuite(**spec)
-            if len(gx_suite.expectations) != len(spec["expectations"]):
-                raise GateError("Great Expectations dropped expectations from the suite; refusing to validate a partial suite")
-            validation = batch.validate(gx_suite, result_format="SUMMARY")
-        except GateError:
-            raise
-        except Exception as exc:
-            raise GateError(f"Great Expectations could not validate {data}: {type(exc).__name__}: {exc}") from exc
-        raw = validation.to_json_dict()
-        for item in raw.get("results", []):
-            for info in dict(item.get("exception_info") or {}).values():
-                if isinstance(info, dict):
-                    info.pop("exception_traceback", None)  # local paths and stack frames are not evidence
-            if not include_unexpected_values:
-                # SUMMARY keeps up to 20 offending values (and their rows) per expectation: they may be
-                # personal data, so the evidence keeps counts and shares only unless asked otherwise.
-                for key in _UNEXPECTED_VALUE_KEYS:
-                    (item.get("result") or {}).pop(key, None)
-        findings: list[Finding] = []
-        for item in raw.get("results", []):
-            config = item.get("expectation_config", {})
-            kwargs = {k: v for k, v in dict(config.get("kwargs", {})).items() if k != "batch_id"}
-            column = kwargs.get("column")
-            problem = _exception_message(item.get("exception_info") or {})
-            res = item.get("result") or {}
-            if item.get("success"):
-                message = "holds"
-            elif problem:
-                message = f"could not be evaluated: {problem}"
-            else:
-                unexpected = res.get("unexpected_count")
-                message = "does not hold" + (
-                    f": {unexpected} of {res.get('element_count')} values unexpected" if unexpected is not None else ""
-                )
-                if res.get("observed_value") is not None:
-                    message += f" (observed {res.get('observed_value')!r})"
-            findings.append(
-                Finding(
-                    id=f"expectation.{config.get('type')}",
-                    severity=Severity.INFO if item.get("success") else Severity.HIGH,
-                    message=f"{config.get('type')}({json.dumps(kwargs, sort_keys=True, default=str)}) {message}",
-                    location=f"column {column}" if column else None,
-                    atlas=() if item.get("success") else _ATLAS_POISONING,
-                    owasp_ml=() if item.get("success") else _OWASP_POISONING,
-                    passed=bool(item.get("success")),
-                )
-            )
-        stats = raw.get("statistics", {})
-        evaluated = int(stats.get("evaluated_expectations", len(findings)))
-        successful = int(stats.get("successful_expectations", sum(f.passed for f in findings)))
-        passed = bool(raw.get("success")) and evaluated == len(spec["expectations"]) and successful == evaluated
-        summary = f"{successful}/{evaluated} expectations hold on {len(table.frame)} rows of {Path(table.subject.name).name}"
-        return Evaluation(
-            passed=passed,
-            summary=summary,
-            subjects=[table.subject],
-            findings=findings,
-            metrics={
-                "rows": float(len(table.frame)),
-                "expectations": float(evaluated),
-                "expectations_failed": float(evaluated - successful),
-                "success_percent": float(stats.get("success_percent") or 0.0),
-            },
-            files={"gx_validation_result.json": json.dumps(raw, indent=2, sort_keys=True, default=str).encode("utf-8")},
-            details={"suite_name": spec.get("name"), "format": table.format, "result_format": "SUMMARY"},
-        )
-
     return run_gate(
         GATE_NAME,
-        body,
+        lambda: _evaluate(data, suite, csv_delimiter=csv_delimiter, include_unexpected_values=include_unexpected_values),
         policy={"suite": _suite_name(suite), "result_format": "SUMMARY", "unexpected_values_kept": include_unexpected_values},
         warn_only=warn_only,
         distributions=("great-expectations", "pandas"),

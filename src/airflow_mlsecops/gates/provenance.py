@@ -53,6 +53,57 @@ def _named(artifacts: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     return named
 
 
+def _evaluate_attestation(
+    named: Mapping[str, str],
+    *,
+    context: PipelineContext | None,
+    workers: int | None,
+    builder_id: str | None,
+    external_parameters: Mapping[str, Any] | None,
+    resolved_dependencies: Sequence[Mapping[str, Any]],
+    started: datetime,
+) -> Evaluation:
+    """Hash every artifact and build the SLSA provenance naming each file (the body of :func:`attest_artifacts`)."""
+    subjects: list[Subject] = []
+    manifests: dict[str, list[FileEntry]] = {}
+    is_file: dict[str, bool] = {}
+    for name, local in named.items():
+        entries = file_manifest(local, workers=workers)
+        is_file[name] = Path(local).is_file()
+        subjects.append(Subject(name, entries[0].sha256 if is_file[name] else manifest_digest(entries)))
+        manifests[name] = entries
+    total_bytes = sum(e.size for entries in manifests.values() for e in entries)
+    total_files = sum(len(entries) for entries in manifests.values())
+    manifest_json = {
+        name: [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries] for name, entries in manifests.items()
+    }
+    builder = builder_id or (f"airflow://{context.dag_id}/{context.task_id}" if context else "mlsecops-cli")
+    internal = {"try_number": context.try_number, "map_index": context.map_index} if context else {}
+    provenance = build_provenance(
+        manifests,
+        artifact_is_file=is_file,
+        builder_id=builder,
+        external_parameters={
+            **({"dag_id": context.dag_id, "task_id": context.task_id} if context else {}),
+            **dict(external_parameters or {}),
+        },
+        internal_parameters=internal,
+        resolved_dependencies=resolved_dependencies,
+        invocation_id=context.run_id if context else None,
+        started_on=started,
+        finished_on=datetime.now(timezone.utc),
+    )
+    return Evaluation(
+        passed=True,
+        summary=f"attested {len(subjects)} artifact(s): {total_files} file(s), {total_bytes} bytes",
+        subjects=subjects,
+        metrics={"files": float(total_files), "bytes": float(total_bytes)},
+        files={"manifest.json": json.dumps(manifest_json, indent=2, sort_keys=True).encode("utf-8")},
+        statements={PROVENANCE_FILE: provenance},
+        details={"builder_id": builder},
+    )
+
+
 def attest_artifacts(
     artifacts: Sequence[str] | Mapping[str, str],
     *,
@@ -74,49 +125,20 @@ def attest_artifacts(
     """
     named = _named(artifacts)
     started = datetime.now(timezone.utc)
-
-    def body() -> Evaluation:
-        subjects: list[Subject] = []
-        manifests: dict[str, list[FileEntry]] = {}
-        is_file: dict[str, bool] = {}
-        for name, local in named.items():
-            entries = file_manifest(local, workers=workers)
-            is_file[name] = Path(local).is_file()
-            subjects.append(Subject(name, entries[0].sha256 if is_file[name] else manifest_digest(entries)))
-            manifests[name] = entries
-        total_bytes = sum(e.size for entries in manifests.values() for e in entries)
-        total_files = sum(len(entries) for entries in manifests.values())
-        manifest_json = {
-            name: [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries] for name, entries in manifests.items()
-        }
-        builder = builder_id or (f"airflow://{context.dag_id}/{context.task_id}" if context else "mlsecops-cli")
-        internal = {"try_number": context.try_number, "map_index": context.map_index} if context else {}
-        provenance = build_provenance(
-            manifests,
-            artifact_is_file=is_file,
-            builder_id=builder,
-            external_parameters={
-                **({"dag_id": context.dag_id, "task_id": context.task_id} if context else {}),
-                **dict(external_parameters or {}),
-            },
-            internal_parameters=internal,
-            resolved_dependencies=resolved_dependencies,
-            invocation_id=context.run_id if context else None,
-            started_on=started,
-            finished_on=datetime.now(timezone.utc),
-        )
-        return Evaluation(
-            passed=True,
-            summary=f"attested {len(subjects)} artifact(s): {total_files} file(s), {total_bytes} bytes",
-            subjects=subjects,
-            metrics={"files": float(total_files), "bytes": float(total_bytes)},
-            files={"manifest.json": json.dumps(manifest_json, indent=2, sort_keys=True).encode("utf-8")},
-            statements={PROVENANCE_FILE: provenance},
-            details={"builder_id": builder},
-        )
-
     return run_gate(
-        gate, body, policy={"digest": "sha256", "symlinks": "refused", "slsa": "v1"}, context=context, warn_only=warn_only
+        gate,
+        lambda: _evaluate_attestation(
+            named,
+            context=context,
+            workers=workers,
+            builder_id=builder_id,
+            external_parameters=external_parameters,
+            resolved_dependencies=resolved_dependencies,
+            started=started,
+        ),
+        policy={"digest": "sha256", "symlinks": "refused", "slsa": "v1"},
+        context=context,
+        warn_only=warn_only,
     )
 
 
@@ -125,6 +147,82 @@ def _match(requested: str, attested: Mapping[str, Any]) -> str | None:
         return requested
     by_base = [name for name in attested if Path(name.rstrip("/")).name == Path(requested.rstrip("/")).name]
     return by_base[0] if len(by_base) == 1 else None
+
+
+def _evaluate_verification(
+    named: Mapping[str, str],
+    attestation: bytes,
+    trusted_keys: Mapping[str, VerifyingKey],
+    *,
+    workers: int | None,
+) -> Evaluation:
+    """Check the attestation, then every artifact against it, naming each problem (the body of :func:`verify_artifacts`)."""
+    findings: list[Finding] = []
+    subjects: list[Subject] = []
+    try:
+        envelope = Envelope.from_json(attestation)
+        key = verify_envelope(envelope, trusted_keys)
+        statement = parse_provenance(envelope.payload)
+    except VerificationError as exc:
+        return Evaluation(
+            passed=False,
+            summary=f"the attestation cannot be trusted: {exc}",
+            findings=[_tampering("provenance.attestation", str(exc))],
+        )
+    checked_files = 0
+    for name, local in named.items():
+        matched = _match(name, statement.artifacts)
+        if matched is None:
+            findings.append(_tampering("provenance.not-attested", f"{name} is not named by the attestation", name))
+            continue
+        attested = statement.artifacts[matched]
+        entries = file_manifest(local, workers=workers)
+        local_is_file = Path(local).is_file()
+        actual = {"": entries[0].sha256} if local_is_file else {e.path: e.sha256 for e in entries}
+        subjects.append(Subject(name, entries[0].sha256 if local_is_file else manifest_digest(entries)))
+        checked_files += len(actual)
+        if attested.is_file != local_is_file:
+            kind = "a file" if attested.is_file else "a directory"
+            findings.append(_tampering("provenance.kind", f"{name} was attested as {kind}", name))
+            continue
+        changed = sorted(p for p in attested.files.keys() & actual.keys() if attested.files[p] != actual[p])
+        missing = sorted(attested.files.keys() - actual.keys())
+        added = sorted(actual.keys() - attested.files.keys())
+        for label, paths, what in (
+            ("changed", changed, "changed since it was signed"),
+            ("missing", missing, "is missing"),
+            ("added", added, "was added after signing"),
+        ):
+            for path in paths[:50]:
+                where = f"{name.rstrip('/')}/{path}" if path else name
+                findings.append(_tampering(f"provenance.{label}", f"{where} {what}", where))
+            if len(paths) > 50:
+                findings.append(_tampering(f"provenance.{label}", f"... and {len(paths) - 50} more files {what}", name))
+        if not (changed or missing or added):
+            findings.append(
+                Finding(
+                    "provenance.match",
+                    Severity.INFO,
+                    f"{name}: {len(actual)} file(s) match the attestation",
+                    name,
+                    passed=True,
+                )
+            )
+    rejected = [f for f in findings if not f.passed]
+    summary = (
+        f"{len(named)} artifact(s), {checked_files} file(s) match the provenance signed by "
+        f"{statement.builder_id or 'an unnamed builder'}"
+        if not rejected
+        else f"{len(rejected)} problem(s): " + "; ".join(f.message for f in rejected[:3])
+    )
+    return Evaluation(
+        passed=not rejected,
+        summary=summary,
+        subjects=subjects,
+        findings=findings,
+        metrics={"artifacts": float(len(named)), "files": float(checked_files), "problems": float(len(rejected))},
+        details={"signer_keyid": key.keyid, "builder_id": statement.builder_id},
+    )
 
 
 def verify_artifacts(
@@ -144,73 +242,10 @@ def verify_artifacts(
     :param trusted_keys: key id -> public key; the envelope must be signed by one of them.
     """
     named = _named(artifacts)
-
-    def body() -> Evaluation:
-        findings: list[Finding] = []
-        subjects: list[Subject] = []
-        try:
-            envelope = Envelope.from_json(attestation)
-            key = verify_envelope(envelope, trusted_keys)
-            statement = parse_provenance(envelope.payload)
-        except VerificationError as exc:
-            return Evaluation(
-                passed=False,
-                summary=f"the attestation cannot be trusted: {exc}",
-                findings=[_tampering("provenance.attestation", str(exc))],
-            )
-        checked_files = 0
-        for name, local in named.items():
-            matched = _match(name, statement.artifacts)
-            if matched is None:
-                findings.append(_tampering("provenance.not-attested", f"{name} is not named by the attestation", name))
-                continue
-            attested = statement.artifacts[matched]
-            entries = file_manifest(local, workers=workers)
-            local_is_file = Path(local).is_file()
-            actual = {"": entries[0].sha256} if local_is_file else {e.path: e.sha256 for e in entries}
-            subjects.append(Subject(name, entries[0].sha256 if local_is_file else manifest_digest(entries)))
-            checked_files += len(actual)
-            if attested.is_file != local_is_file:
-                kind = "a file" if attested.is_file else "a directory"
-                findings.append(_tampering("provenance.kind", f"{name} was attested as {kind}", name))
-                continue
-            changed = sorted(p for p in attested.files.keys() & actual.keys() if attested.files[p] != actual[p])
-            missing = sorted(attested.files.keys() - actual.keys())
-            added = sorted(actual.keys() - attested.files.keys())
-            for label, paths, what in (
-                ("changed", changed, "changed since it was signed"),
-                ("missing", missing, "is missing"),
-                ("added", added, "was added after signing"),
-            ):
-                for path in paths[:50]:
-                    where = f"{name.rstrip('/')}/{path}" if path else name
-                    findings.append(_tampering(f"provenance.{label}", f"{where} {what}", where))
-                if len(paths) > 50:
-                    findings.append(_tampering(f"provenance.{label}", f"... and {len(paths) - 50} more files {what}", name))
-            if not (changed or missing or added):
-                findings.append(
-                    Finding(
-                        "provenance.match",
-                        Severity.INFO,
-                        f"{name}: {len(actual)} file(s) match the attestation",
-                        name,
-                        passed=True,
-                    )
-                )
-        rejected = [f for f in findings if not f.passed]
-        summary = (
-            f"{len(named)} artifact(s), {checked_files} file(s) match the provenance signed by "
-            f"{statement.builder_id or 'an unnamed builder'}"
-            if not rejected
-            else f"{len(rejected)} problem(s): " + "; ".join(f.message for f in rejected[:3])
-        )
-        return Evaluation(
-            passed=not rejected,
-            summary=summary,
-            subjects=subjects,
-            findings=findings,
-            metrics={"artifacts": float(len(named)), "files": float(checked_files), "problems": float(len(rejected))},
-            details={"signer_keyid": key.keyid, "builder_id": statement.builder_id},
-        )
-
-    return run_gate(VERIFY_GATE_NAME, body, policy={"trusted_keys": sorted(trusted_keys)}, context=context, warn_only=warn_only)
+    return run_gate(
+        VERIFY_GATE_NAME,
+        lambda: _evaluate_verification(named, attestation, trusted_keys, workers=workers),
+        policy={"trusted_keys": sorted(trusted_keys)},
+        context=context,
+        warn_only=warn_only,
+    )

@@ -86,7 +86,7 @@ class ModelSignOperator(BaseGateOperator):
         self.signature_path = signature_path
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.evidence.model_signing import GATE_NAME, sign_gate
+        from airflow_mlsecops.gates.model_signing import GATE_NAME, sign_gate
         from airflow_mlsecops.io.artifacts import fetch, subject_name
 
         hook = self.evidence_hook()
@@ -150,7 +150,7 @@ class ModelVerifyOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.evidence.keys import load_trusted_keys
-        from airflow_mlsecops.evidence.model_signing import VERIFY_GATE_NAME, verify_gate
+        from airflow_mlsecops.gates.model_signing import VERIFY_GATE_NAME, verify_gate
         from airflow_mlsecops.io.artifacts import fetch, read_bytes, subject_name
 
         hook = self.evidence_hook()

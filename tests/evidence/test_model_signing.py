@@ -1,4 +1,4 @@
-"""OpenSSF model signing: real files, real keys, the real ``model_signing`` CLI (no mocks).
+"""OpenSSF model-signing format: real files, real keys, the real ``model_signing`` CLI (no mocks).
 
 Interoperability is checked both ways: our bundles verify with ``model_signing verify key`` and
 bundles from ``model_signing sign key`` verify with our own verifier.
@@ -24,13 +24,11 @@ from airflow_mlsecops.evidence.model_signing import (
     BUNDLE_MEDIA_TYPE,
     PREDICATE_TYPE,
     public_key_hint,
-    sign_gate,
     sign_model,
-    verify_gate,
     verify_model,
 )
-from airflow_mlsecops.evidence.models import Verdict
 from airflow_mlsecops.exceptions import DigestMismatch, GateError, KeyLoadError, SignatureInvalid
+from tests.evidence.model_signing_fixtures import make_model
 
 MODEL_SIGNING_CLI = Path(sys.executable).parent / "model_signing"
 
@@ -57,19 +55,6 @@ def _key_files(key: SigningKey, where: Path) -> tuple[Path, Path]:
     return private, public
 
 
-def _model(root: Path) -> Path:
-    """A model directory whose names sort differently by string and by path component (a/b < a.txt)."""
-    model = root / "model"
-    (model / "a").mkdir(parents=True)
-    (model / "a" / "b").write_bytes(b"nested")
-    (model / "a.txt").write_text("sibling")
-    (model / "weights.bin").write_bytes(os.urandom(256 * 1024))
-    (model / "config.json").write_text('{"layers": 2}')
-    (model / ".git").mkdir()
-    (model / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
-    return model
-
-
 def _statement(bundle: bytes) -> dict:
     return json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
 
@@ -78,7 +63,7 @@ def _statement(bundle: bytes) -> dict:
 
 
 def test_round_trip_directory(tmp_path: Path, key: SigningKey, trusted: dict[str, VerifyingKey]) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     bundle = sign_model(model, key)
     signature = verify_model(model, bundle, trusted)
     assert dict(signature.files) == {p: sha256_file(model / p) for p in ("a/b", "a.txt", "config.json", "weights.bin")}
@@ -102,7 +87,7 @@ def test_round_trip_single_file(tmp_path: Path, key: SigningKey, trusted: dict[s
 
 
 def test_bundle_is_a_sigstore_v03_bundle_with_the_openssf_statement(tmp_path: Path, key: SigningKey) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     bundle = json.loads(sign_model(model, key))
     assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json" == BUNDLE_MEDIA_TYPE
     assert bundle["verificationMaterial"] == {
@@ -136,7 +121,7 @@ def test_interoperates_with_the_openssf_cli_both_ways(tmp_path: Path, kind: str,
     key = SigningKey.generate(key_type)
     private, public = _key_files(key, tmp_path)
     if kind == "dir":
-        model = _model(tmp_path)
+        model = make_model(tmp_path)
     else:
         model = tmp_path / "model.onnx"
         model.write_bytes(os.urandom(10_000))
@@ -166,18 +151,13 @@ def test_interoperates_with_the_openssf_cli_both_ways(tmp_path: Path, kind: str,
 
 def test_signature_inside_the_model_is_left_out_on_both_sides(tmp_path: Path, key: SigningKey) -> None:
     _, public = _key_files(key, tmp_path)
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     sig = model / "model.sig"
     sig.write_bytes(sign_model(model, key, signature_path=sig))
     assert "model.sig" in _statement(sig.read_bytes())["predicate"]["serialization"]["ignore_paths"]
     verify_model(model, sig.read_bytes(), {key.keyid: key.public_key})
     done = _cli("verify", "key", str(model), "--signature", str(sig), "--public_key", str(public))
     assert done.returncode == 0, done.stderr
-    # The gates pin the directory as it is on disk, signature included, as sha256_path sees it.
-    signed = sign_gate(model, key, signature_path=sig)
-    assert signed.result.subjects[0].sha256 == sha256_path(model)
-    checked = verify_gate(model, sig.read_bytes(), {key.keyid: key.public_key})
-    assert checked.verdict is Verdict.PASSED and checked.result.subjects == signed.result.subjects
 
 
 def test_an_openssf_signature_of_an_empty_directory_is_refused(tmp_path: Path, key: SigningKey) -> None:
@@ -205,7 +185,7 @@ def test_an_empty_directory_is_refused(tmp_path: Path, key: SigningKey) -> None:
 
 
 def test_ed25519_keys_are_refused_clearly(tmp_path: Path) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     ed = SigningKey.generate("ed25519")
     with pytest.raises(KeyLoadError, match="ed25519, but OpenSSF model signing needs an ECDSA key"):
         sign_model(model, ed)
@@ -216,7 +196,7 @@ def test_ed25519_keys_are_refused_clearly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ["outside", "inside"])
 def test_symbolic_links_are_refused_when_signing(tmp_path: Path, key: SigningKey, target: str) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     secret = tmp_path / "secret.txt"
     secret.write_text("not part of the model")
     (model / "link.bin").symlink_to(secret if target == "outside" else model / "weights.bin")
@@ -332,7 +312,7 @@ def test_verification_fails_and_names_what(
     error: type[Exception],
     message: str,
 ) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     bundle = sign_model(model, key)
     verify_model(model, bundle, trusted)
     tampered = tamper(tmp_path, model, bundle, key)
@@ -341,7 +321,7 @@ def test_verification_fails_and_names_what(
 
 
 def test_a_forged_hint_or_missing_hint_does_not_help(tmp_path: Path, key: SigningKey, trusted: dict[str, VerifyingKey]) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     attacker = SigningKey.generate()
     data = json.loads(sign_model(model, attacker))
     data["verificationMaterial"]["publicKey"]["hint"] = public_key_hint(key.public_key)
@@ -373,50 +353,6 @@ def test_a_forged_hint_or_missing_hint_does_not_help(tmp_path: Path, key: Signin
 def test_malformed_bundles_are_refused(
     tmp_path: Path, key: SigningKey, trusted: dict[str, VerifyingKey], edit: Callable[[bytes], bytes], message: str
 ) -> None:
-    model = _model(tmp_path)
+    model = make_model(tmp_path)
     with pytest.raises(SignatureInvalid, match=message):
         verify_model(model, edit(sign_model(model, key)), trusted)
-
-
-# ----------------------------------------------------------------------------- gates
-
-
-def test_sign_and_verify_gates(tmp_path: Path, key: SigningKey, trusted: dict[str, VerifyingKey]) -> None:
-    model = _model(tmp_path)
-    out = tmp_path / "signatures" / "model.sig"
-    signed = sign_gate(model, key, name="models:/fraud/3", signature_path=out)
-    assert signed.verdict is Verdict.PASSED, signed.result.summary
-    assert signed.result.gate == "model-signing"
-    assert set(signed.files) == {"model.sig"} and signed.files["model.sig"] == out.read_bytes()
-    (subject,) = signed.result.subjects
-    assert subject.name == "models:/fraud/3"
-    assert subject.sha256 == sha256_path(model)  # the directory as on disk, .git included: verify_run re-checks it
-    details = signed.result.details
-    assert details["keyid"] == key.keyid and details["predicate_type"] == PREDICATE_TYPE
-
-    checked = verify_gate(model, out.read_bytes(), trusted, name="models:/fraud/3")
-    assert checked.verdict is Verdict.PASSED, checked.result.summary
-    assert checked.result.gate == "model-signature-verification"
-    assert checked.result.subjects == signed.result.subjects
-    assert checked.result.details["model_digest"] == details["model_digest"]
-
-    (model / "config.json").write_text('{"layers": 3}')
-    (model / "extra.txt").write_text("x")
-    failed = verify_gate(model, out.read_bytes(), trusted)
-    assert failed.verdict is Verdict.FAILED
-    assert {f.id for f in failed.result.failed_findings} == {"model-signing.changed", "model-signing.added"}
-    assert "config.json changed since it was signed" in failed.result.summary
-
-    untrusted = verify_gate(model, out.read_bytes(), {})
-    assert untrusted.verdict is Verdict.FAILED
-    assert [f.id for f in untrusted.result.failed_findings] == ["model-signing.signature"]
-
-
-def test_gates_report_errors_never_a_pass(tmp_path: Path, key: SigningKey, trusted: dict[str, VerifyingKey]) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert sign_gate(empty, key).verdict is Verdict.ERROR
-    assert sign_gate(_model(tmp_path), SigningKey.generate("ed25519")).verdict is Verdict.ERROR
-    bundle = sign_model(tmp_path / "model", key)
-    missing = verify_gate(tmp_path / "nowhere", bundle, trusted)
-    assert missing.verdict is Verdict.ERROR and "does not exist" in missing.result.summary
