@@ -453,3 +453,40 @@ def test_bad_inputs_are_error_verdicts_with_a_clear_message(
     assert outcome.verdict is Verdict.ERROR, outcome.result.summary
     assert message in outcome.result.summary
     assert outcome.result.findings[0].id in ("gate.could-not-run", "gate.internal-error")
+
+
+def test_the_evaluation_runs_without_run_gate_and_names_a_fetched_model_by_its_uri(saved: dict) -> None:
+    from airflow_mlsecops.gates.robustness import evaluate_model_on_data
+
+    evaluation = evaluate_model_on_data(
+        saved["model"], saved["data"], label_column=LABEL, epsilon=0.01, min_robust_accuracy=0.7, model_subject="runs:/abc/model"
+    )
+    assert evaluation.passed and evaluation.details["method"] == "linear-exact"
+    model_subject, data_subject = evaluation.subjects
+    assert model_subject.name == "runs:/abc/model" and model_subject.sha256 == sha256_path(Path(saved["model"]))
+    assert data_subject.name == str(Path(saved["data"]).absolute())
+    report = json.loads(evaluation.files[REPORT_FILE])
+    assert report["model"]["name"] == "runs:/abc/model"
+    default = _gate(saved).result.subjects[0]
+    assert default.name == str(Path(saved["model"]).absolute()) and default.sha256 == model_subject.sha256
+
+
+@pytest.mark.parametrize("uri", ["runs:/abc/model", "models:/credit/1", "s3://bucket/model/"])
+def test_the_engine_refuses_remote_models_it_would_have_to_fetch(saved: dict, uri: str) -> None:
+    outcome = _gate(saved, model=uri)
+    assert outcome.verdict is Verdict.ERROR
+    assert "reads local paths; fetch remote models first" in outcome.result.summary
+
+
+def test_a_model_that_cannot_be_fetched_is_an_error_verdict_with_the_policy(saved: dict) -> None:
+    from airflow_mlsecops.exceptions import GateError
+    from airflow_mlsecops.gates.robustness import robustness_error, robustness_policy
+
+    policy = robustness_policy(label_column=LABEL, epsilon=0.01, min_robust_accuracy=0.7, feature_columns=list(FEATURES))
+    assert policy == _gate(saved, feature_columns=list(FEATURES)).result.policy
+    outcome = robustness_error(GateError("s3://bucket/model cannot be read from S3 (NoSuchKey)"), policy=policy, warn_only=True)
+    assert outcome.verdict is Verdict.ERROR and outcome.result.gate == GATE_NAME
+    assert "cannot be read from S3" in outcome.result.summary and outcome.result.policy == policy
+    bad = robustness_policy(label_column=LABEL, epsilon=0.0, min_robust_accuracy=0.7)
+    outcome = robustness_error(GateError("unreachable"), policy=bad)
+    assert outcome.verdict is Verdict.ERROR and "epsilon must be a positive number" in outcome.result.summary

@@ -148,6 +148,30 @@ RobustnessGateOperator(
     assert [c.status.value for c in model_check] == ["ok"]  # the stored model re-hashes to the judged digest
 
 
+def test_a_model_that_cannot_be_fetched_is_a_recorded_error_with_the_policy(
+    airflow_db, home: Settings, tmp_path: Path, write_dag, credit_files: dict[str, str]
+) -> None:
+    dag_id = _dag_id("unfetchable")
+    dag = write_dag(
+        dag_id,
+        f"""
+RobustnessGateOperator(
+    task_id="robustness", model="models:/no-such-model/1", data={credit_files["test"]!r}, label_column="defaulted",
+    epsilon=0.05, min_robust_accuracy=0.7,
+)
+""",
+        header=HEADER,
+    )
+    dag_run, tis = _run(dag)
+    assert dag_run.state == "failed" and str(tis["robustness"].state) == "failed"
+    run_id = _pipeline_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    local = store.download_dir(run_id, "mlsecops/evidence/robustness/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["verdict"] == "error" and result["findings"][0]["id"] == "gate.could-not-run"
+    assert result["policy"]["epsilon"] == 0.05 and result["policy"]["label_column"] == "defaulted"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

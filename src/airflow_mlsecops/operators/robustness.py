@@ -134,33 +134,43 @@ class RobustnessGateOperator(BaseGateOperator):
         self.csv_delimiter = csv_delimiter
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.robustness import evaluate_robustness
-        from airflow_mlsecops.io.artifacts import MLFLOW_SCHEMES
+        import tempfile
 
+        from airflow_mlsecops.gates.robustness import evaluate_robustness, robustness_error, robustness_policy
+        from airflow_mlsecops.io.artifacts import MLFLOW_SCHEMES, fetch, subject_name
+
+        options: dict[str, Any] = {
+            "label_column": str(self.label_column),
+            "epsilon": self.epsilon,
+            "min_robust_accuracy": self.min_robust_accuracy,
+            "max_accuracy_drop": self.max_accuracy_drop,
+            "method": self.method,
+            "max_samples": self.max_samples,
+            "feature_columns": self.feature_columns,
+            "norm": self.norm,
+            "random_state": self.random_state,
+            "epsilon_scale": self.epsilon_scale,
+            "allow_bounds": self.allow_bounds,
+            "attack_max_samples": self.attack_max_samples,
+        }
         model = str(self.model)
         store = self.evidence_hook().store if model.startswith(MLFLOW_SCHEMES) else None
-        return evaluate_robustness(
-            model,
-            str(self.data),
-            label_column=str(self.label_column),
-            epsilon=self.epsilon,
-            min_robust_accuracy=self.min_robust_accuracy,
-            max_accuracy_drop=self.max_accuracy_drop,
-            method=self.method,
-            max_samples=self.max_samples,
-            feature_columns=self.feature_columns,
-            norm=self.norm,
-            random_state=self.random_state,
-            warn_only=self.warn_only,
-            context=pipeline,
-            epsilon_scale=self.epsilon_scale,
-            allow_bounds=self.allow_bounds,
-            attack_max_samples=self.attack_max_samples,
-            trust_pickle=self.trust_pickle,
-            trusted_types=self.trusted_types,
-            store=store,
-            csv_delimiter=self.csv_delimiter,
-        )
+        with tempfile.TemporaryDirectory(prefix="mlsecops-robustness-") as tmp:
+            try:
+                local = fetch(model, Path(tmp, "model"), store)
+            except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
+                return robustness_error(exc, policy=robustness_policy(**options), warn_only=self.warn_only, context=pipeline)
+            return evaluate_robustness(
+                str(local),
+                str(self.data),
+                **options,
+                warn_only=self.warn_only,
+                context=pipeline,
+                trust_pickle=self.trust_pickle,
+                trusted_types=self.trusted_types,
+                csv_delimiter=self.csv_delimiter,
+                model_subject=subject_name(model),
+            )
 
 
 def _is_number(value: Any) -> bool:
