@@ -16,28 +16,26 @@ from pathlib import Path
 
 import pytest
 
+from airflow_mlsecops import gate_names
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, GateRejected, VerificationError
 from airflow_mlsecops.gates.provenance import attest_artifacts
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
-from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
-from airflow_mlsecops.lifecycle.registry import (
-    PROMOTION_GATE,
+from airflow_mlsecops.lifecycle.model_registry import (
     REGISTRY_EXPERIMENT,
     TAG_MODEL_SHA256,
     TAG_PIPELINE_RUN_ID,
     TAG_QUARANTINED,
     TAG_SIGNATURE_SHA256,
-    check_promotion,
-    promote,
-    promote_model,
-    register_model,
-    rollback,
     tag_history,
-    verify_model_version,
 )
+from airflow_mlsecops.lifecycle.promotion import check_promotion, promote, promote_model
+from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
+from airflow_mlsecops.lifecycle.registration import register_model
+from airflow_mlsecops.lifecycle.rollback import rollback
 from airflow_mlsecops.lifecycle.verification import verify_run
+from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 
 SIGNATURE_SHA256 = "5" * 64
 CONSTRUCTED_MODEL_GATES = {"scan_model": "model-scan", "test_robustness": "robustness", "build_sbom": "sbom"}
@@ -257,7 +255,7 @@ def test_registered_and_promoted_with_tags_history_and_attestation(home: Setting
     # The attestation is signed evidence of the pipeline run, and everything still verifies.
     report = verify_run(pipeline.mlflow_run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
-    attested = [r for r in report.results.values() if r.gate == PROMOTION_GATE]
+    attested = [r for r in report.results.values() if r.gate == gate_names.MODEL_PROMOTION]
     assert [r.subjects[0] for r in attested] == [Subject(f"models:/credit/{version}", pipeline.digest)]
 
     verified = verify_model_version(store, name="credit", version=version, settings=home)
@@ -333,7 +331,7 @@ def test_warned_gate_never_counts_as_passed(home: Settings, tmp_path: Path) -> N
     # The refusal itself is signed evidence in the pipeline run.
     report = verify_run(pipeline.mlflow_run_id, settings=home)
     assert report.ok
-    assert [g["verdict"] for g in report.gates.values() if g["gate"] == PROMOTION_GATE] == ["failed"]
+    assert [g["verdict"] for g in report.gates.values() if g["gate"] == gate_names.MODEL_PROMOTION] == ["failed"]
 
 
 def test_approval_of_another_digest_is_refused_and_the_champion_stays(home: Settings, tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ import pytest
 
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
-from airflow_mlsecops.lifecycle.registry import verify_model_version
 from airflow_mlsecops.lifecycle.verification import verify_run
+from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 from tests.conftest import REPO_ROOT, TEST_DAGS, load_dag_file
 
 pytestmark = pytest.mark.airflow

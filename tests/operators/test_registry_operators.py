@@ -7,15 +7,18 @@ validation, approval) are recorded as signed results by a task of the same DAG r
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from pathlib import Path
 
 import pytest
 
+from airflow_mlsecops import gate_names
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
-from airflow_mlsecops.lifecycle.registry import TAG_MODEL_SHA256, verify_model_version
+from airflow_mlsecops.lifecycle.model_registry import TAG_MODEL_SHA256
 from airflow_mlsecops.lifecycle.verification import verify_run
+from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 
 pytestmark = pytest.mark.airflow
 
@@ -113,11 +116,13 @@ other_gates(sign_model.output) >> register >> promote
 
 
 def test_operator_defaults_match_the_engine() -> None:
-    from airflow_mlsecops.lifecycle.registry import DEFAULT_REQUIRED_GATES
+    from airflow_mlsecops.lifecycle.promotion import check_promotion
     from airflow_mlsecops.operators.registry import DEFAULT_REQUIRED_GATES as OPERATOR_DEFAULT
     from airflow_mlsecops.operators.registry import PromoteModelOperator
 
-    assert OPERATOR_DEFAULT == DEFAULT_REQUIRED_GATES
+    engine_default = inspect.signature(check_promotion).parameters["required_gates"].default
+    assert OPERATOR_DEFAULT == engine_default == gate_names.DEFAULT_REQUIRED_GATES
+    assert inspect.signature(PromoteModelOperator.__init__).parameters["required_gates"].default == engine_default
     with pytest.raises(ValueError, match="warn-only"):
         PromoteModelOperator(task_id="p", name="m", version="1", warn_only=True)
 

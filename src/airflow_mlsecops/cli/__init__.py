@@ -74,4 +74,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         return EXIT_ERROR
-

@@ -196,22 +196,30 @@ def cmd_gate_model_scan(args: argparse.Namespace) -> int:
 
 def cmd_gate_robustness(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.robustness import evaluate_robustness
+    import tempfile
 
-    outcome = evaluate_robustness(
-        args.model,
-        args.data,
-        label_column=args.label_column,
-        epsilon=args.epsilon,
-        min_robust_accuracy=args.min_robust_accuracy,
-        max_accuracy_drop=args.max_accuracy_drop,
-        method=args.method,
-        max_samples=args.max_samples,
-        epsilon_scale=args.epsilon_scale,
-        allow_bounds=args.allow_bounds,
-        warn_only=args.warn_only,
-    )
-    return finish_gate(args, outcome)
+    from airflow_mlsecops.gates.robustness import evaluate_robustness, robustness_error, robustness_policy
+    from airflow_mlsecops.io.artifacts import fetch, subject_name
+
+    options: dict[str, Any] = {
+        "label_column": args.label_column,
+        "epsilon": args.epsilon,
+        "min_robust_accuracy": args.min_robust_accuracy,
+        "max_accuracy_drop": args.max_accuracy_drop,
+        "method": args.method,
+        "max_samples": args.max_samples,
+        "epsilon_scale": args.epsilon_scale,
+        "allow_bounds": args.allow_bounds,
+    }
+    with tempfile.TemporaryDirectory(prefix="mlsecops-robustness-") as tmp:
+        try:
+            local = fetch(args.model, Path(tmp, "model"))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be fetched is an error verdict, never a pass
+            return finish_gate(args, robustness_error(exc, policy=robustness_policy(**options), warn_only=args.warn_only))
+        outcome = evaluate_robustness(
+            str(local), args.data, **options, warn_only=args.warn_only, model_subject=subject_name(args.model)
+        )
+        return finish_gate(args, outcome)
 
 
 def cmd_gate_sbom(args: argparse.Namespace) -> int:

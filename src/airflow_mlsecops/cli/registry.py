@@ -12,7 +12,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     apply_store_options(args)
     from airflow_mlsecops.config import Settings
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
-    from airflow_mlsecops.lifecycle.registry import rollback
+    from airflow_mlsecops.lifecycle.rollback import rollback
 
     settings = Settings.from_env()
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
@@ -29,7 +29,7 @@ def cmd_verify_model_version(args: argparse.Namespace) -> int:
     apply_store_options(args)
     from airflow_mlsecops.config import Settings
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
-    from airflow_mlsecops.lifecycle.registry import verify_model_version
+    from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 
     settings = Settings.from_env()
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)

@@ -19,8 +19,8 @@ pinned to its digest, and give it an alias only when the pipeline's evidence say
     register >> approve >> promote
 
 Both record signed evidence in the pipeline's MLflow run like every gate. A refusal fails the
-task without retry and changes nothing in the registry. See :mod:`airflow_mlsecops.lifecycle.registry` for
-the checks.
+task without retry and changes nothing in the registry. See :mod:`airflow_mlsecops.lifecycle.registration`
+and :mod:`airflow_mlsecops.lifecycle.promotion` for the checks.
 
 Open-source MLflow has no alias permissions: anyone who may edit the registered model can move
 an alias by hand. ``mlsecops verify-model-version`` detects an alias that was not set here.
@@ -90,7 +90,7 @@ class RegisterModelOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.base import Evaluation, run_gate
-        from airflow_mlsecops.lifecycle.registry import REGISTRATION_GATE, register_model
+        from airflow_mlsecops.lifecycle.registration import register_model
 
         hook = self.evidence_hook()
         try:
@@ -101,7 +101,7 @@ class RegisterModelOperator(BaseGateOperator):
             def fail() -> Evaluation:
                 raise error
 
-            return run_gate(REGISTRATION_GATE, fail, context=pipeline)
+            return run_gate(gate_names.MODEL_REGISTRATION, fail, context=pipeline)
         return register_model(
             hook.store,
             model_uri=str(self.model_uri),
@@ -183,7 +183,7 @@ class PromoteModelOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.base import Evaluation, run_gate
-        from airflow_mlsecops.lifecycle.registry import PROMOTION_GATE, check_promotion
+        from airflow_mlsecops.lifecycle.promotion import check_promotion
         from airflow_mlsecops.policy.engine import policy_defaults, required_gates
         from airflow_mlsecops.policy.model import load_configured_policy
         from airflow_mlsecops.policy.runtime import check_evidence_against_policy
@@ -199,7 +199,7 @@ class PromoteModelOperator(BaseGateOperator):
             def broken() -> Evaluation:
                 raise error
 
-            return run_gate(PROMOTION_GATE, broken, context=pipeline)
+            return run_gate(gate_names.MODEL_PROMOTION, broken, context=pipeline)
         gates = list(self.required_gates)
         approvals = self.required_approvals
         policy_check = None
@@ -257,7 +257,7 @@ class PromoteModelOperator(BaseGateOperator):
         from airflow.sdk.exceptions import AirflowException
 
         from airflow_mlsecops.exceptions import MLSecOpsError
-        from airflow_mlsecops.lifecycle.registry import alias_failure_result, promote
+        from airflow_mlsecops.lifecycle.promotion import alias_failure_result, promote
 
         self._decision = None
         summary = super().execute(context)  # records the decision; a refusal raises here, alias untouched
