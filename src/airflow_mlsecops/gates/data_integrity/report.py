@@ -1,0 +1,130 @@
+"""What the data-integrity gate records: the summary, metrics, ``integrity_report.json`` and details.
+
+**Evidence**: ``integrity_report.json`` holds every check's value, threshold, per-feature
+statistics and the suspect rows (0-based row positions in the batch as loaded: for a CSV file the
+data row number, header excluded; the first ``max_rows_reported`` per check); ``details`` holds the same per check without
+the per-feature tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.gates.base import Evaluation
+from airflow_mlsecops.gates.data_integrity.results import CHECK_IDS, _Check
+from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
+from airflow_mlsecops.io.tabular import LoadedTable
+
+GATE_NAME = gate_names.DATA_INTEGRITY
+REPORT_FILE = "integrity_report.json"
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars become Python numbers, NaN and infinities become strings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _table_summary(table: LoadedTable) -> dict[str, Any]:
+    """Name, digest, format and size of one input, as the report lists it."""
+    return {
+        "name": table.subject.name,
+        "sha256": table.subject.sha256,
+        "format": table.format,
+        "rows": len(table.frame),
+        "columns": len(table.frame.columns),
+    }
+
+
+def _evaluation(
+    checks: list[_Check],
+    batch: LoadedTable,
+    ref: LoadedTable,
+    *,
+    label_column: str | None,
+    random_state: int,
+    thresholds: IntegrityThresholds,
+) -> Evaluation:
+    """The gate's evaluation from its checks: failed checks first in the findings, canonical order in the report.
+
+    :param checks: every check's result, as :func:`~airflow_mlsecops.gates.data_integrity.gate._evaluate` returns them.
+    :param batch: the batch as loaded.
+    :param ref: the reference as loaded.
+    :param label_column: the label column given, if any.
+    :param random_state: the seed the checks used.
+    :param thresholds: the limits the checks applied.
+    """
+    th = thresholds
+    order = {"failed": 0, "skipped": 1, "passed": 2}
+    checks = sorted(checks, key=lambda c: (order[c.status], CHECK_IDS.index(c.id)))
+    failed = [c.id.split(".", 1)[1] for c in checks if c.status == "failed"]
+    skipped = [c.id.split(".", 1)[1] for c in checks if c.status == "skipped"]
+    ran = len(checks) - len(skipped)
+    name, ref_name = Path(batch.subject.name).name, Path(ref.subject.name).name
+    if failed:
+        summary = f"{len(failed)} of {ran} integrity checks failed ({', '.join(failed)})"
+    else:
+        summary = f"all {ran} integrity checks passed"
+    summary += f" on {len(batch.frame)} rows of {name} against {len(ref.frame)} rows of {ref_name}"
+    if skipped:
+        summary += f"; skipped: {', '.join(skipped)}"
+    metrics: dict[str, float] = {
+        "rows": float(len(batch.frame)),
+        "reference_rows": float(len(ref.frame)),
+        "checks_failed": float(len(failed)),
+        "checks_skipped": float(len(skipped)),
+    }
+    for check in checks:
+        metrics.update({k: float(v) for k, v in check.metrics.items() if math.isfinite(float(v))})
+    canonical = sorted(checks, key=lambda c: CHECK_IDS.index(c.id))
+    report = {
+        "gate": GATE_NAME,
+        "summary": summary,
+        "batch": _table_summary(batch),
+        "reference": _table_summary(ref),
+        "label_column": label_column,
+        "random_state": random_state,
+        "thresholds": th.to_dict(),
+        "row_numbering": "0-based row position in the batch as loaded (for CSV: data row number, header excluded)",
+        "checks": [
+            {
+                "id": c.id,
+                "status": c.status,
+                "value": c.value,
+                "threshold": c.threshold,
+                "message": c.message,
+                "rows_total": c.rows_total,
+                "rows": c.rows[: th.max_rows_reported],
+                **c.report,
+            }
+            for c in canonical
+        ],
+    }
+    details = {
+        "format": batch.format,
+        "reference_format": ref.format,
+        "label_column": label_column,
+        "random_state": random_state,
+        "checks": {c.id: c.summary(th.max_rows_reported) for c in canonical},
+    }
+    return Evaluation(
+        passed=not failed,
+        summary=summary,
+        subjects=[batch.subject, ref.subject],
+        findings=[c.finding() for c in checks],
+        metrics=metrics,
+        files={REPORT_FILE: json.dumps(_jsonable(report), indent=2, sort_keys=True).encode("utf-8")},
+        details=_jsonable(details),
+    )

@@ -1,0 +1,169 @@
+"""Column kinds and values, the frames every check shares, and the ``integrity.schema`` check.
+
+``integrity.schema``
+    Columns added to or removed from the batch, and columns whose kind changed (integer, float,
+    bool, datetime, string). A float column whose values are all whole numbers still matches an
+    integer reference column (a CSV integer column with a missing value is read as float); an
+    integer batch column matches a float reference column. The other checks run on the shared
+    columns of unchanged kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_mlsecops.gates.data_integrity.results import _Check, _judged
+from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+_NUMERIC_KINDS = ("integer", "float", "datetime", "timedelta")
+
+
+def _kind(series: pd.Series) -> str:
+    from pandas.api import types as pdt
+
+    if pdt.is_bool_dtype(series.dtype):
+        return "bool"
+    if pdt.is_integer_dtype(series.dtype):
+        return "integer"
+    if pdt.is_float_dtype(series.dtype):
+        return "float"
+    if pdt.is_datetime64_any_dtype(series.dtype):
+        return "datetime"
+    if pdt.is_timedelta64_dtype(series.dtype):
+        return "timedelta"
+    return "string"
+
+
+def _compatible(ref_kind: str, batch: pd.Series) -> bool:
+    batch_kind = _kind(batch)
+    if batch_kind == ref_kind or (ref_kind == "float" and batch_kind == "integer"):
+        return True
+    values = batch.dropna()
+    if ref_kind == "integer" and batch_kind == "float":
+        import numpy as np
+
+        return bool(np.all(np.mod(values.to_numpy(dtype=float), 1.0) == 0))
+    if ref_kind == "bool" and batch_kind == "string":
+        return bool(values.map(lambda v: isinstance(v, bool)).all())
+    return False
+
+
+def _numeric(series: pd.Series, kind: str) -> np.ndarray:
+    """Numeric feature values as float64 with NaN for missing (datetimes in seconds)."""
+    import numpy as np
+
+    if kind == "datetime":
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        raw = series.to_numpy(dtype="datetime64[ns]")
+        out = raw.astype("int64").astype(float) / 1e9
+        out[np.isnat(raw)] = np.nan
+        return out
+    if kind == "timedelta":
+        return series.dt.total_seconds().to_numpy(dtype=float)
+    return series.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _key(value: object) -> str:
+    """A class or category as a comparable string (``1``, ``1.0`` and ``"1"`` are one class, ``True`` another)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return _key(value.item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _keys(series: pd.Series) -> pd.Series:
+    """Category keys, ``None`` where the value is missing."""
+    mask = series.isna()
+    keys = series.astype(object).map(_key)
+    return keys.where(~mask, None) if bool(mask.any()) else keys
+
+
+@dataclass
+class _Feature:
+    name: str
+    kind: str  # kind in the reference
+    numeric: bool
+
+
+@dataclass
+class _Frames:
+    batch: pd.DataFrame
+    reference: pd.DataFrame
+    label: str | None  # present in both
+    features: list[_Feature]
+    shared: list[str]  # shared, not ignored: label and features and kind-changed columns
+    thresholds: IntegrityThresholds
+    random_state: int
+
+
+def _schema(batch: pd.DataFrame, reference: pd.DataFrame, label: str | None, th: IntegrityThresholds) -> tuple[_Check, _Frames]:
+    ignored = set(th.ignore_columns)
+    ref_cols = [str(c) for c in reference.columns if str(c) not in ignored]
+    batch_cols = [str(c) for c in batch.columns if str(c) not in ignored]
+    removed = [c for c in ref_cols if c not in batch_cols]
+    added = [c for c in batch_cols if c not in ref_cols]
+    shared = [c for c in ref_cols if c in batch_cols]
+    changed: list[dict[str, str]] = []
+    features: list[_Feature] = []
+    for column in shared:
+        ref_kind = _kind(reference[column])
+        if not _compatible(ref_kind, batch[column]):
+            changed.append({"column": column, "reference": ref_kind, "batch": _kind(batch[column])})
+            continue
+        if column != label:
+            features.append(_Feature(column, ref_kind, ref_kind in _NUMERIC_KINDS))
+    count = len(added) + len(removed) + len(changed)
+    problems = []
+    if removed:
+        problems.append(f"missing from the batch: {', '.join(removed)}")
+    if added:
+        problems.append(f"not in the reference: {', '.join(added)}")
+    if changed:
+        problems.append("kind changed: " + ", ".join(f"{c['column']} ({c['reference']} -> {c['batch']})" for c in changed))
+    violated = count > th.max_schema_changes
+    if count:
+        message = f"{count} schema change(s) (limit {th.max_schema_changes}): " + "; ".join(problems)
+        if violated:
+            message += "; the other checks ran on the shared columns"
+    else:
+        message = f"the batch has the reference's {len(ref_cols)} columns with the same kinds"
+    if ignored:
+        message += f" ({len(ignored)} column(s) ignored)"
+    check = _judged(
+        "integrity.schema",
+        violated=violated,
+        message=message,
+        value=float(count),
+        threshold=float(th.max_schema_changes),
+        location=f"column {(removed + added + [c['column'] for c in changed])[0]}" if count else None,
+        metrics={"schema_changes": float(count)},
+        report={
+            "columns_removed": removed,
+            "columns_added": added,
+            "kind_changed": changed,
+            "columns_ignored": sorted(ignored),
+            "columns_compared": [f.name for f in features],
+            "column_kinds": {f.name: f.kind for f in features},
+        },
+    )
+    frames = _Frames(
+        batch=batch,
+        reference=reference,
+        # a label whose kind changed (0/1 -> "yes"/"no") is still compared class by class
+        label=label if label is not None and label in shared else None,
+        features=features,
+        shared=shared,
+        thresholds=th,
+        random_state=0,
+    )
+    return check, frames

@@ -1,0 +1,61 @@
+"""PII scan gate: find personal data in columns that the policy does not allow to hold it.
+
+>>> from airflow_mlsecops.gates.pii import scan_pii
+>>> outcome = scan_pii("train.csv", allow_columns=["contact_email"])    # doctest: +SKIP
+>>> outcome.verdict                                                      # doctest: +SKIP
+<Verdict.FAILED: 'failed'>
+>>> print(outcome.result.failed_findings[0].message)                    # doctest: +SKIP
+column 'notes' holds US social security numbers in 3 of 1000 scanned rows (0.30%)
+
+:func:`scan_frame` is the pure engine behind it (runnable as it stands):
+
+>>> import pandas as pd
+>>> from airflow_mlsecops.gates.pii import scan_frame
+>>> frame = pd.DataFrame({"who": ["ann@example.com", "n/a"], "card": ["4111 1111 1111 1111", ""]})
+>>> for column in scan_frame(frame, allow_columns=["who"]):
+...     print(column.column, column.allowed, {t: (h.count, h.samples) for t, h in column.hits.items()})
+who True {'email': (1, ('a***@e***.com',))}
+card False {'credit_card': (1, ('**** **** **** 1111',))}
+
+
+Where things live:
+
+* :mod:`.gate` - :func:`scan_pii`: read the file, scan it, the verdict; what is not detected.
+* :mod:`.scanning` - :func:`scan_frame`, the pure engine: text columns through Arrow and RE2, numeric columns.
+* :mod:`.detectors` - :data:`PII_TYPES`, what each type matches (:func:`detect`, :func:`resolve_types`).
+* :mod:`.checksums` - Luhn and card networks, US SSN ranges, IBAN mod-97.
+* :mod:`.masking` - the masks applied to every sample before it is recorded.
+* :mod:`.columns` - the allow list, which columns are scanned and how.
+* :mod:`.report` - findings, summary, metrics, ``pii_report.json`` and details.
+"""
+
+from airflow_mlsecops.gates.pii.checksums import card_number_ok, iban_ok, ssn_ok
+from airflow_mlsecops.gates.pii.detectors import PII_TYPES, detect, resolve_types
+from airflow_mlsecops.gates.pii.gate import scan_pii
+from airflow_mlsecops.gates.pii.report import GATE_NAME, REPORT_FILE
+from airflow_mlsecops.gates.pii.scanning import (
+    CARD_ID_MIN_CANDIDATES,
+    CARD_ID_MIN_VALID_SHARE,
+    MAX_SAMPLES,
+    ColumnPII,
+    TypeHits,
+    scan_frame,
+)
+
+__all__ = [
+    "CARD_ID_MIN_CANDIDATES",
+    "CARD_ID_MIN_VALID_SHARE",
+    "GATE_NAME",
+    "MAX_SAMPLES",
+    "PII_TYPES",
+    "REPORT_FILE",
+    "ColumnPII",
+    "TypeHits",
+    "card_number_ok",
+    "detect",
+    "iban_ok",
+    "resolve_types",
+    "scan_frame",
+    "scan_pii",
+    "ssn_ok",
+]

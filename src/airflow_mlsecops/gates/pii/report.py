@@ -1,0 +1,179 @@
+"""What the PII scan gate records: findings, the summary, metrics, ``pii_report.json`` and details.
+
+**Evidence** (``pii_report.json``): per column and type the number and share of rows, and up to
+three *masked* samples (``j***@e***.com``, ``**** **** **** 1234``, ``***-**-6789``). Raw values
+are never written to the report, the findings or the result. With ``max_rows`` only the first rows
+are scanned; the result's metrics (``rows_scanned``, ``rows_total``, ``sampled``), details, summary
+and the report say so. The file's digest always covers the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from airflow_mlsecops import gate_names
+from airflow_mlsecops.evidence.models import Finding, Severity
+from airflow_mlsecops.gates.base import Evaluation
+from airflow_mlsecops.gates.pii.scanning import ColumnPII, TypeHits
+from airflow_mlsecops.io.tabular import LoadedTable
+
+GATE_NAME = gate_names.PII_SCAN
+REPORT_FILE = "pii_report.json"
+
+# Data leakage of personal data: a model trained on it can be inverted or made to disclose it.
+_OWASP_LEAKAGE = ("ML03:2023",)
+_ATLAS_LEAKAGE = ("AML.T0024",)
+_CRITICAL = frozenset({"credit_card", "us_ssn", "iban"})
+_LABELS = {
+    "email": "e-mail addresses",
+    "phone": "phone numbers",
+    "credit_card": "credit card numbers",
+    "us_ssn": "US social security numbers",
+    "iban": "IBANs",
+    "ipv4": "IPv4 addresses",
+    "ipv6": "IPv6 addresses",
+    "mac_address": "MAC addresses",
+}
+
+
+def _share(count: int, rows: int) -> float:
+    return count / rows if rows else 0.0
+
+
+def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int) -> Finding:
+    """A passed ``info`` finding in an allowed column; elsewhere a failed one, ``critical`` for cards, SSNs and IBANs."""
+    share = _share(hits.count, rows)
+    message = f"column {column.column!r} holds {_LABELS[pii_type]} in {hits.count} of {rows} scanned rows ({share:.2%})" + (
+        "; the policy allows this column to hold personal data" if column.allowed else ""
+    )
+    atlas: tuple[str, ...] = ()
+    owasp_ml: tuple[str, ...] = ()
+    if column.allowed:
+        severity = Severity.INFO
+    else:
+        severity = Severity.CRITICAL if pii_type in _CRITICAL else Severity.HIGH
+        atlas, owasp_ml = _ATLAS_LEAKAGE, _OWASP_LEAKAGE
+    return Finding(
+        id=f"pii.{pii_type}",
+        severity=severity,
+        message=message,
+        location=f"column {column.column}",
+        atlas=atlas,
+        owasp_ml=owasp_ml,
+        passed=column.allowed,
+    )
+
+
+def _names(columns: Iterable[ColumnPII]) -> str:
+    return ", ".join(f"{c.column!r} ({', '.join(c.hits)})" for c in columns)
+
+
+def _column_entry(column: ColumnPII, rows: int) -> dict[str, Any]:
+    """One column's entry in the report: counts, shares and masked samples per type, and notes."""
+    return {
+        "allowed": column.allowed,
+        "dtype": column.dtype,
+        "pii_cells": column.pii_cells,
+        "share": round(_share(column.pii_cells, rows), 6),
+        "types": {
+            t: {"count": h.count, "share": round(_share(h.count, rows), 6), "samples_masked": list(h.samples)}
+            for t, h in column.hits.items()
+        },
+        "notes": list(column.notes),
+    }
+
+
+def _evaluation(
+    table: LoadedTable,
+    columns: list[ColumnPII],
+    *,
+    rows: int,
+    limit: int | None,
+    selected: tuple[str, ...],
+    allowed: tuple[str, ...],
+    elapsed: float,
+) -> Evaluation:
+    """The gate's evaluation from the scan of the first ``rows`` rows of ``table``.
+
+    :param table: the file as loaded.
+    :param columns: what :func:`~airflow_mlsecops.gates.pii.scanning.scan_frame` found per column.
+    :param rows: rows scanned.
+    :param limit: the ``max_rows`` given, if any.
+    :param selected: PII types looked for.
+    :param allowed: columns allowed to hold personal data.
+    :param elapsed: seconds the scan took.
+    """
+    total_rows = len(table.frame)
+    sampled = rows < total_rows
+    scanned = [c for c in columns if c.mode != "skipped"]
+    with_pii = [c for c in columns if c.has_pii]
+    blocking = [c for c in with_pii if not c.allowed]
+    present = {c.column for c in columns}
+    findings = [_finding(c, t, h, rows) for c in with_pii for t, h in c.hits.items()]
+    findings.sort(key=lambda f: (f.passed, -f.severity.rank))
+
+    name = Path(table.subject.name).name
+    scope = f"first {rows} of {total_rows} rows" if sampled else f"{rows} rows"
+    if blocking:
+        summary = f"personal data in {len(blocking)} column(s) not allowed to hold it: {_names(blocking)}"
+    elif with_pii:
+        summary = f"personal data only in allowed column(s): {_names(with_pii)}"
+    else:
+        summary = f"no personal data ({', '.join(selected)}) found"
+    summary += f"; {scope} x {len(scanned)} column(s) of {name} scanned"
+
+    column_report = {c.column: _column_entry(c, rows) for c in columns if c.has_pii or c.notes}
+    sampling = {
+        "rows_total": total_rows,
+        "rows_scanned": rows,
+        "max_rows": limit,
+        "sampled": sampled,
+        "note": f"only the first {rows} of {total_rows} rows were scanned" if sampled else "every row was scanned",
+    }
+    report: dict[str, Any] = {
+        "gate": GATE_NAME,
+        "subject": table.subject.to_intoto(),
+        "format": table.format,
+        "sampling": sampling,
+        "types_checked": list(selected),
+        "allow_columns": list(allowed),
+        "allow_columns_missing": [c for c in allowed if c not in present],
+        "columns_scanned": [{"column": c.column, "dtype": c.dtype, "mode": c.mode} for c in scanned],
+        "columns_skipped": [{"column": c.column, "dtype": c.dtype} for c in columns if c.mode == "skipped"],
+        "columns": column_report,
+        "masking": "samples are masked; raw values are never recorded",
+    }
+    pii_cells = sum(c.pii_cells for c in columns)
+    return Evaluation(
+        passed=not blocking,
+        summary=summary,
+        subjects=[table.subject],
+        findings=findings,
+        metrics={
+            "rows_scanned": float(rows),
+            "rows_total": float(total_rows),
+            "sampled": 1.0 if sampled else 0.0,
+            "columns_scanned": float(len(scanned)),
+            "pii_cells": float(pii_cells),
+            "pii_columns": float(len(with_pii)),
+            "pii_columns_not_allowed": float(len(blocking)),
+            "rows_per_second": round(rows / elapsed, 1) if elapsed > 0 else 0.0,
+        },
+        files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
+        details={
+            "format": table.format,
+            "rows_total": total_rows,
+            "rows_scanned": rows,
+            "sampled": sampled,
+            "max_rows": limit,
+            "types": list(selected),
+            "pii_columns": {c.column: list(c.hits) for c in with_pii[:100]},
+            "columns_not_allowed": [c.column for c in blocking[:100]],
+            "allow_columns_missing": report["allow_columns_missing"][:100],
+            "numeric_columns_scanned": [c.column for c in scanned if c.mode == "numeric"][:100],
+            "columns_skipped": len(report["columns_skipped"]),
+        },
+    )
