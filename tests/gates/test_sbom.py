@@ -13,15 +13,16 @@ from packaging.version import Version
 from airflow_mlsecops.evidence.digest import sha256_file, sha256_path
 from airflow_mlsecops.evidence.models import Severity, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError
-from airflow_mlsecops.gates._osv import OSVDatabase, cvss3_base_score, range_affects
 from airflow_mlsecops.gates.sbom import (
     BOM_FILE,
     DEFAULT_FAIL_ON,
     VULNERABILITIES_FILE,
     DatasetRef,
     build_and_check_sbom,
+    evaluate_sbom,
     parse_requirements,
 )
+from airflow_mlsecops.gates.sbom.osv import OSVDatabase, cvss3_base_score, range_affects
 from tests.gates.osv_fixtures import CVSS_CRITICAL, CVSS_MEDIUM, advisory, ecosystem_range, write_osv_db, write_osv_zip
 
 TRAIN_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -492,10 +493,11 @@ def test_database_filter_and_counts(tmp_path: Path) -> None:
     assert db.query("flask", "2.0.1") == []
 
 
-def test_registered_model_uri_is_fetched_and_named_by_the_registry(model_dir: Path, home, tmp_path: Path) -> None:
+def test_registered_model_fetched_by_the_caller_is_named_by_the_registry(model_dir: Path, home, tmp_path: Path) -> None:
     import mlflow
     import mlflow.sklearn
 
+    from airflow_mlsecops.io.artifacts import fetch, subject_name
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     mlflow.set_tracking_uri(home.tracking_uri)
@@ -509,10 +511,38 @@ def test_registered_model_uri_is_fetched_and_named_by_the_registry(model_dir: Pa
             registered_model_name="credit-scorer",
         )
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
-    outcome = build_and_check_sbom("models:/credit-scorer/1", osv_db=str(write_osv_db(tmp_path / "osv")), store=store)
+    location = "models:/credit-scorer/1"
+    local = fetch(location, tmp_path / "model", store)
+    outcome = build_and_check_sbom(str(local), subject=subject_name(location), osv_db=str(write_osv_db(tmp_path / "osv")))
     assert outcome.verdict is Verdict.PASSED, outcome.result.summary
     (model,) = _component(_bom(outcome), "machine-learning-model")
     assert (model["name"], model["version"]) == ("credit-scorer", "1")
     (subject,) = outcome.result.subjects
     assert subject.name == "models:/credit-scorer/1"
     assert subject.sha256 == sha256_path(store.download_uri("models:/credit-scorer/1", tmp_path / "again"))
+
+
+def test_the_engine_reads_local_models_only(model_dir: Path, tmp_path: Path) -> None:
+    db = str(write_osv_db(tmp_path / "osv"))
+    for uri in ("models:/credit-scorer/1", "runs:/0123/model", "s3://bucket/model/"):
+        outcome = build_and_check_sbom(uri, osv_db=db)
+        assert outcome.verdict is Verdict.ERROR and "fetch it first" in outcome.result.summary, uri
+        assert not outcome.result.subjects and outcome.files == {}
+    as_file_uri = build_and_check_sbom(f"file://{model_dir}", osv_db=db)
+    assert as_file_uri.verdict is Verdict.PASSED, as_file_uri.result.summary
+    assert [s.name for s in as_file_uri.result.subjects] == [str(model_dir.absolute())]
+
+
+def test_the_evaluation_is_callable_without_the_gate(model_dir: Path, tmp_path: Path, sklearn_version: str) -> None:
+    db = write_osv_db(
+        tmp_path / "osv",
+        [advisory("GHSA-eval-0000-0001", "scikit-learn", versions=[sklearn_version], severity="HIGH")],
+    )
+    evaluation = evaluate_sbom(model_dir, subject="models:/credit-scorer/7", osv_db=str(db), fail_on="critical")
+    assert evaluation.passed  # HIGH is tolerated by fail_on=critical, and still reported
+    assert [f.id for f in evaluation.findings] == ["sbom.vulnerability.GHSA-eval-0000-0001"]
+    assert [(s.name, s.sha256) for s in evaluation.subjects] == [("models:/credit-scorer/7", sha256_path(model_dir))]
+    (model,) = _component(json.loads(evaluation.files[BOM_FILE]), "machine-learning-model")
+    assert (model["name"], model["version"]) == ("credit-scorer", "7")
+    with pytest.raises(ConfigurationError, match="unknown severities"):
+        evaluate_sbom(model_dir, osv_db=str(db), fail_on="severe")

@@ -127,6 +127,58 @@ def test_sbom_gate_fails_the_task_on_a_vulnerable_package(
     assert verify_run(run_id, settings=home).ok
 
 
+def test_sbom_gate_fetches_a_registered_model_and_records_it_under_its_uri(
+    airflow_db, home: Settings, tmp_path: Path, write_dag
+) -> None:
+    import mlflow
+    import mlflow.sklearn
+    import sklearn
+
+    from airflow_mlsecops.evidence.digest import sha256_path
+
+    name = f"sbom-op-{uuid.uuid4().hex[:8]}"
+    mlflow.set_tracking_uri(home.tracking_uri)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            _fit(),
+            name="model",
+            serialization_format="skops",
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            registered_model_name=name,
+        )
+    dag_id = f"sbom_fetch_{uuid.uuid4().hex[:8]}"
+    db = write_osv_db(tmp_path / "osv")
+    dag = write_dag(
+        dag_id,
+        f"""
+SBOMGateOperator(task_id="registered", model="models:/{name}/1", osv_db={str(db)!r})
+SBOMGateOperator(task_id="unfetchable", model="runs:/{uuid.uuid4().hex}/model", osv_db={str(db)!r})
+""",
+        header=HEADER,
+    )
+    dag_run = dag.test()
+    assert _states(dag_run) == {"registered": "success", "unfetchable": "failed"}
+    run_id = _pipeline_run(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    tags = store.run_tags(run_id)
+    assert (tags["mlsecops.gate.registered.verdict"], tags["mlsecops.gate.unfetchable.verdict"]) == ("passed", "error")
+    assert verify_run(run_id, settings=home).ok
+
+    local = store.download_dir(run_id, "mlsecops/evidence/registered/try-1", tmp_path / "registered")
+    result = json.loads((local / "result.json").read_text())
+    digest = sha256_path(store.download_uri(f"models:/{name}/1", tmp_path / "again"))
+    assert result["subjects"] == [{"name": f"models:/{name}/1", "digest": {"sha256": digest}}]
+    components = json.loads((local / "bom.cdx.json").read_text())["components"]
+    (model,) = [c for c in components if c["type"] == "machine-learning-model"]
+    assert (model["name"], model["version"], model["hashes"][0]["content"]) == (name, "1", digest)
+
+    local = store.download_dir(run_id, "mlsecops/evidence/unfetchable/try-1", tmp_path / "unfetchable")
+    result = json.loads((local / "result.json").read_text())
+    assert result["verdict"] == "error" and result["subjects"] == []
+    assert result["policy"]["fail_on"] == ["critical", "high", "unknown"] and result["policy"]["osv_db"] == str(db)
+    assert "cyclonedx-python-lib" in result["tool_versions"]
+
+
 def test_sbom_gate_arguments_are_checked_at_parse_time() -> None:
     from airflow_mlsecops.operators.sbom import SBOMGateOperator
 

@@ -224,18 +224,51 @@ def cmd_gate_robustness(args: argparse.Namespace) -> int:
 
 def cmd_gate_sbom(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.sbom import DEFAULT_FAIL_ON, DatasetRef, build_and_check_sbom
+    import tempfile
 
-    outcome = build_and_check_sbom(
-        args.model,
-        python=args.python,
-        osv_db=args.osv_db,
-        online=args.online,
-        datasets=[DatasetRef.parse(d) for d in args.dataset or []],
-        fail_on=args.fail_on or DEFAULT_FAIL_ON,
-        require_vulnerability_check=not args.no_vulnerability_check,
-        warn_only=args.warn_only,
+    from airflow_mlsecops.gates.base import Evaluation, run_gate
+    from airflow_mlsecops.gates.sbom import (
+        DEFAULT_FAIL_ON,
+        GATE_NAME,
+        DatasetRef,
+        build_and_check_sbom,
+        sbom_distributions,
+        sbom_policy,
     )
+    from airflow_mlsecops.io.artifacts import fetch, subject_name
+
+    fail_on = args.fail_on or DEFAULT_FAIL_ON
+    with tempfile.TemporaryDirectory(prefix="mlsecops-sbom-") as tmp:
+        try:
+            local = fetch(args.model, Path(tmp, "model"))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be fetched is an error verdict, never a pass
+            error = exc
+
+            def fail() -> Evaluation:
+                raise error
+
+            policy = sbom_policy(
+                fail_on=fail_on,
+                require_vulnerability_check=not args.no_vulnerability_check,
+                osv_db=args.osv_db,
+                online=args.online,
+                python=args.python,
+            )
+            outcome = run_gate(
+                GATE_NAME, fail, policy=policy, warn_only=args.warn_only, distributions=sbom_distributions(online=args.online)
+            )
+            return finish_gate(args, outcome)
+        outcome = build_and_check_sbom(
+            str(local),
+            subject=subject_name(args.model),
+            python=args.python,
+            osv_db=args.osv_db,
+            online=args.online,
+            datasets=[DatasetRef.parse(d) for d in args.dataset or []],
+            fail_on=fail_on,
+            require_vulnerability_check=not args.no_vulnerability_check,
+            warn_only=args.warn_only,
+        )
     if args.bom and "bom.cdx.json" in outcome.files:
         Path(args.bom).write_bytes(outcome.files["bom.cdx.json"])
     return finish_gate(args, outcome)

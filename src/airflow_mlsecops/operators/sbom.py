@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,7 +35,9 @@ class SBOMGateOperator(BaseGateOperator):
     as signed evidence with the verdict; the task's XCom return value carries ``bom``, the
     ``runs:/`` URI of the BOM. Without an OSV database (and without an available online check) the
     check is *not performed* and the task fails, unless ``require_vulnerability_check=False``.
-    See :mod:`airflow_mlsecops.gates.sbom` for the rules.
+    A ``models:/``, ``runs:/`` or ``s3://`` model is fetched first (through the evidence hook's
+    MLflow store) and recorded under its URI; a model that cannot be fetched is an ``error`` verdict.
+    See :mod:`airflow_mlsecops.gates.sbom.gate` for the rules.
 
     :param model: an MLflow model directory or file, ``s3://``, ``runs:/`` or ``models:/`` URI. (templated)
     :param python: list the packages of this interpreter instead of the model's ``requirements.txt``. (templated)
@@ -98,22 +101,45 @@ class SBOMGateOperator(BaseGateOperator):
         self.model_card = model_card
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.sbom import build_and_check_sbom
+        from airflow_mlsecops.gates.base import Evaluation, run_gate
+        from airflow_mlsecops.gates.sbom import GATE_NAME, build_and_check_sbom, sbom_distributions, sbom_policy
+        from airflow_mlsecops.io.artifacts import fetch, subject_name
 
-        return build_and_check_sbom(
-            str(self.model),
-            python=self.python or None,
-            osv_db=self.osv_db or None,
-            online=self.online,
-            datasets=self.datasets or (),
-            model_metrics=self.model_metrics or None,
-            fail_on=self.fail_on,
-            require_vulnerability_check=self.require_vulnerability_check,
-            warn_only=self.warn_only,
-            context=pipeline,
-            model_card=self.model_card or None,
-            store=self.evidence_hook().store,
-        )
+        location = str(self.model)
+        with tempfile.TemporaryDirectory(prefix="mlsecops-sbom-") as tmp:
+            try:
+                local = fetch(location, Path(tmp, "model"), self.evidence_hook().store)
+            except Exception as exc:  # noqa: BLE001 - an error verdict, recorded with the gate's policy, never a pass
+                error = exc
+
+                def fail() -> Evaluation:
+                    raise error
+
+                policy = sbom_policy(
+                    fail_on=self.fail_on,
+                    require_vulnerability_check=self.require_vulnerability_check,
+                    osv_db=self.osv_db or None,
+                    online=self.online,
+                    python=self.python or None,
+                )
+                distributions = sbom_distributions(online=self.online)
+                return run_gate(
+                    GATE_NAME, fail, policy=policy, warn_only=self.warn_only, distributions=distributions, context=pipeline
+                )
+            return build_and_check_sbom(
+                str(local),
+                subject=subject_name(location),
+                python=self.python or None,
+                osv_db=self.osv_db or None,
+                online=self.online,
+                datasets=self.datasets or (),
+                model_metrics=self.model_metrics or None,
+                fail_on=self.fail_on,
+                require_vulnerability_check=self.require_vulnerability_check,
+                warn_only=self.warn_only,
+                context=pipeline,
+                model_card=self.model_card or None,
+            )
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
         from airflow_mlsecops.gates.sbom import BOM_FILE

@@ -4,7 +4,7 @@ The database is OSV's per-ecosystem export: ``https://osv-vulnerabilities.storag
 either the zip itself or unpacked into a directory (one JSON advisory per file, searched
 recursively, so a checkout of an advisory repository works too)::
 
-    from airflow_mlsecops.gates._osv import OSVDatabase
+    from airflow_mlsecops.gates.sbom.osv import OSVDatabase
 
     db = OSVDatabase.load("osv/PyPI")               # or "osv/PyPI/all.zip"
     for match in db.query("Scikit_Learn", "1.0.0"):
