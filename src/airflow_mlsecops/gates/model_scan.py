@@ -112,7 +112,8 @@ from airflow_mlsecops.evidence.digest import sha256_bytes, sha256_path
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED, judge
-from airflow_mlsecops.gates._model_scan.engine import FileReport, ScanLimits, Scanner, scan_tmpdir, walk_files
+from airflow_mlsecops.gates._model_scan.engine import ScanLimits, Scanner, scan_tmpdir, walk_files
+from airflow_mlsecops.gates._model_scan.parts import FileReport
 from airflow_mlsecops.gates._model_scan.source import LimitExceeded
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
 
@@ -153,9 +154,6 @@ def scan_model(
         if judge(name)[0] == "dangerous":
             raise ConfigurationError(f"allow_globals cannot allow {name}: it is a known code-execution gadget")
 
-    def body() -> Evaluation:
-        return _scan(Path(path), limits, allow, second_opinion, subject)
-
     policy = {
         "allowlist": "exact module.name references",
         "allowlist_size": len(ALLOWED),
@@ -166,10 +164,26 @@ def scan_model(
         "blocking_findings": "any finding (unknown formats and parse errors included)",
     }
     distributions = ["numpy", "h5py", "onnx", "skops", "lz4", *(["modelscan"] if second_opinion else [])]
-    return run_gate(GATE_NAME, body, policy=policy, warn_only=warn_only, distributions=distributions, context=context)
+    return run_gate(
+        GATE_NAME,
+        lambda: _evaluate(Path(path), limits, allow, second_opinion, subject),
+        policy=policy,
+        warn_only=warn_only,
+        distributions=distributions,
+        context=context,
+    )
 
 
-def _scan(root: Path, limits: ScanLimits, allow: frozenset[str], second_opinion: bool, subject: str | None) -> Evaluation:
+def _evaluate(root: Path, limits: ScanLimits, allow: frozenset[str], second_opinion: bool, subject: str | None) -> Evaluation:
+    """Scan ``root`` (a file or a directory) and judge it (the body of :func:`scan_model`).
+
+    :param root: the local file or directory to scan.
+    :param limits: size, depth and decompression limits.
+    :param allow: exact ``module.name`` references allowed on top of the built-in allowlist.
+    :param second_opinion: also run modelscan and record its report.
+    :param subject: the name the artifact is recorded under (default: its absolute path).
+    :raises GateError: ``root`` is a symbolic link, missing, empty or holds too many files.
+    """
     from airflow_mlsecops.io.artifacts import subject_name
 
     if root.is_symlink():

@@ -4,31 +4,37 @@
 object it would build is a symbolic stand-in: strings and small numbers keep their values (so
 ``STACK_GLOBAL`` names built on the stack or fetched from the memo resolve exactly), large byte and
 string payloads are skipped without being read (seeked over in regular files), a ``GLOBAL`` /
-``STACK_GLOBAL`` / ``INST`` becomes a :class:`Global` naming ``module.name`` (mapped through
-:mod:`_compat_pickle` for protocols < 3, as ``find_class`` does), and a call (``REDUCE``,
-``NEWOBJ``, ``NEWOBJ_EX``, ``OBJ``, ``INST``) becomes an :class:`Obj`. No module named by the stream
-is ever imported and no callable is ever called.
+``STACK_GLOBAL`` / ``INST`` becomes a :class:`~.pickle_values.Global` naming ``module.name`` (mapped
+through :mod:`_compat_pickle` for protocols < 3, as ``find_class`` does), and a call (``REDUCE``,
+``NEWOBJ``, ``NEWOBJ_EX``, ``OBJ``, ``INST``) becomes an :class:`~.pickle_values.Obj`. No module named
+by the stream is ever imported and no callable is ever called.
 
 joblib files are pickles whose ``NumpyArrayWrapper`` objects are followed, in the stream, by raw
 array bytes (or a nested pickle for object arrays). When a ``BUILD`` completes such a wrapper, the
 analyser sizes the array from its symbolic shape and dtype exactly as joblib does, and skips the
 bytes or analyses the nested pickle.
+
+This module holds the opcode walk and the opcodes that move values around (stack, memo, containers,
+imports, calls, ``BUILD``); around it: :mod:`.pickle_literals` (opcodes that decode a literal
+argument), :mod:`.pickle_values` (the symbolic stand-ins), :mod:`.pickle_results` (what an analysis
+reports) and :mod:`.joblib_arrays` (sizing joblib's array blocks).
 """
 
 from __future__ import annotations
 
 import _compat_pickle
-import codecs
 import lzma
 import sys
 import zlib
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from struct import unpack
 from typing import Any
 
 from airflow_mlsecops.exceptions import PickleError
+from airflow_mlsecops.gates._model_scan.joblib_arrays import rebuild_dtype, shape_count
+from airflow_mlsecops.gates._model_scan.pickle_literals import LiteralOpcodes
+from airflow_mlsecops.gates._model_scan.pickle_results import Issue, PickleAnalysis, RefSeen
+from airflow_mlsecops.gates._model_scan.pickle_values import BUFFER, FROZENSET, Global, Obj, Persistent, SymSet, describe
 from airflow_mlsecops.gates._model_scan.source import ByteSource, Truncated
 
 #: The ``module.name`` joblib replaces numpy arrays with.
@@ -36,221 +42,14 @@ JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 #: The first value of a legacy (non-zip) ``torch.save`` file.
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
-_SMALL = 256  # strings up to this many bytes keep their value; bytes up to 64
 _CONTAINER_CAP = 64  # symbolic lists/dicts/tuples keep this many items (no opcode reads them back)
-
-
-class _Opaque:
-    __slots__ = ("kind",)
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def __repr__(self) -> str:
-        return f"<{self.kind}>"
-
-
-BYTES = _Opaque("bytes")
-LONG_STR = _Opaque("long string")
-BIG_INT = _Opaque("big integer")
-BUFFER = _Opaque("out-of-band buffer")
-FROZENSET = _Opaque("frozenset")
-
-
-class Global:
-    """A ``module.name`` reference (what ``find_class`` would import and return)."""
-
-    __slots__ = ("offset", "ref")
-
-    def __init__(self, ref: str, offset: int) -> None:
-        self.ref = ref
-        self.offset = offset
-
-    def __repr__(self) -> str:
-        return self.ref
-
-
-class Obj:
-    """What a call would return: ``func(*args)`` (``kind`` is the opcode that called it)."""
-
-    __slots__ = ("args", "dtype", "fields", "func", "kind", "offset")
-
-    def __init__(self, func: Any, args: Any, kind: str, offset: int) -> None:
-        self.func = func
-        self.args = args
-        self.kind = kind
-        self.offset = offset
-        self.fields: dict[str, Any] | None = None
-        self.dtype: Any = None  # the numpy dtype this describes, once rebuilt (reset by BUILD)
-
-    def class_ref(self) -> str | None:
-        """The class this object is an instance of, when the call makes one we can name."""
-        func = self.func
-        if not isinstance(func, Global):
-            return None
-        if func.ref in ("copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"):
-            first = self.args[0] if isinstance(self.args, tuple) and self.args else None
-            return first.ref if isinstance(first, Global) else None
-        return func.ref
-
-    def __repr__(self) -> str:
-        return f"<result of {describe(self.func)}>"
-
-
-class Persistent:
-    __slots__ = ("pid",)
-
-    def __init__(self, pid: Any) -> None:
-        self.pid = pid
-
-
-class SymSet(list[Any]):
-    """A set under construction (``EMPTY_SET`` / ``ADDITEMS``)."""
-
-
-def describe(value: Any) -> str:
-    prefix = ""
-    for _ in range(3):  # results of results of calls: name the first few, not a hostile chain
-        if not isinstance(value, Obj):
-            break
-        prefix += "the result of calling "
-        value = value.func
-    else:
-        return prefix + "a chain of calls"
-    if isinstance(value, Global):
-        return prefix + value.ref
-    if prefix:
-        return prefix + describe(value)
-    if isinstance(value, Persistent):
-        return "a persistent-id object"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    return f"a {type(value).__name__ if not isinstance(value, _Opaque) else value.kind}"
-
-
-@dataclass
-class RefSeen:
-    """Where and how often a ``module.name`` reference appears."""
-
-    count: int
-    offset: int
-    opcode: str
-    written_as: str | None = None  # the name as written when protocol < 3 renamed it
-    note: str | None = None
-
-
-@dataclass
-class Issue:
-    """Something a static analysis flags beyond the references themselves."""
-
-    kind: str  # dynamic-global | call-non-global | build-on-global | extension | ambiguous | nested
-    detail: str
-    offset: int
-    severity: str = "high"
-
-
-@dataclass
-class PickleAnalysis:
-    """What one pickle stream (up to its ``STOP``) references and does."""
-
-    start: int
-    protocol: int = 0
-    complete: bool = False
-    end: int = 0
-    error: str | None = None
-    error_offset: int | None = None
-    refs: dict[str, RefSeen] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)
-    issues: list[Issue] = field(default_factory=list)
-    effects: int = 0  # imports and calls the unpickler would perform
-    opcodes: int = 0
-    joblib_arrays: int = 0
-    joblib_array_bytes: int = 0
-    persistent_ids: int = 0
-    result: Any = None
-
-    def globals_count(self) -> Counter[str]:
-        return Counter({ref: seen.count for ref, seen in self.refs.items()})
-
-    def merge(self, other: PickleAnalysis, *, keep_errors: bool = True) -> None:
-        for ref, seen in other.refs.items():
-            mine = self.refs.get(ref)
-            if mine is None:
-                self.refs[ref] = RefSeen(seen.count, seen.offset, seen.opcode, seen.written_as)
-            else:
-                mine.count += seen.count
-        self.calls.update(other.calls)
-        self.issues.extend(other.issues)
-        self.effects += other.effects
-        self.opcodes += other.opcodes
-        self.joblib_arrays += other.joblib_arrays
-        self.joblib_array_bytes += other.joblib_array_bytes
-        self.persistent_ids += other.persistent_ids
-        if keep_errors and other.error and not self.error:
-            self.error, self.error_offset = other.error, other.error_offset
 
 
 def _identifiers(dotted: str) -> bool:
     return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))
 
 
-def _shape_count(shape: Any) -> int | None:
-    """joblib's element count: the int64 product of the dims (None when it would fail or overflow)."""
-    if not isinstance(shape, (tuple, list)):
-        return None
-    count = 1
-    for dim in shape:
-        if isinstance(dim, bool):
-            dim = int(dim)
-        if not isinstance(dim, int) or not -(2**63) <= dim < 2**63:
-            return None
-        count *= dim
-    if not 0 <= count < 2**63:
-        return None
-    return count
-
-
-def _rebuild_dtype(value: Any, depth: int = 0) -> Any:
-    """Build, with numpy, the dtype a pickled ``numpy.dtype(...)`` call and its BUILD state describe.
-
-    Only plain values reach numpy (strings, ints, tuples, dicts and dtypes rebuilt the same way);
-    the copy flag is forced on so numpy's shared dtype singletons are never modified.
-    """
-    import numpy as np
-
-    if depth > 16:
-        raise ValueError("dtype nesting too deep")
-    if isinstance(value, Obj) and isinstance(value.func, Global) and value.func.ref == "numpy.dtype":
-        if value.dtype is not None:
-            return value.dtype
-        args = value.args if isinstance(value.args, tuple) else ()
-        if not args or not isinstance(args[0], str):
-            raise ValueError("numpy.dtype without a type string")
-        align = bool(args[1]) if len(args) > 1 and isinstance(args[1], (bool, int)) else False
-        dtype = np.dtype(args[0], align, True)
-        state = (value.fields or {}).get("__state__")
-        if state is not None:
-            dtype.__setstate__(_plain(state, depth + 1))  # type: ignore[attr-defined]
-        value.dtype = dtype
-        return dtype
-    raise ValueError(f"not a numpy dtype: {describe(value)}")
-
-
-def _plain(value: Any, depth: int) -> Any:
-    if isinstance(value, (str, int, float, bytes)) or value is None:
-        return value
-    if isinstance(value, tuple):
-        return tuple(_plain(v, depth) for v in value)
-    if isinstance(value, list):
-        return [_plain(v, depth) for v in value]
-    if isinstance(value, dict):
-        return {_plain(k, depth): _plain(v, depth) for k, v in value.items()}
-    if isinstance(value, Obj):
-        return _rebuild_dtype(value, depth)
-    raise ValueError(f"cannot use {describe(value)} in a dtype")
-
-
-class _Machine:
+class _Machine(LiteralOpcodes):
     """One pickle stream's symbolic unpickler."""
 
     def __init__(
@@ -291,9 +90,6 @@ class _Machine:
         self.stack = self.metastack.pop()
         return items
 
-    def _line(self) -> bytes:
-        return self.src.readline()[:-1]
-
     def _ref(self, module: Any, name: Any, offset: int, opcode: str) -> Global:
         written = f"{module}.{name}"
         if self.proto < 3:
@@ -318,21 +114,6 @@ class _Machine:
         else:
             self.out.issues.append(Issue("call-non-global", f"{kind} calls {describe(func)}, not a named callable", offset))
         return Obj(func, args, kind, offset)
-
-    def _push_str(self, data: bytes | None, size: int, decode: Callable[[bytes], str]) -> None:
-        if data is None:
-            self.stack.append(LONG_STR)
-            return
-        try:
-            self.stack.append(decode(data))
-        except UnicodeDecodeError as exc:
-            raise PickleError(f"invalid string payload: {exc.reason}", self.src.offset - size) from None
-
-    def _payload(self, size: int, keep: int) -> bytes | None:
-        if size <= keep:
-            return self.src.read(size)
-        self.src.skip(size)
-        return None
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -401,115 +182,11 @@ class _Machine:
     def op_dup(self, offset: int) -> None:
         self.stack.append(self._top(offset))
 
-    def op_float(self, offset: int) -> None:
-        self.stack.append(float(self._line()))
-
-    def op_int(self, offset: int) -> None:
-        data = self._line()
-        self.stack.append(False if data == b"00" else True if data == b"01" else int(data, 0))
-
-    def op_binint(self, offset: int) -> None:
-        self.stack.append(unpack("<i", self.src.read(4))[0])
-
-    def op_binint1(self, offset: int) -> None:
-        self.stack.append(self.src.read(1)[0])
-
-    def op_binint2(self, offset: int) -> None:
-        self.stack.append(unpack("<H", self.src.read(2))[0])
-
-    def op_long(self, offset: int) -> None:
-        val = self._line()
-        if val and val[-1] == 0x4C:  # L
-            val = val[:-1]
-        self.stack.append(int(val, 0))
-
-    def op_long1(self, offset: int) -> None:
-        n = self.src.read(1)[0]
-        self.stack.append(int.from_bytes(self.src.read(n), "little", signed=True))
-
-    def op_long4(self, offset: int) -> None:
-        (n,) = unpack("<i", self.src.read(4))
-        if n < 0:
-            raise PickleError("LONG pickle has negative byte count", offset)
-        data = self._payload(n, 64)
-        self.stack.append(BIG_INT if data is None else int.from_bytes(data, "little", signed=True))
-
-    def op_none(self, offset: int) -> None:
-        self.stack.append(None)
-
-    def op_newtrue(self, offset: int) -> None:
-        self.stack.append(True)
-
-    def op_newfalse(self, offset: int) -> None:
-        self.stack.append(False)
-
-    def op_string(self, offset: int) -> None:
-        data = self._line()
-        if len(data) >= 2 and data[0] == data[-1] and data[0] in b"\"'":
-            data = data[1:-1]
-        else:
-            raise PickleError("the STRING opcode argument must be quoted", offset)
-        self.stack.append(codecs.escape_decode(data)[0].decode("latin-1"))
-
-    def op_binstring(self, offset: int) -> None:
-        (n,) = unpack("<i", self.src.read(4))
-        if n < 0:
-            raise PickleError("BINSTRING pickle has negative byte count", offset)
-        self._push_str(self._payload(n, _SMALL), n, lambda b: b.decode("latin-1"))
-
-    def op_short_binstring(self, offset: int) -> None:
-        n = self.src.read(1)[0]
-        self.stack.append(self.src.read(n).decode("latin-1"))
-
-    def op_binbytes(self, offset: int) -> None:
-        (n,) = unpack("<I", self.src.read(4))
-        data = self._payload(n, 64)
-        self.stack.append(BYTES if data is None else data)
-
-    def op_short_binbytes(self, offset: int) -> None:
-        n = self.src.read(1)[0]
-        data = self._payload(n, 64)
-        self.stack.append(BYTES if data is None else data)
-
-    def op_binbytes8(self, offset: int) -> None:
-        (n,) = unpack("<Q", self.src.read(8))
-        if n > sys.maxsize:
-            raise PickleError("BINBYTES8 exceeds system's maximum size", offset)
-        data = self._payload(n, 64)
-        self.stack.append(BYTES if data is None else data)
-
-    def op_bytearray8(self, offset: int) -> None:
-        (n,) = unpack("<Q", self.src.read(8))
-        if n > sys.maxsize:
-            raise PickleError("BYTEARRAY8 exceeds system's maximum size", offset)
-        self.src.skip(n)
-        self.stack.append(BYTES)
-
     def op_next_buffer(self, offset: int) -> None:
         self.stack.append(BUFFER)
 
     def op_readonly_buffer(self, offset: int) -> None:
         self._top(offset)
-
-    def op_unicode(self, offset: int) -> None:
-        self.stack.append(str(self._line(), "raw-unicode-escape"))
-
-    def op_binunicode(self, offset: int) -> None:
-        (n,) = unpack("<I", self.src.read(4))
-        self._push_str(self._payload(n, _SMALL), n, lambda b: str(b, "utf-8", "surrogatepass"))
-
-    def op_short_binunicode(self, offset: int) -> None:
-        n = self.src.read(1)[0]
-        self._push_str(self.src.read(n), n, lambda b: str(b, "utf-8", "surrogatepass"))
-
-    def op_binunicode8(self, offset: int) -> None:
-        (n,) = unpack("<Q", self.src.read(8))
-        if n > sys.maxsize:
-            raise PickleError("BINUNICODE8 exceeds system's maximum size", offset)
-        self._push_str(self._payload(n, _SMALL), n, lambda b: str(b, "utf-8", "surrogatepass"))
-
-    def op_binfloat(self, offset: int) -> None:
-        self.stack.append(unpack(">d", self.src.read(8))[0])
 
     def op_empty_tuple(self, offset: int) -> None:
         self.stack.append(())
@@ -754,9 +431,9 @@ class _Machine:
         """Consume the array bytes joblib reads after a wrapper's BUILD; return the array stand-in."""
         fields = wrapper.fields or {}
         shape = fields.get("shape")
-        count = 1 if isinstance(shape, (tuple, list)) and len(shape) == 0 else _shape_count(shape)
+        count = 1 if isinstance(shape, (tuple, list)) and len(shape) == 0 else shape_count(shape)
         try:
-            dtype = _rebuild_dtype(fields.get("dtype"))
+            dtype = rebuild_dtype(fields.get("dtype"))
         except Exception as exc:  # noqa: BLE001 - anything numpy refuses cannot be sized: fail closed
             raise PickleError(f"joblib array wrapper with a dtype that cannot be sized ({exc})", offset) from None
         if count is None:
