@@ -39,7 +39,7 @@ def test_example_dag_imports_no_heavy_library_at_parse_time() -> None:
 
 @pytest.mark.airflow
 def test_secure_training_pipeline_end_to_end(airflow_db, home: Settings, tmp_path: Path) -> None:
-    from tests.test_training_pipeline import _run
+    from tests.dags.test_training_pipeline import _run
 
     dag = load_dag_file(DAGS / "secure_training_pipeline.py", "secure_training_pipeline")
     dag_run, states = _run(dag, "alice", approve=True)
