@@ -66,7 +66,7 @@ def prepare_batch(**context) -> dict:
     if reference and data:
         return {"reference": reference, "current": data}
 
-    from airflow_mlsecops.demo.run import monitoring_data
+    from airflow_mlsecops.demo import monitoring_data
 
     run_dir = settings.home / "monitoring" / re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -89,10 +89,10 @@ def _champion(model_uri: str, bootstrap: bool, settings):
     from pathlib import Path
 
     from airflow_mlsecops.exceptions import ConfigurationError
-    from airflow_mlsecops.gates.drift import resolve_model_ref
-    from airflow_mlsecops.gates.input_detection import load_sklearn_model
     from airflow_mlsecops.io.artifacts import fetch
+    from airflow_mlsecops.io.locations import resolve_model_ref
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.model_loader import load_model
 
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
     try:
@@ -106,7 +106,7 @@ def _champion(model_uri: str, bootstrap: bool, settings):
         train_champion(settings.tracking_uri, name=name, alias=alias)
         ref = resolve_model_ref(model_uri, store)
     with tempfile.TemporaryDirectory(prefix="mlsecops-champion-") as tmp:
-        return load_sklearn_model(fetch(ref.uri, Path(tmp), store))
+        return load_model(fetch(ref.uri, Path(tmp), store)).estimator
 
 
 with DAG(

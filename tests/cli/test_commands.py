@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -18,6 +17,7 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.gates.provenance import attest_artifacts
 from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
+from tests.helpers import write_csv
 
 SUITE = {
     "name": "s",
@@ -133,12 +133,6 @@ def test_keygen_refuses_to_overwrite_and_writes_0600(capsys, home: Settings, tmp
     assert code == 2 and "refusing to overwrite" in err
 
 
-def _csv(tmp_path: Path, values: list[int]) -> str:
-    path = tmp_path / "d.csv"
-    pd.DataFrame({"x": values}).to_csv(path, index=False)
-    return str(path)
-
-
 @pytest.fixture
 def suite_file(tmp_path: Path) -> str:
     path = tmp_path / "suite.json"
@@ -147,12 +141,16 @@ def suite_file(tmp_path: Path) -> str:
 
 
 def test_gate_data_validation_exit_codes_and_json(capsys, home: Settings, tmp_path: Path, suite_file: str) -> None:
-    code, out, _ = run_cli(capsys, "gate", "data-validation", "--data", _csv(tmp_path, [1, 2]), "--suite", suite_file, "--json")
+    code, out, _ = run_cli(
+        capsys, "gate", "data-validation", "--data", write_csv(tmp_path, [1, 2], "d.csv"), "--suite", suite_file, "--json"
+    )
     assert code == 0
     payload = json.loads(out)
     assert payload["gate"] == "data-validation" and payload["verdict"] == "passed"
     assert {"id", "severity", "message", "location"} <= set(payload["findings"][0])
-    code, out, _ = run_cli(capsys, "gate", "data-validation", "--data", _csv(tmp_path, [1, 50]), "--suite", suite_file, "--json")
+    code, out, _ = run_cli(
+        capsys, "gate", "data-validation", "--data", write_csv(tmp_path, [1, 50], "d.csv"), "--suite", suite_file, "--json"
+    )
     assert code == 1 and json.loads(out)["verdict"] == "failed"
     code, out, _ = run_cli(capsys, "gate", "data-validation", "--data", str(tmp_path / "missing.csv"), "--suite", suite_file)
     assert code == 2 and "does not exist" in out
@@ -161,13 +159,21 @@ def test_gate_data_validation_exit_codes_and_json(capsys, home: Settings, tmp_pa
 def test_gate_with_unknown_expectation_exits_2(capsys, home: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "b", "expectations": [{"type": "expect_nonsense", "kwargs": {}}]}))
-    code, _, err = run_cli(capsys, "gate", "data-validation", "--data", _csv(tmp_path, [1]), "--suite", str(bad))
+    code, _, err = run_cli(capsys, "gate", "data-validation", "--data", write_csv(tmp_path, [1], "d.csv"), "--suite", str(bad))
     assert code == 2 and "expect_nonsense" in err
 
 
 def test_gate_record_then_verify(capsys, home: Settings, tmp_path: Path, suite_file: str) -> None:
     code, out, _ = run_cli(
-        capsys, "gate", "data-validation", "--data", _csv(tmp_path, [1]), "--suite", suite_file, "--record", "--json"
+        capsys,
+        "gate",
+        "data-validation",
+        "--data",
+        write_csv(tmp_path, [1], "d.csv"),
+        "--suite",
+        suite_file,
+        "--record",
+        "--json",
     )
     assert code == 0
     run_id = json.loads(out)["evidence"]["mlflow_run_id"]
@@ -177,7 +183,9 @@ def test_gate_record_then_verify(capsys, home: Settings, tmp_path: Path, suite_f
 
 def test_attestation_with_missing_key_file_exits_2(capsys, home: Settings, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MLSECOPS_SIGNING_KEY", str(tmp_path / "nope.pem"))
-    code, _, err = run_cli(capsys, "gate", "provenance", _csv(tmp_path, [1]), "--attestation", str(tmp_path / "a.json"))
+    code, _, err = run_cli(
+        capsys, "gate", "provenance", write_csv(tmp_path, [1], "d.csv"), "--attestation", str(tmp_path / "a.json")
+    )
     assert code == 2 and "nope.pem does not exist" in err
 
 
@@ -188,7 +196,9 @@ def test_rsa_signing_key_is_refused(capsys, home: Settings, tmp_path: Path, monk
         rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     monkeypatch.setenv("MLSECOPS_SIGNING_KEY", str(path))
-    code, _, err = run_cli(capsys, "gate", "provenance", _csv(tmp_path, [1]), "--attestation", str(tmp_path / "a.json"))
+    code, _, err = run_cli(
+        capsys, "gate", "provenance", write_csv(tmp_path, [1], "d.csv"), "--attestation", str(tmp_path / "a.json")
+    )
     assert code == 2 and "RSA" in err and "not supported" in err
     assert "BEGIN" not in err
 
@@ -197,7 +207,7 @@ def test_attestation_file_verifies_with_the_public_key(capsys, home: Settings, t
     from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
 
     out_file = tmp_path / "att.json"
-    code, _, _ = run_cli(capsys, "gate", "provenance", _csv(tmp_path, [1]), "--attestation", str(out_file))
+    code, _, _ = run_cli(capsys, "gate", "provenance", write_csv(tmp_path, [1], "d.csv"), "--attestation", str(out_file))
     assert code == 0
     verify_envelope(Envelope.from_json(out_file.read_bytes()), home.load_trusted_keys())
 

@@ -7,8 +7,6 @@ approval exactly as ``mlsecops approve`` does (Airflow's own human-in-the-loop m
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 # The reviewer thread queries Airflow's models while dag.test() runs: import them here first.
 import airflow.models.dagrun
@@ -20,10 +18,11 @@ import airflow.triggers.base  # noqa: F401
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
 from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 from tests.conftest import REPO_ROOT, TEST_DAGS, load_dag_file
+from tests.helpers import Reviewer, pipeline_run_id, run_dag_with_reviewer
 
 pytestmark = pytest.mark.airflow
 
@@ -31,41 +30,16 @@ DAG_FILE = REPO_ROOT / "dags" / "secure_training_pipeline.py"
 CONF = {"rows": 1500, "seed": 11}
 
 
-def _answer(dag_id: str, user: str, approve: bool, errors: list[Exception]) -> threading.Thread:
-    def run() -> None:
-        from airflow_mlsecops.lifecycle.hitl import pending_approvals, respond
-
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                pending = pending_approvals(dag_id)
-                if pending:
-                    respond(dag_id=dag_id, run_id=pending[0].run_id, user=user, approve=approve)
-                    return
-            except Exception as exc:
-                errors.append(exc)
-                return
-            time.sleep(0.5)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def _run(dag, user: str, approve: bool):
-    errors: list[Exception] = []
-    thread = _answer(dag.dag_id, user, approve, errors)
-    dag_run = dag.test(run_conf=CONF)
-    thread.join(timeout=5)
-    assert not errors, errors
-    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    reviewer = Reviewer(dag.dag_id, [(user, approve)], timeout=240)
+    dag_run, states = run_dag_with_reviewer(dag, reviewer, run_conf=CONF)
+    assert not reviewer.errors, reviewer.errors
+    return dag_run, states
 
 
 def _report(settings: Settings, dag_id: str, run_id: str):
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_RUN_ID}` = '{run_id}'")
-    return store, verify_run(run.info.run_id, settings=settings, store=store)
+    return store, verify_run(pipeline_run_id(store, dag_id, run_id=run_id), settings=settings, store=store)
 
 
 def _final_approval(report) -> dict:

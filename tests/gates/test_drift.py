@@ -142,19 +142,55 @@ def test_module_imports_no_heavy_library() -> None:
 
 def test_reference_stored_in_mlflow_is_read_and_named_by_its_uri(stream: dict[str, str], home: Settings, tmp_path: Path) -> None:
     from airflow_mlsecops.evidence.digest import sha256_file
+    from airflow_mlsecops.exceptions import ConfigurationError
+    from airflow_mlsecops.io.locations import load_table_at, resolve_model_ref
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     run_id = store.create_run(experiment_name="training", run_name="train")
     store.client.log_artifact(run_id, stream["reference"], artifact_path="data")
     uri = f"runs:/{run_id}/data/reference.csv"
-    outcome = detect_drift(uri, stream["normal"], columns=FEATURES, html=False, store=store)
+    # The caller fetches (io.locations); the engine judges the table and names it by its URI.
+    outcome = detect_drift(load_table_at(uri, store=store), stream["normal"], columns=FEATURES, html=False)
     assert outcome.verdict is Verdict.PASSED, outcome.result.summary
     assert outcome.result.subjects[0].name == uri
     assert outcome.result.subjects[0].sha256 == sha256_file(stream["reference"])
-    missing = detect_drift(f"runs:/{run_id}/data/nope.csv", stream["normal"], columns=FEATURES, html=False, store=store)
-    assert missing.verdict is Verdict.ERROR and "cannot download" in missing.result.summary
-    unknown = detect_drift(
-        stream["reference"], stream["normal"], columns=FEATURES, html=False, store=store, model="models:/nope@champion"
-    )
-    assert unknown.verdict is Verdict.ERROR and "cannot resolve the alias 'champion' of model 'nope'" in unknown.result.summary
+    with pytest.raises(ConfigurationError, match="cannot download"):
+        load_table_at(f"runs:/{run_id}/data/nope.csv", store=store)
+    with pytest.raises(ConfigurationError, match="cannot resolve the alias 'champion' of model 'nope'"):
+        resolve_model_ref("models:/nope@champion", store)
+
+
+def test_engine_reads_only_local_inputs(stream: dict[str, str]) -> None:
+    """Remote locations and unpinned aliases are the caller's to fetch: the engine refuses them (error verdict)."""
+    for reference in ("runs:/0123/data/reference.csv", "s3://bucket/reference.csv", "models:/credit-risk/3/reference.csv"):
+        outcome = detect_drift(reference, stream["normal"], columns=FEATURES, html=False)
+        assert outcome.verdict is Verdict.ERROR and "is not a local path; load it first" in outcome.result.summary
+    champion = "models:/credit-risk@champion"
+    alias = detect_drift(stream["reference"], stream["normal"], columns=FEATURES, html=False, model=champion)
+    assert alias.verdict is Verdict.ERROR and "names a registry alias" in alias.result.summary
+    pinned = detect_drift(stream["reference"], stream["normal"], columns=FEATURES, html=False, model="models:/credit-risk/3")
+    assert pinned.verdict is Verdict.PASSED, pinned.result.summary
+    assert pinned.result.details["model"] == {
+        "requested": "models:/credit-risk/3",
+        "uri": "models:/credit-risk/3",
+        "name": "credit-risk",
+        "version": "3",
+        "alias": None,
+    }
+
+
+def test_inputs_unavailable_records_the_gates_error_verdict_and_policy() -> None:
+    from airflow_mlsecops.exceptions import GateError
+    from airflow_mlsecops.gates.drift import inputs_unavailable
+
+    missing = GateError("s3://bucket/batch.csv cannot be read from S3 (NoSuchKey)")
+    gone = inputs_unavailable(missing, columns=FEATURES, max_rows=800)
+    assert gone.verdict is Verdict.ERROR and gone.result.gate == GATE_NAME
+    assert gone.result.summary == "could not run: s3://bucket/batch.csv cannot be read from S3 (NoSuchKey)"
+    same = detect_drift("/nonexistent/ref.csv", "/nonexistent/cur.csv", columns=FEATURES, max_rows=800, html=False)
+    assert gone.result.policy == same.result.policy
+    assert gone.result.tool_versions == same.result.tool_versions
+    # A bad argument is reported first, as the gate itself does.
+    bad = inputs_unavailable(GateError("unreachable"), drift_share=0)
+    assert bad.verdict is Verdict.ERROR and "drift_share must be" in bad.result.summary

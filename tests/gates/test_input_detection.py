@@ -21,10 +21,12 @@ from airflow_mlsecops.gates.input_detection import (
     GATE_NAME,
     REPORT_FILE,
     fit_detector,
+    inputs_unavailable,
     load_detector,
     save_detector,
     score_batch,
 )
+from airflow_mlsecops.io.locations import LocalArtifact, ModelRef
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +197,9 @@ def test_bad_inputs_are_error_verdicts(trained: dict[str, Any], model_dir: Path,
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
     )
     save_detector(trained["detector"], pickled / DETECTOR_ARTIFACT_PATH)
-    assert "serialised as 'cloudpickle'" in error(str(data), None, model_uri=str(pickled))
-    assert score_batch(str(data), None, model_uri=str(pickled), allow_pickled_model=True).verdict is Verdict.PASSED
+    refused = error(str(data), None, model_uri=str(pickled))
+    assert "is a cloudpickle file" in refused and "Refusing without trust_pickle=True" in refused
+    assert score_batch(str(data), None, model_uri=str(pickled), trust_pickle=True).verdict is Verdict.PASSED
 
     # A detector calibrated for another model is refused: its probe probabilities differ.
     other_model, _ = fit_example_model(reference_frame(rows=2000, seed=99))
@@ -233,3 +236,49 @@ def test_attack_on_a_non_linear_model_uses_a_boundary_search() -> None:
     assert len(attack.evasion_rows) == 20 and len(attack.outlier_rows) == 4
     moved = attack.frame.iloc[list(attack.evasion_rows)]
     assert (moved[["age", "credit_lines", "late_payments"]] % 1 == 0).all().all()  # only income and debt_ratio moved
+
+
+def test_fetched_inputs_are_named_by_their_pinned_location(model_dir: Path, tmp_path: Path) -> None:
+    """What the operator passes after fetching: the evidence names the pinned version, the digests cover the local bytes."""
+    from airflow_mlsecops.evidence.digest import sha256_path
+    from airflow_mlsecops.io.locations import local_table
+
+    data = tmp_path / "batch.csv"
+    normal_batch(rows=200).to_csv(data, index=False)
+    ref = ModelRef(
+        requested="models:/credit-risk@champion", uri="models:/credit-risk/3", name="credit-risk", version="3", alias="champion"
+    )
+    outcome = score_batch(local_table(str(data)), None, model_uri=LocalArtifact(ref=ref, path=model_dir))
+    assert outcome.verdict is Verdict.PASSED, outcome.result.summary
+    subjects = [(s.name, s.sha256) for s in outcome.result.subjects]
+    assert subjects[1:] == [
+        ("models:/credit-risk/3/input_detector", sha256_path(model_dir / DETECTOR_ARTIFACT_PATH)),
+        ("models:/credit-risk/3", sha256_path(model_dir)),
+    ]
+    assert outcome.result.policy["model"] == "models:/credit-risk@champion" and outcome.result.policy["detector"] is None
+    assert outcome.result.details["model"] == ref.to_dict()
+    assert json.loads(outcome.files[REPORT_FILE])["detector"]["location"] == "models:/credit-risk/3/input_detector"
+
+
+def test_engine_reads_only_local_inputs(model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "batch.csv"
+    normal_batch(rows=50).to_csv(data, index=False)
+    for kwargs in (
+        {"data": "s3://bucket/batch.csv", "detector_dir": None, "model_uri": str(model_dir)},
+        {"data": str(data), "detector_dir": "runs:/0123/input_detector", "model_uri": str(model_dir)},
+        {"data": str(data), "detector_dir": None, "model_uri": "models:/credit-risk@champion"},
+    ):
+        outcome = score_batch(**kwargs)
+        assert outcome.verdict is Verdict.ERROR and "is not a local path" in outcome.result.summary
+
+
+def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(tmp_path: Path) -> None:
+    gone = inputs_unavailable(
+        GateError("cannot download models:/credit-risk/3"), model_uri="models:/credit-risk@champion", max_flagged_share=0.1
+    )
+    assert gone.verdict is Verdict.ERROR and gone.result.gate == GATE_NAME
+    assert gone.result.summary == "could not run: cannot download models:/credit-risk/3"
+    same = score_batch(str(tmp_path / "missing.csv"), None, model_uri="models:/credit-risk@champion", max_flagged_share=0.1)
+    assert gone.result.policy == same.result.policy and gone.result.tool_versions == same.result.tool_versions
+    bad = inputs_unavailable(GateError("unreachable"), detector_dir="d", max_flagged_share=1.5)
+    assert bad.verdict is Verdict.ERROR and "max_flagged_share must be" in bad.result.summary

@@ -25,6 +25,7 @@ from airflow_mlsecops.gates.pii import (
     scan_pii,
     ssn_ok,
 )
+from tests.helpers import write_csv
 
 POSITIVE = [
     ("email", "ann.smith@example.com"),
@@ -115,12 +116,6 @@ def _parquet(tmp_path: Path, columns: dict[str, list], name: str = "data.parquet
     return str(path)
 
 
-def _csv(tmp_path: Path, columns: dict[str, list], name: str = "data.csv") -> str:
-    path = tmp_path / name
-    pd.DataFrame(columns).to_csv(path, index=False)
-    return str(path)
-
-
 @pytest.mark.parametrize(("pii_type", "value"), POSITIVE, ids=[f"{t}:{v}" for t, v in POSITIVE])
 def test_each_type_is_found(tmp_path: Path, pii_type: str, value: str) -> None:
     data = _parquet(tmp_path, {"value": ["nothing to see", value, None]})
@@ -152,7 +147,7 @@ def test_checksums_directly() -> None:
 
 
 def test_realistic_clean_file_passes(tmp_path: Path) -> None:
-    data = _csv(
+    data = write_csv(
         tmp_path,
         {
             "customer_id": [100234, 100235, 100236],
@@ -181,7 +176,7 @@ def test_realistic_clean_file_passes(tmp_path: Path) -> None:
 
 
 def test_failure_reports_one_finding_per_column_and_type(tmp_path: Path) -> None:
-    data = _csv(
+    data = write_csv(
         tmp_path,
         {
             "contact": ["ann@example.com", "bob@example.org", "n/a", "+1 415 555 2671"],
@@ -221,7 +216,7 @@ def test_failure_reports_one_finding_per_column_and_type(tmp_path: Path) -> None
 
 
 def test_allow_columns_turns_failure_into_visible_pass(tmp_path: Path) -> None:
-    data = _csv(tmp_path, {"email": ["ann@example.com", "bob@example.org"], "phone": ["555-123-4567", "none"]})
+    data = write_csv(tmp_path, {"email": ["ann@example.com", "bob@example.org"], "phone": ["555-123-4567", "none"]}, "data.csv")
     assert scan_pii(data).result.verdict is Verdict.FAILED
     outcome = scan_pii(data, allow_columns=["email", "phone", "not_a_column"])
     result = outcome.result
@@ -241,7 +236,7 @@ def test_allow_columns_turns_failure_into_visible_pass(tmp_path: Path) -> None:
 
 
 def test_types_filter_checks_only_those_types(tmp_path: Path) -> None:
-    data = _csv(tmp_path, {"a": ["ann@example.com", "x"], "b": ["555-123-4567", "y"], "c": ["123-45-6789", "z"]})
+    data = write_csv(tmp_path, {"a": ["ann@example.com", "x"], "b": ["555-123-4567", "y"], "c": ["123-45-6789", "z"]}, "data.csv")
     result = scan_pii(data, types=["email", "us_ssn"]).result
     assert result.verdict is Verdict.FAILED
     assert {f.id for f in result.findings} == {"pii.email", "pii.us_ssn"}
@@ -252,7 +247,7 @@ def test_types_filter_checks_only_those_types(tmp_path: Path) -> None:
 
 
 def test_unknown_or_empty_type_selection_is_a_configuration_error(tmp_path: Path) -> None:
-    data = _csv(tmp_path, {"a": ["x"]})
+    data = write_csv(tmp_path, {"a": ["x"]}, "data.csv")
     with pytest.raises(ConfigurationError, match="passport"):
         resolve_types(["email", "passport"])
     with pytest.raises(ConfigurationError, match="passport"):
@@ -268,7 +263,7 @@ def test_unknown_or_empty_type_selection_is_a_configuration_error(tmp_path: Path
 def test_max_rows_scans_a_visible_sample(tmp_path: Path) -> None:
     values = ["fine"] * 100
     values[80] = "ann@example.com"
-    data = _csv(tmp_path, {"text": values})
+    data = write_csv(tmp_path, {"text": values}, "data.csv")
     assert scan_pii(data).result.verdict is Verdict.FAILED
     outcome = scan_pii(data, max_rows=50)
     result = outcome.result
@@ -293,13 +288,13 @@ def test_max_rows_scans_a_visible_sample(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("max_rows", [0, -5, 2.5, True])
 def test_bad_max_rows_is_an_error(tmp_path: Path, max_rows: object) -> None:
-    outcome = scan_pii(_csv(tmp_path, {"a": ["x"]}), max_rows=max_rows)  # type: ignore[arg-type]
+    outcome = scan_pii(write_csv(tmp_path, {"a": ["x"]}, "data.csv"), max_rows=max_rows)  # type: ignore[arg-type]
     assert outcome.result.verdict is Verdict.ERROR
     assert "max_rows must be a positive integer" in outcome.result.summary
 
 
 def test_warn_only_turns_rejection_into_visible_warning(tmp_path: Path) -> None:
-    result = scan_pii(_csv(tmp_path, {"a": ["ann@example.com"]}), warn_only=True).result
+    result = scan_pii(write_csv(tmp_path, {"a": ["ann@example.com"]}, "data.csv"), warn_only=True).result
     assert result.verdict is Verdict.WARNED and result.warn_only
     assert result.failed_findings
 
@@ -327,7 +322,7 @@ def test_parquet_input_with_string_and_categorical_columns(tmp_path: Path) -> No
 
 def test_card_numbers_stored_as_numbers_are_found(tmp_path: Path) -> None:
     # A CSV reader turns digit-only columns into int64, or float64 when a value is missing.
-    data = _csv(
+    data = write_csv(
         tmp_path,
         {
             "card_int": ["4111111111111111", "5500000000000004", "378282246310005"],
@@ -357,7 +352,7 @@ def test_card_numbers_stored_as_numbers_are_found(tmp_path: Path) -> None:
 def test_identifier_column_of_long_numbers_is_not_a_card_column(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     ids = rng.integers(4 * 10**15, 5 * 10**15, size=500)  # 16 digits starting with 4, like Visa
-    data = _csv(tmp_path, {"txn_id": ids, "txn_ref": [str(i) for i in ids]})
+    data = write_csv(tmp_path, {"txn_id": ids, "txn_ref": [str(i) for i in ids]}, "data.csv")
     outcome = scan_pii(data)
     assert outcome.result.verdict is Verdict.PASSED, outcome.result.summary
     report = json.loads(outcome.files[REPORT_FILE])
@@ -428,7 +423,7 @@ def test_no_raw_value_ever_reaches_the_evidence(tmp_path: Path) -> None:
         "free_text": [f"note {i}: reach me via {v} please" for i, v in enumerate(values)],
         "card_numbers": ["4111111111111111"] * rows,  # becomes int64
     }
-    data = _csv(tmp_path, columns)
+    data = write_csv(tmp_path, columns, "data.csv")
     outcome = scan_pii(data, allow_columns=["allowed"])
     result = outcome.result
     assert result.verdict is Verdict.FAILED
@@ -507,7 +502,7 @@ def test_header_only_file_passes_with_zero_rows(tmp_path: Path) -> None:
 
 
 def test_max_rows_accepts_numpy_integers(tmp_path: Path) -> None:
-    outcome = scan_pii(_csv(tmp_path, {"a": ["x", "ann@example.com"]}), max_rows=np.int64(1))  # type: ignore[arg-type]
+    outcome = scan_pii(write_csv(tmp_path, {"a": ["x", "ann@example.com"]}, "data.csv"), max_rows=np.int64(1))  # type: ignore[arg-type]
     assert outcome.result.verdict is Verdict.PASSED
     assert outcome.result.policy["max_rows"] == 1 and outcome.result.details["max_rows"] == 1
     json.dumps(outcome.result.to_dict())

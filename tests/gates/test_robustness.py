@@ -480,13 +480,13 @@ def test_the_engine_refuses_remote_models_it_would_have_to_fetch(saved: dict, ur
 
 def test_a_model_that_cannot_be_fetched_is_an_error_verdict_with_the_policy(saved: dict) -> None:
     from airflow_mlsecops.exceptions import GateError
-    from airflow_mlsecops.gates.robustness import robustness_error, robustness_policy
+    from airflow_mlsecops.gates.robustness import inputs_unavailable, robustness_policy
 
     policy = robustness_policy(label_column=LABEL, epsilon=0.01, min_robust_accuracy=0.7, feature_columns=list(FEATURES))
     assert policy == _gate(saved, feature_columns=list(FEATURES)).result.policy
-    outcome = robustness_error(GateError("s3://bucket/model cannot be read from S3 (NoSuchKey)"), policy=policy, warn_only=True)
+    outcome = inputs_unavailable(GateError("s3://bucket/model cannot be read from S3 (NoSuchKey)"), policy=policy, warn_only=True)
     assert outcome.verdict is Verdict.ERROR and outcome.result.gate == GATE_NAME
     assert "cannot be read from S3" in outcome.result.summary and outcome.result.policy == policy
     bad = robustness_policy(label_column=LABEL, epsilon=0.0, min_robust_accuracy=0.7)
-    outcome = robustness_error(GateError("unreachable"), policy=bad)
+    outcome = inputs_unavailable(GateError("unreachable"), policy=bad)
     assert outcome.verdict is Verdict.ERROR and "epsilon must be a positive number" in outcome.result.summary

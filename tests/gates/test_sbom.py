@@ -501,6 +501,8 @@ def test_registered_model_fetched_by_the_caller_is_named_by_the_registry(model_d
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     mlflow.set_tracking_uri(home.tracking_uri)
+    # The fluent API's registry URI is process-global: an earlier test may have left its own.
+    mlflow.set_registry_uri(home.tracking_uri)
     with mlflow.start_run():
         mlflow.sklearn.log_model(
             mlflow.sklearn.load_model(str(model_dir)),

@@ -6,8 +6,6 @@ while ``dag.test()`` keeps the run alive.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -22,8 +20,9 @@ import airflow.triggers.base  # noqa: F401
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import Reviewer, pipeline_run_id, run_dag_with_reviewer
 
 pytestmark = pytest.mark.airflow
 
@@ -53,53 +52,8 @@ promote(approve.output)
 """
 
 
-class Reviewer(threading.Thread):
-    """Answers each waiting request in turn, as ``mlsecops approve`` would."""
-
-    def __init__(self, dag_id: str, answers: list[tuple[str, bool]], before_each=None) -> None:
-        super().__init__(daemon=True)
-        self.dag_id, self.answers, self.before_each = dag_id, list(answers), before_each
-        self.outcomes: list[object] = []
-
-    def run(self) -> None:
-        from airflow_mlsecops.lifecycle.hitl import pending_approvals, respond
-
-        deadline = time.monotonic() + 120
-        while self.answers and time.monotonic() < deadline:
-            try:
-                pending = pending_approvals(self.dag_id)
-            except Exception as exc:  # surfaced by the test through self.outcomes
-                self.outcomes.append(exc)
-                return
-            if not pending:
-                time.sleep(0.3)
-                continue
-            user, approve = self.answers.pop(0)
-            if self.before_each:
-                self.before_each(user)
-            try:
-                self.outcomes.append(respond(dag_id=self.dag_id, run_id=pending[0].run_id, user=user, approve=approve))
-            except Exception as exc:
-                self.outcomes.append(exc)
-            time.sleep(0.5)
-
-
-def _run(dag, reviewer: Reviewer):
-    reviewer.start()
-    dag_run = dag.test()
-    reviewer.join(timeout=5)
-    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-def _mlflow_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    return run.info.run_id
-
-
 def _decisions(settings: Settings, dag_id: str) -> tuple[object, list[dict]]:
-    report = verify_run(_mlflow_run(settings, dag_id), settings=settings)
+    report = verify_run(pipeline_run_id(settings, dag_id), settings=settings)
     final = [r for s, r in sorted(report.results.items()) if r.gate == "model-approval"]
     return report, [{"verdict": r.verdict.value, **r.details} for r in final]
 
@@ -107,7 +61,7 @@ def _decisions(settings: Settings, dag_id: str) -> tuple[object, list[dict]]:
 def test_approval_by_a_reviewer_lets_the_pipeline_go_on(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
     dag_id = f"approve_ok_{uuid.uuid4().hex[:6]}"
     dag = write_dag(dag_id, _source(_model(tmp_path), reviewers=["alice", "bob"]), header=HEADER)
-    dag_run, states = _run(dag, Reviewer(dag_id, [("alice", True)]))
+    dag_run, states = run_dag_with_reviewer(dag, Reviewer(dag_id, [("alice", True)]))
     assert dag_run.state == "success", states
     report, decisions = _decisions(home, dag_id)
     assert report.ok, [c.to_dict() for c in report.failures]
@@ -120,7 +74,7 @@ def test_approval_by_a_reviewer_lets_the_pipeline_go_on(airflow_db, home: Settin
 def test_rejection_fails_closed_and_is_recorded(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
     dag_id = f"approve_reject_{uuid.uuid4().hex[:6]}"
     dag = write_dag(dag_id, _source(_model(tmp_path)), header=HEADER)
-    dag_run, states = _run(dag, Reviewer(dag_id, [("bob", False)]))
+    dag_run, states = run_dag_with_reviewer(dag, Reviewer(dag_id, [("bob", False)]))
     assert dag_run.state == "failed"
     assert states["approve_model"] == "failed" and states["promote"] == "upstream_failed"
     _, decisions = _decisions(home, dag_id)
@@ -148,7 +102,7 @@ def test_separation_of_duties_and_quorum(airflow_db, home: Settings, tmp_path: P
     # which counts once; bob's approval completes the quorum of two.
     answers = [("carol", True), ("alice", True), ("alice", True), ("bob", True)]
     reviewer = Reviewer(dag_id, answers, before_each=cli_refuses_the_author)
-    dag_run, states = _run(dag, reviewer)
+    dag_run, states = run_dag_with_reviewer(dag, reviewer)
     assert refusals and "authored the model" in refusals[0]
     assert dag_run.state == "success", states
     _, decisions = _decisions(home, dag_id)
@@ -164,7 +118,7 @@ def test_model_changed_after_the_request_voids_the_approval(airflow_db, home: Se
     def swap_model(user: str) -> None:
         (model / "weights.bin").write_bytes(b"\x02" * 512)
 
-    dag_run, states = _run(dag, Reviewer(dag_id, [("alice", True)], before_each=swap_model))
+    dag_run, states = run_dag_with_reviewer(dag, Reviewer(dag_id, [("alice", True)], before_each=swap_model))
     assert dag_run.state == "failed" and states["approve_model"] == "failed"
     store = MLflowEvidenceStore(home.tracking_uri)
-    assert store.run_tags(_mlflow_run(home, dag_id))["mlsecops.gate.approve_model.verdict"] == "failed"
+    assert store.run_tags(pipeline_run_id(home, dag_id))["mlsecops.gate.approve_model.verdict"] == "failed"

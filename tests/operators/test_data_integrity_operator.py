@@ -11,8 +11,9 @@ import pytest
 
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.demo.example_data import LABEL, credit_frame
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id
 
 HEADER = "from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator"
 
@@ -26,14 +27,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     batch.to_csv(paths["clean"], index=False)
     pd.concat([batch, batch.iloc[:150]], ignore_index=True).to_csv(paths["poisoned"], index=False)
     return {name: str(path) for name, path in paths.items()}
-
-
-def _pipeline_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    assert len(runs) == 1
-    return runs[0].info.run_id
 
 
 @pytest.mark.airflow
@@ -55,7 +48,7 @@ DataIntegrityGateOperator(
     )
     dag_run = dag.test()
     assert dag_run.state == "success"
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     tags = MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)
     assert tags["mlsecops.gate.integrity.verdict"] == "passed"
     report = verify_run(run_id, settings=home)
@@ -78,7 +71,7 @@ def test_poisoned_batch_fails_the_task_and_records_why(
     assert dag_run.state == "failed"
     ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "integrity")
     assert str(ti.state) == "failed" and ti.try_number == 1  # a rejection is not retried
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.integrity.verdict"] == "failed"
     local = store.download_dir(run_id, "mlsecops/evidence/integrity/try-1", tmp_path / "dl")

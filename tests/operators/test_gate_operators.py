@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id, run_dag, unique_dag_id, write_csv
 
 pytestmark = pytest.mark.airflow
 
@@ -21,32 +20,9 @@ SUITE = {
 }
 
 
-def _csv(tmp_path: Path, values: list[int]) -> str:
-    path = tmp_path / f"data-{uuid.uuid4().hex[:6]}.csv"
-    pd.DataFrame({"x": values}).to_csv(path, index=False)
-    return str(path)
-
-
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
-
-
-def _pipeline_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    assert len(runs) == 1
-    return runs[0].info.run_id
-
-
-def _dag_id(name: str) -> str:
-    return f"{name}_{uuid.uuid4().hex[:8]}"
-
-
 def test_passing_gate_succeeds_and_leaves_verifiable_evidence(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("passing")
-    data = _csv(tmp_path, [1, 2, 3])
+    dag_id = unique_dag_id("passing")
+    data = write_csv(tmp_path, [1, 2, 3])
     dag = write_dag(
         dag_id,
         f"""
@@ -62,10 +38,10 @@ gate >> sign
 downstream(gate.output)
 """,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "success"
     assert {t: str(ti.state) for t, ti in tis.items()} == {"validate": "success", "sign": "success", "downstream": "success"}
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     tags = MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)
     assert tags["mlsecops.gate.validate.verdict"] == "passed"
     assert tags["mlsecops.gate.sign.verdict"] == "passed"
@@ -76,18 +52,18 @@ downstream(gate.output)
 
 
 def test_rejecting_gate_fails_without_retry_and_records_why(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("rejecting")
-    data = _csv(tmp_path, [1, 99])
+    dag_id = unique_dag_id("rejecting")
+    data = write_csv(tmp_path, [1, 99])
     dag = write_dag(
         dag_id,
         f"DataValidationGateOperator(task_id='validate', data={data!r}, suite={SUITE!r}, retries=3, "
         "retry_delay=timedelta(seconds=0))",
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert str(tis["validate"].state) == "failed"
     assert tis["validate"].try_number == 1  # AirflowFailException: no retry
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.validate.verdict"] == "failed"
     local = store.download_dir(run_id, "mlsecops/evidence/validate/try-1", tmp_path / "dl")
@@ -98,28 +74,28 @@ def test_rejecting_gate_fails_without_retry_and_records_why(airflow_db, home: Se
 
 
 def test_gate_that_cannot_run_is_retried_and_each_try_is_recorded(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("erroring")
+    dag_id = unique_dag_id("erroring")
     missing = str(tmp_path / "never.csv")
     dag = write_dag(
         dag_id,
         f"DataValidationGateOperator(task_id='validate', data={missing!r}, suite={SUITE!r}, retries=1, "
         "retry_delay=timedelta(seconds=0))",
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert tis["validate"].try_number == 2
-    report = verify_run(_pipeline_run(home, dag_id), settings=home)
+    report = verify_run(pipeline_run_id(home, dag_id), settings=home)
     assert report.ok
     assert {scope: g["verdict"] for scope, g in report.gates.items()} == {"validate/try-1": "error", "validate/try-2": "error"}
 
 
 def test_warn_only_gate_succeeds_but_says_warned(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("warning")
-    data = _csv(tmp_path, [99])
+    dag_id = unique_dag_id("warning")
+    data = write_csv(tmp_path, [99])
     dag = write_dag(dag_id, f"DataValidationGateOperator(task_id='validate', data={data!r}, suite={SUITE!r}, warn_only=True)")
-    dag_run, _ = _run(dag)
+    dag_run, _ = run_dag(dag)
     assert dag_run.state == "success"
-    tags = MLflowEvidenceStore(home.tracking_uri).run_tags(_pipeline_run(home, dag_id))
+    tags = MLflowEvidenceStore(home.tracking_uri).run_tags(pipeline_run_id(home, dag_id))
     assert tags["mlsecops.gate.validate.verdict"] == "warned"
 
 
@@ -127,34 +103,34 @@ def test_gate_fails_closed_when_evidence_cannot_be_recorded(
     airflow_db, home: Settings, tmp_path: Path, write_dag, monkeypatch
 ) -> None:
     monkeypatch.setenv("MLSECOPS_LEDGER_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
-    dag_id = _dag_id("unrecorded")
-    data = _csv(tmp_path, [1])
+    dag_id = unique_dag_id("unrecorded")
+    data = write_csv(tmp_path, [1])
     dag = write_dag(dag_id, f"DataValidationGateOperator(task_id='validate', data={data!r}, suite={SUITE!r})")
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert str(tis["validate"].state) == "failed"
 
 
 def test_missing_signing_key_fails_the_task(airflow_db, home: Settings, tmp_path: Path, write_dag, monkeypatch) -> None:
     monkeypatch.setenv("MLSECOPS_SIGNING_KEY", str(tmp_path / "absent.pem"))
-    dag_id = _dag_id("nokey")
-    data = _csv(tmp_path, [1])
+    dag_id = unique_dag_id("nokey")
+    data = write_csv(tmp_path, [1])
     dag = write_dag(dag_id, f"ProvenanceSignOperator(task_id='sign', artifacts=[{data!r}])")
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert str(tis["sign"].state) == "failed"
 
 
 def test_templated_arguments_are_rendered(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("templated")
-    data = _csv(tmp_path, [5])
+    dag_id = unique_dag_id("templated")
+    data = write_csv(tmp_path, [5])
     dag = write_dag(
         dag_id,
         f"DataValidationGateOperator(task_id='validate', data='{{{{ params.path }}}}', suite={SUITE!r}, "
         "experiment_name='custom-{{ dag.dag_id }}')",
         params={"path": data},
     )
-    dag_run, _ = _run(dag)
+    dag_run, _ = run_dag(dag)
     assert dag_run.state == "success"
     assert MLflowEvidenceStore(home.tracking_uri).client.get_experiment_by_name(f"custom-{dag_id}") is not None
 
@@ -177,11 +153,11 @@ def test_mlflow_link_is_stored_when_a_ui_url_is_configured(
     from airflow.utils.session import create_session
 
     monkeypatch.setenv("MLSECOPS_MLFLOW_UI_URL", "http://mlflow.example:5000/")
-    dag_id = _dag_id("linked")
-    data = _csv(tmp_path, [1])
+    dag_id = unique_dag_id("linked")
+    data = write_csv(tmp_path, [1])
     dag = write_dag(dag_id, f"ProvenanceSignOperator(task_id='sign', artifacts=[{data!r}])")
-    _run(dag)
-    run_id = _pipeline_run(home, dag_id)
+    run_dag(dag)
+    run_id = pipeline_run_id(home, dag_id)
     with create_session() as session:
         row = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.key == "_link_MLflowEvidenceLink").one()
         link = row.value if isinstance(row.value, str) else json.loads(row.value)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id, run_dag
 
 pytestmark = pytest.mark.airflow
 
@@ -26,18 +27,6 @@ class _Touch:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.path}",))
-
-
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
-
-
-def _pipeline_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    return run.info.run_id
 
 
 def _mlflow_model(tmp_path: Path) -> Path:
@@ -72,9 +61,9 @@ register(scan.output)
 """,
         header=HEADER,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "success", {t: str(ti.state) for t, ti in tis.items()}
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     assert MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)["mlsecops.gate.scan.verdict"] == "passed"
     report = verify_run(run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
@@ -91,12 +80,12 @@ def test_malicious_pickle_fails_without_retry_and_records_why(airflow_db, home: 
         f"ModelScanGateOperator(task_id='scan', path={str(model)!r}, retries=3, retry_delay=timedelta(seconds=0))",
         header=HEADER,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert str(tis["scan"].state) == "failed"
     assert tis["scan"].try_number == 1  # AirflowFailException: no retry
     assert not marker.exists()
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.scan.verdict"] == "failed"
     local = store.download_dir(run_id, "mlsecops/evidence/scan/try-1", tmp_path / "dl")
@@ -122,9 +111,9 @@ def test_model_fetched_from_an_mlflow_run_is_scanned(airflow_db, home: Settings,
     dag = write_dag(
         dag_id, "ModelScanGateOperator(task_id='scan', path='{{ params.model }}')", header=HEADER, params={"model": uri}
     )
-    dag_run, _ = _run(dag)
+    dag_run, _ = run_dag(dag)
     assert dag_run.state == "success"
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     report = verify_run(run_id, settings=home)  # re-fetches runs:/ and re-hashes it
     assert report.ok, [c.to_dict() for c in report.failures]
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import PUBLIC_KEY_FILE, Settings
-from airflow_mlsecops.io.mlflow_store import RESULT_FILE, TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import RESULT_FILE, MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id, run_dag_states
 
 pytestmark = pytest.mark.airflow
 
@@ -28,18 +29,6 @@ def _sklearn_model(where: Path) -> Path:
     path = where / "fraud-model"
     mlflow.sklearn.save_model(model, str(path), pip_requirements=["scikit-learn"])
     return path
-
-
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-def _mlflow_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    return run.info.run_id
 
 
 def _dag_source(model: Path, signature: Path, change: str) -> str:
@@ -61,10 +50,10 @@ def test_signed_model_passes_verification_and_the_evidence_verifies(
     model = _sklearn_model(tmp_path)
     signature = model / "model.sig"  # the OpenSSF convention: beside the files it signs, left out of the signature
     dag_id = f"model_signing_ok_{uuid.uuid4().hex[:6]}"
-    dag_run, states = _run(write_dag(dag_id, _dag_source(model, signature, "pass"), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(model, signature, "pass"), header=HEADER))
     assert dag_run.state == "success", states
 
-    run_id = _mlflow_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     report = verify_run(run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
     assert {g["gate"] for g in report.gates.values()} == {"model-signing", "model-signature-verification"}
@@ -91,11 +80,11 @@ def test_model_changed_between_stages_is_rejected(airflow_db, home: Settings, tm
     model = _sklearn_model(tmp_path)
     change = "open(path + '/MLmodel', 'a').write('# edited after signing\\n')"
     dag_id = f"model_signing_tampered_{uuid.uuid4().hex[:6]}"
-    dag_run, states = _run(write_dag(dag_id, _dag_source(model, tmp_path / "model.sig", change), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(model, tmp_path / "model.sig", change), header=HEADER))
     assert dag_run.state == "failed"
     assert states == {"sign": "success", "between_stages": "success", "verify": "failed"}
 
-    run_id = _mlflow_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     tags = store.run_tags(run_id)
     assert tags["mlsecops.gate.verify.verdict"] == "failed"

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.conftest import REPO_ROOT, _template_mlflow_db, load_dag_file
+from tests.helpers import pipeline_run_id, run_dag_states
 
 DAG_FILE = REPO_ROOT / "dags" / "model_monitoring.py"
 
@@ -39,13 +40,9 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 
 
 def _run(batch: str) -> tuple[Any, dict[str, str], str]:
-    dag = load_dag_file(DAG_FILE, "model_monitoring")
-    dag_run = dag.test(run_conf={"batch": batch})
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-    store = MLflowEvidenceStore(Settings.from_env().tracking_uri)
-    experiment = store.client.get_experiment_by_name("model_monitoring")
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_RUN_ID}` = '{dag_run.run_id}'")
-    return dag_run, states, run.info.run_id
+    """Run the example monitoring DAG on one generated batch; return the run, task states and MLflow run."""
+    dag_run, states = run_dag_states(load_dag_file(DAG_FILE, "model_monitoring"), run_conf={"batch": batch})
+    return dag_run, states, pipeline_run_id(Settings.from_env(), "model_monitoring", run_id=dag_run.run_id)
 
 
 def _evidence(settings: Settings, run_id: str, task_id: str, tmp_path: Path) -> Path:
@@ -174,6 +171,42 @@ def test_bad_arguments_fail_at_parse_time() -> None:
         InputAnomalyGateOperator(task_id="i", data="b.csv", model="models:/m@a", max_flagged_share=1)
     templated = DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", drift_share="{{ params.share }}")
     assert templated.drift_share == "{{ params.share }}"
+
+
+def test_trust_pickle_and_its_deprecated_alias() -> None:
+    from airflow_mlsecops.operators.monitoring import InputAnomalyGateOperator
+
+    assert InputAnomalyGateOperator(task_id="i", data="b.csv", model="m").trust_pickle is False
+    assert InputAnomalyGateOperator(task_id="i", data="b.csv", model="m", trust_pickle=True).trust_pickle is True
+    with pytest.warns(DeprecationWarning, match="allow_pickled_model is deprecated; use trust_pickle"):
+        legacy = InputAnomalyGateOperator(task_id="i", data="b.csv", model="m", allow_pickled_model=True)
+    assert legacy.trust_pickle is True
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
+        InputAnomalyGateOperator(task_id="i", data="b.csv", model="m", trust_pickle=False, allow_pickled_model=True)
+    with pytest.warns(DeprecationWarning):
+        same = InputAnomalyGateOperator(task_id="i", data="b.csv", model="m", trust_pickle=True, allow_pickled_model=True)
+    assert same.trust_pickle is True
+    with pytest.raises(ValueError, match="trust_pickle must be True or False"):
+        InputAnomalyGateOperator(task_id="i", data="b.csv", model="m", trust_pickle="yes")  # type: ignore[arg-type]
+
+
+def test_inputs_that_cannot_be_fetched_are_error_verdicts(home: Settings, tmp_path: Path) -> None:
+    """The operators fetch; a failure is the gate's own error verdict (recorded by execute), with its policy."""
+    from airflow_mlsecops.evidence.models import PipelineContext, Verdict
+    from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator
+
+    batch = tmp_path / "batch.csv"
+    batch.write_text("age,income\n30,1000\n")
+    pipeline = PipelineContext(dag_id="model_monitoring", run_id="r1", task_id="t")
+    drift = DriftMonitorOperator(task_id="d", reference="runs:/0123456789abcdef/data/reference.csv", current=str(batch))
+    outcome = drift.evaluate({}, pipeline)
+    assert outcome.verdict is Verdict.ERROR and outcome.result.gate == "drift" and outcome.error is not None
+    assert "runs:/0123456789abcdef/data/reference.csv" in outcome.result.summary
+    assert outcome.result.policy["drift_share"] == 0.5 and outcome.result.context == pipeline
+    inputs = InputAnomalyGateOperator(task_id="i", data=str(batch), model="models:/credit-risk@champion", max_flagged_share="0.1")
+    outcome = inputs.evaluate({}, pipeline)
+    assert outcome.verdict is Verdict.ERROR and "cannot resolve the alias 'champion'" in outcome.result.summary
+    assert outcome.result.policy["model"] == "models:/credit-risk@champion" and outcome.result.policy["max_flagged_share"] == 0.1
 
 
 def test_dag_parses_without_heavy_imports() -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id, run_dag, unique_dag_id, write_csv
 
 pytestmark = pytest.mark.airflow
 
@@ -19,36 +18,15 @@ HEADER = "from airflow_mlsecops.operators.pii import PIIScanGateOperator"
 RAW_PII = ["ann.smith@example.com", "123-45-6789", "4111 1111 1111 1111", "+1 (415) 555-2671"]
 
 
-def _csv(tmp_path: Path, columns: dict[str, list]) -> str:
-    path = tmp_path / f"data-{uuid.uuid4().hex[:6]}.csv"
-    pd.DataFrame(columns).to_csv(path, index=False)
-    return str(path)
-
-
 def _pii_file(tmp_path: Path) -> str:
-    return _csv(tmp_path, {"id": [1, 2, 3, 4], "contact": RAW_PII, "note": ["a", "b", "c", "d"]})
-
-
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
-
-
-def _pipeline_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    assert len(runs) == 1
-    return runs[0].info.run_id
-
-
-def _dag_id(name: str) -> str:
-    return f"pii_{name}_{uuid.uuid4().hex[:8]}"
+    return write_csv(tmp_path, {"id": [1, 2, 3, 4], "contact": RAW_PII, "note": ["a", "b", "c", "d"]})
 
 
 def test_clean_file_passes_with_verifiable_evidence(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("clean")
-    data = _csv(tmp_path, {"id": [1, 2, 3], "city": ["Berlin", "Paris", "Oslo"], "when": ["2024-01-15", "2024-02-01", "10:30"]})
+    dag_id = unique_dag_id("pii_clean")
+    data = write_csv(
+        tmp_path, {"id": [1, 2, 3], "city": ["Berlin", "Paris", "Oslo"], "when": ["2024-01-15", "2024-02-01", "10:30"]}
+    )
     dag = write_dag(
         dag_id,
         f"""
@@ -63,10 +41,10 @@ downstream(gate.output)
 """,
         header=HEADER,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "success"
     assert {t: str(ti.state) for t, ti in tis.items()} == {"pii": "success", "downstream": "success"}
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     assert MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)["mlsecops.gate.pii.verdict"] == "passed"
     report = verify_run(run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
@@ -74,18 +52,18 @@ downstream(gate.output)
 
 
 def test_pii_file_fails_without_retry_and_records_masked_evidence(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("leaky")
+    dag_id = unique_dag_id("pii_leaky")
     data = _pii_file(tmp_path)
     dag = write_dag(
         dag_id,
         f"PIIScanGateOperator(task_id='pii', data={data!r}, retries=3, retry_delay=timedelta(seconds=0))",
         header=HEADER,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert str(tis["pii"].state) == "failed"
     assert tis["pii"].try_number == 1  # AirflowFailException: a rejection is not retried
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.pii.verdict"] == "failed"
     local = store.download_dir(run_id, "mlsecops/evidence/pii/try-1", tmp_path / "dl")
@@ -104,7 +82,7 @@ def test_pii_file_fails_without_retry_and_records_masked_evidence(airflow_db, ho
 
 
 def test_templated_allow_columns_let_an_allowed_column_pass(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    dag_id = _dag_id("allowed")
+    dag_id = unique_dag_id("pii_allowed")
     data = _pii_file(tmp_path)
     dag = write_dag(
         dag_id,
@@ -113,9 +91,9 @@ def test_templated_allow_columns_let_an_allowed_column_pass(airflow_db, home: Se
         header=HEADER,
         params={"path": data, "allow": "note,contact"},
     )
-    dag_run, _ = _run(dag)
+    dag_run, _ = run_dag(dag)
     assert dag_run.state == "success"
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.pii.verdict"] == "passed"
     result = json.loads((store.download_dir(run_id, "mlsecops/evidence/pii/try-1", tmp_path / "dl") / "result.json").read_text())

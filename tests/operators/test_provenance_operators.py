@@ -8,24 +8,13 @@ from pathlib import Path
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id, run_dag_states
 
 pytestmark = pytest.mark.airflow
 
 HEADER = "from airflow_mlsecops.operators import ProvenanceVerifyOperator"
-
-
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-def _mlflow_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    return run.info.run_id
 
 
 def _dag_source(data: Path, tamper: bool) -> str:
@@ -46,9 +35,9 @@ def test_unchanged_data_passes_verification(airflow_db, home: Settings, tmp_path
     data = tmp_path / "train.csv"
     data.write_text("a,b\n1,2\n")
     dag_id = f"provenance_ok_{uuid.uuid4().hex[:6]}"
-    dag_run, states = _run(write_dag(dag_id, _dag_source(data, tamper=False), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, tamper=False), header=HEADER))
     assert dag_run.state == "success", states
-    report = verify_run(_mlflow_run(home, dag_id), settings=home)
+    report = verify_run(pipeline_run_id(home, dag_id), settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
     assert {g["gate"] for g in report.gates.values()} == {"dataset-provenance", "provenance-verification"}
     assert any(c.name == "attestation:provenance.slsa.dsse.json" and c.status.value == "ok" for c in report.checks)
@@ -58,10 +47,10 @@ def test_data_changed_between_stages_is_rejected(airflow_db, home: Settings, tmp
     data = tmp_path / "train.csv"
     data.write_text("a,b\n1,2\n")
     dag_id = f"provenance_tampered_{uuid.uuid4().hex[:6]}"
-    dag_run, states = _run(write_dag(dag_id, _dag_source(data, tamper=True), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, tamper=True), header=HEADER))
     assert dag_run.state == "failed"
     assert states == {"sign": "success", "between_stages": "success", "verify": "failed"}
-    run_id = _mlflow_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     tags = MLflowEvidenceStore(home.tracking_uri).run_tags(run_id)
     assert tags["mlsecops.gate.verify.verdict"] == "failed"
     assert verify_run(run_id, settings=home, check_subjects=False).ok
@@ -72,9 +61,9 @@ def test_missing_attestation_is_an_error_verdict(airflow_db, home: Settings, tmp
     data.write_text("a\n1\n")
     dag_id = f"provenance_noatt_{uuid.uuid4().hex[:6]}"
     source = f"ProvenanceVerifyOperator(task_id='verify', artifacts=[{str(data)!r}], attestation={str(tmp_path / 'none.json')!r})"
-    _, states = _run(write_dag(dag_id, source, header=HEADER))
+    _, states = run_dag_states(write_dag(dag_id, source, header=HEADER))
     assert states == {"verify": "failed"}
-    tags = MLflowEvidenceStore(home.tracking_uri).run_tags(_mlflow_run(home, dag_id))
+    tags = MLflowEvidenceStore(home.tracking_uri).run_tags(pipeline_run_id(home, dag_id))
     assert tags["mlsecops.gate.verify.verdict"] == "error"
 
 

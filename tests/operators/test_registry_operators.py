@@ -15,10 +15,11 @@ import pytest
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.model_registry import TAG_MODEL_SHA256
 from airflow_mlsecops.lifecycle.verification import verify_run
 from airflow_mlsecops.lifecycle.version_verification import verify_model_version
+from tests.helpers import pipeline_run_id, run_dag_states
 
 pytestmark = pytest.mark.airflow
 
@@ -127,22 +128,11 @@ def test_operator_defaults_match_the_engine() -> None:
         PromoteModelOperator(task_id="p", name="m", version="1", warn_only=True)
 
 
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-def _mlflow_run(store: MLflowEvidenceStore, dag_id: str) -> str:
-    experiment = store.client.get_experiment_by_name(dag_id)
-    (run,) = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    return run.info.run_id
-
-
 def test_register_then_promote_sets_the_alias(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
     data = tmp_path / "train.csv"
     data.write_text("a,b\n1,2\n")
     dag_id = f"registry_ok_{uuid.uuid4().hex[:6]}"
-    dag_run, states = _run(write_dag(dag_id, _dag_source(data, "credit", GATES), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, "credit", GATES), header=HEADER))
     assert dag_run.state == "success", states
 
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
@@ -151,7 +141,7 @@ def test_register_then_promote_sets_the_alias(airflow_db, home: Settings, tmp_pa
     assert mv.tags["team"] == "credit-risk" and mv.tags["mlsecops.approved_by"] == "alice"
     assert mv.tags["mlsecops.signature_sha256"] == "5" * 64
 
-    run_id = _mlflow_run(store, dag_id)
+    run_id = pipeline_run_id(store, dag_id)
     report = verify_run(run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
     verdicts = {g["gate"]: g["verdict"] for g in report.gates.values()}
@@ -167,14 +157,14 @@ def test_promotion_with_a_missing_gate_fails_and_leaves_the_alias(airflow_db, ho
     data.write_text("a,b\n1,2\n")
     dag_id = f"registry_nosbom_{uuid.uuid4().hex[:6]}"
     gates = {task: gate for task, gate in GATES.items() if gate != "sbom"}
-    dag_run, states = _run(write_dag(dag_id, _dag_source(data, "credit", gates), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, "credit", gates), header=HEADER))
     assert dag_run.state == "failed"
     assert states["register_model"] == "success" and states["promote_model"] == "failed", states
 
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.client.get_registered_model("credit").aliases == {}
     assert "mlsecops.promoted_at" not in store.client.get_model_version("credit", "1").tags
-    run_id = _mlflow_run(store, dag_id)
+    run_id = pipeline_run_id(store, dag_id)
     assert store.run_tags(run_id)["mlsecops.gate.promote_model.verdict"] == "failed"
     report = verify_run(run_id, settings=home)
     (refusal,) = [r for r in report.results.values() if r.gate == "model-promotion"]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.helpers import pipeline_run_id, run_dag, unique_dag_id
 
 pytestmark = pytest.mark.airflow
 
@@ -38,27 +38,10 @@ def credit_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"model": str(root / "model"), "train": str(root / "train.csv"), "test": str(root / "test.csv")}
 
 
-def _run(dag):
-    dag_run = dag.test()
-    return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
-
-
-def _pipeline_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    assert len(runs) == 1
-    return runs[0].info.run_id
-
-
-def _dag_id(name: str) -> str:
-    return f"robustness_{name}_{uuid.uuid4().hex[:8]}"
-
-
 def test_robust_model_passes_and_leaves_verifiable_evidence(
     airflow_db, home: Settings, tmp_path: Path, write_dag, credit_files: dict[str, str]
 ) -> None:
-    dag_id = _dag_id("pass")
+    dag_id = unique_dag_id("robustness_pass")
     dag = write_dag(
         dag_id,
         f"""
@@ -78,9 +61,9 @@ downstream(gate.output)
         header=HEADER,
         params={"data": credit_files["test"]},
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "success", {t: str(ti.state) for t, ti in tis.items()}
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.robustness.verdict"] == "passed"
     local = store.download_dir(run_id, "mlsecops/evidence/robustness/try-1", tmp_path / "dl")
@@ -99,7 +82,7 @@ downstream(gate.output)
 def test_model_from_mlflow_fails_at_large_epsilon_without_retry(
     airflow_db, home: Settings, tmp_path: Path, write_dag, credit_files: dict[str, str]
 ) -> None:
-    dag_id = _dag_id("fail")
+    dag_id = unique_dag_id("robustness_fail")
     dag = write_dag(
         dag_id,
         f"""
@@ -130,11 +113,11 @@ RobustnessGateOperator(
 """,
         header=HEADER,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed"
     assert str(tis["train"].state) == "success"
     assert str(tis["robustness"].state) == "failed" and tis["robustness"].try_number == 1
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     local = store.download_dir(run_id, "mlsecops/evidence/robustness/try-1", tmp_path / "dl")
     result = json.loads((local / "result.json").read_text())
@@ -151,7 +134,7 @@ RobustnessGateOperator(
 def test_a_model_that_cannot_be_fetched_is_a_recorded_error_with_the_policy(
     airflow_db, home: Settings, tmp_path: Path, write_dag, credit_files: dict[str, str]
 ) -> None:
-    dag_id = _dag_id("unfetchable")
+    dag_id = unique_dag_id("robustness_unfetchable")
     dag = write_dag(
         dag_id,
         f"""
@@ -162,9 +145,9 @@ RobustnessGateOperator(
 """,
         header=HEADER,
     )
-    dag_run, tis = _run(dag)
+    dag_run, tis = run_dag(dag)
     assert dag_run.state == "failed" and str(tis["robustness"].state) == "failed"
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     local = store.download_dir(run_id, "mlsecops/evidence/robustness/try-1", tmp_path / "dl")
     result = json.loads((local / "result.json").read_text())

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from airflow_mlsecops.config import Settings
-from airflow_mlsecops.io.mlflow_store import TAG_DAG_ID, MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.gates.osv_fixtures import advisory, ecosystem_range, write_osv_db
+from tests.helpers import pipeline_run_id
 
 pytestmark = pytest.mark.airflow
 
@@ -38,14 +39,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _fit(), str(path), serialization_format="skops", pip_requirements=[f"scikit-learn=={sklearn.__version__}"]
     )
     return path
-
-
-def _pipeline_run(settings: Settings, dag_id: str) -> str:
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    experiment = store.client.get_experiment_by_name(dag_id)
-    runs = store.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_DAG_ID}` = '{dag_id}'")
-    assert len(runs) == 1
-    return runs[0].info.run_id
 
 
 def _states(dag_run) -> dict[str, str]:
@@ -80,7 +73,7 @@ downstream(sbom.output["bom"])
     )
     dag_run = dag.test()
     assert _states(dag_run) == {"sign_data": "success", "sbom": "success", "downstream": "success"}
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.sbom.verdict"] == "passed"
     report = verify_run(run_id, settings=home)
@@ -118,7 +111,7 @@ def test_sbom_gate_fails_the_task_on_a_vulnerable_package(
     assert dag_run.state == "failed"
     (ti,) = dag_run.get_task_instances()
     assert str(ti.state) == "failed" and ti.try_number == 1  # rejected: no retry
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.run_tags(run_id)["mlsecops.gate.sbom.verdict"] == "failed"
     local = store.download_dir(run_id, "mlsecops/evidence/sbom/try-1", tmp_path / "dl")
@@ -138,6 +131,8 @@ def test_sbom_gate_fetches_a_registered_model_and_records_it_under_its_uri(
 
     name = f"sbom-op-{uuid.uuid4().hex[:8]}"
     mlflow.set_tracking_uri(home.tracking_uri)
+    # The fluent API's registry URI is process-global: an earlier test may have left its own.
+    mlflow.set_registry_uri(home.tracking_uri)
     with mlflow.start_run():
         mlflow.sklearn.log_model(
             _fit(),
@@ -158,7 +153,7 @@ SBOMGateOperator(task_id="unfetchable", model="runs:/{uuid.uuid4().hex}/model", 
     )
     dag_run = dag.test()
     assert _states(dag_run) == {"registered": "success", "unfetchable": "failed"}
-    run_id = _pipeline_run(home, dag_id)
+    run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     tags = store.run_tags(run_id)
     assert (tags["mlsecops.gate.registered.verdict"], tags["mlsecops.gate.unfetchable.verdict"]) == ("passed", "error")

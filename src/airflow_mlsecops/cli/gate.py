@@ -198,7 +198,7 @@ def cmd_gate_robustness(args: argparse.Namespace) -> int:
     apply_store_options(args)
     import tempfile
 
-    from airflow_mlsecops.gates.robustness import evaluate_robustness, robustness_error, robustness_policy
+    from airflow_mlsecops.gates.robustness import evaluate_robustness, inputs_unavailable, robustness_policy
     from airflow_mlsecops.io.artifacts import fetch, subject_name
 
     options: dict[str, Any] = {
@@ -215,7 +215,7 @@ def cmd_gate_robustness(args: argparse.Namespace) -> int:
         try:
             local = fetch(args.model, Path(tmp, "model"))
         except Exception as exc:  # noqa: BLE001 - a model that cannot be fetched is an error verdict, never a pass
-            return finish_gate(args, robustness_error(exc, policy=robustness_policy(**options), warn_only=args.warn_only))
+            return finish_gate(args, inputs_unavailable(exc, policy=robustness_policy(**options), warn_only=args.warn_only))
         outcome = evaluate_robustness(
             str(local), args.data, **options, warn_only=args.warn_only, model_subject=subject_name(args.model)
         )
@@ -226,67 +226,46 @@ def cmd_gate_sbom(args: argparse.Namespace) -> int:
     apply_store_options(args)
     import tempfile
 
-    from airflow_mlsecops.gates.base import Evaluation, run_gate
-    from airflow_mlsecops.gates.sbom import (
-        DEFAULT_FAIL_ON,
-        GATE_NAME,
-        DatasetRef,
-        build_and_check_sbom,
-        sbom_distributions,
-        sbom_policy,
-    )
+    from airflow_mlsecops.gates.sbom import BOM_FILE, DEFAULT_FAIL_ON, DatasetRef, build_and_check_sbom, inputs_unavailable
     from airflow_mlsecops.io.artifacts import fetch, subject_name
 
-    fail_on = args.fail_on or DEFAULT_FAIL_ON
+    options: dict[str, Any] = {
+        "fail_on": args.fail_on or DEFAULT_FAIL_ON,
+        "require_vulnerability_check": not args.no_vulnerability_check,
+        "osv_db": args.osv_db,
+        "online": args.online,
+        "python": args.python,
+        "warn_only": args.warn_only,
+    }
+    datasets = [DatasetRef.parse(d) for d in args.dataset or []]  # a bad --dataset is a usage error (exit 2)
     with tempfile.TemporaryDirectory(prefix="mlsecops-sbom-") as tmp:
         try:
             local = fetch(args.model, Path(tmp, "model"))
         except Exception as exc:  # noqa: BLE001 - a model that cannot be fetched is an error verdict, never a pass
-            error = exc
-
-            def fail() -> Evaluation:
-                raise error
-
-            policy = sbom_policy(
-                fail_on=fail_on,
-                require_vulnerability_check=not args.no_vulnerability_check,
-                osv_db=args.osv_db,
-                online=args.online,
-                python=args.python,
-            )
-            outcome = run_gate(
-                GATE_NAME, fail, policy=policy, warn_only=args.warn_only, distributions=sbom_distributions(online=args.online)
-            )
-            return finish_gate(args, outcome)
-        outcome = build_and_check_sbom(
-            str(local),
-            subject=subject_name(args.model),
-            python=args.python,
-            osv_db=args.osv_db,
-            online=args.online,
-            datasets=[DatasetRef.parse(d) for d in args.dataset or []],
-            fail_on=fail_on,
-            require_vulnerability_check=not args.no_vulnerability_check,
-            warn_only=args.warn_only,
-        )
-    if args.bom and "bom.cdx.json" in outcome.files:
-        Path(args.bom).write_bytes(outcome.files["bom.cdx.json"])
+            return finish_gate(args, inputs_unavailable(exc, **options))
+        outcome = build_and_check_sbom(str(local), subject=subject_name(args.model), datasets=datasets, **options)
+    if args.bom and BOM_FILE in outcome.files:
+        Path(args.bom).write_bytes(outcome.files[BOM_FILE])
     return finish_gate(args, outcome)
 
 
 def cmd_gate_drift(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.drift import detect_drift
+    from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
+    from airflow_mlsecops.io.locations import load_table_at
 
-    outcome = detect_drift(
-        args.reference,
-        args.current,
-        columns=_split_list(args.columns),
-        drift_share=args.drift_share,
-        max_rows=None if args.max_rows == 0 else args.max_rows,
-        html=bool(args.html) or args.record,
-        warn_only=args.warn_only,
-    )
+    options: dict[str, Any] = {
+        "columns": _split_list(args.columns),
+        "drift_share": args.drift_share,
+        "max_rows": None if args.max_rows == 0 else args.max_rows,
+        "warn_only": args.warn_only,
+    }
+    try:
+        reference, current = load_table_at(args.reference), load_table_at(args.current)
+    except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
+        outcome = inputs_unavailable(exc, **options)
+    else:
+        outcome = detect_drift(reference, current, html=bool(args.html) or args.record, **options)
     if args.html:
         report = next((data for name, data in outcome.files.items() if name.endswith(".html")), None)
         if report is not None:
@@ -296,12 +275,29 @@ def cmd_gate_drift(args: argparse.Namespace) -> int:
 
 def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.input_detection import score_batch
+    import tempfile
 
-    outcome = score_batch(
-        args.data, args.detector, model_uri=args.model, max_flagged_share=args.max_flagged_share, warn_only=args.warn_only
-    )
-    return finish_gate(args, outcome)
+    from airflow_mlsecops.gates.input_detection import inputs_unavailable, score_batch
+    from airflow_mlsecops.io.locations import fetch_artifact, load_table_at
+
+    with tempfile.TemporaryDirectory(prefix="mlsecops-input-anomaly-") as tmp:
+        try:
+            table = load_table_at(args.data)
+            model = fetch_artifact(args.model, Path(tmp, "model")) if args.model else None
+            detector = fetch_artifact(args.detector, Path(tmp, "detector")) if args.detector else None
+        except Exception as exc:  # noqa: BLE001 - inputs that cannot be fetched are an error verdict, never a pass
+            outcome = inputs_unavailable(
+                exc,
+                detector_dir=args.detector,
+                model_uri=args.model,
+                max_flagged_share=args.max_flagged_share,
+                warn_only=args.warn_only,
+            )
+        else:
+            outcome = score_batch(
+                table, detector, model_uri=model, max_flagged_share=args.max_flagged_share, warn_only=args.warn_only
+            )
+        return finish_gate(args, outcome)
 
 
 def add_gate_parsers(sub: Any) -> None:

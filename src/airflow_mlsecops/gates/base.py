@@ -72,6 +72,22 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def raising(error: BaseException, *, check: Callable[[], object] | None = None) -> Callable[[], Evaluation]:
+    """A gate body for inputs that could not be fetched or loaded: run ``check`` (the gate's own
+    argument check, so a bad argument is still reported first), then raise ``error``.
+
+    ``run_gate(GATE_NAME, raising(exc, check=...), policy=...)`` records the gate's ``error``
+    verdict with the gate's policy, never a pass.
+    """
+
+    def body() -> Evaluation:
+        if check is not None:
+            check()
+        raise error
+
+    return body
+
+
 def run_gate(
     gate: str,
     body: Callable[[], Evaluation],

@@ -50,14 +50,17 @@ dataset-level test. Bad input (a missing or empty file, columns that differ betw
 a column that is numeric in one frame and not the other, a column with no values) is an ``error``
 verdict with a message that names the problem.
 
-The helpers :func:`resolve_model_ref` and :func:`load_table_any` are shared with the
-input-anomaly gate (:mod:`airflow_mlsecops.gates.input_detection`).
+**Inputs are local.** The engine reads local files or tables loaded already; the operator and
+the CLI fetch ``s3://``, ``runs:/`` and ``models:/`` data first with
+:func:`airflow_mlsecops.io.locations.load_table_at` (which names a file stored in MLflow by its
+URI) and pin the model's alias with :func:`airflow_mlsecops.io.locations.resolve_model_ref`. When
+that fails, :func:`inputs_unavailable` records the same ``error`` verdict the gate would.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,16 +68,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops import gate_names
-from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
+from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
-from airflow_mlsecops.io.artifacts import MLFLOW_SCHEMES, fetch
-from airflow_mlsecops.io.tabular import LoadedTable, load_table
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.io.locations import ModelRef, local_table, parse_model_ref
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.tabular import LoadedTable
 
 GATE_NAME = gate_names.DRIFT
 HTML_FILE = "drift_report.html"
@@ -88,94 +90,6 @@ MAX_COLUMNS_IN_DETAILS = 50
 _OWASP_SKEWING = ("ML08:2023",)
 _ATLAS_ERODE = ("AML.T0031",)
 _FAIL, _SUCCESS = "FAIL", "SUCCESS"
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers shared by the monitoring gates
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model location with any registry alias resolved to the version it pointed at.
-
-    :param requested: the location as given (``models:/credit-risk@champion``).
-    :param uri: the pinned location (``models:/credit-risk/3``): what the evidence names, so a
-        later verification re-hashes the version that was judged even after the alias moved.
-    :param name: registered model name, if the location names one.
-    :param version: registered model version, if known.
-    :param alias: the alias that was resolved, if any.
-    """
-
-    requested: str
-    uri: str
-    name: str | None = None
-    version: str | None = None
-    alias: str | None = None
-
-    def to_dict(self) -> dict[str, str | None]:
-        return {"requested": self.requested, "uri": self.uri, "name": self.name, "version": self.version, "alias": self.alias}
-
-
-def default_store(store: MLflowEvidenceStore | None) -> MLflowEvidenceStore:
-    """``store``, or the MLflow store configured in the environment."""
-    if store is not None:
-        return store
-    from airflow_mlsecops.config import Settings
-    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
-
-    settings = Settings.from_env()
-    return MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-
-
-def resolve_model_ref(location: str, store: MLflowEvidenceStore | None = None) -> ModelRef:
-    """Pin ``models:/<name>@<alias>[/path]`` to ``models:/<name>/<version>[/path]``.
-
-    Other locations (local paths, ``s3://``, ``runs:/``, ``models:/<name>/<version>``,
-    ``models:/<model id>``) are returned as they are, with the name and version when the location
-    carries them. An unknown model or alias is a :class:`ConfigurationError`.
-
-    :param location: where the model (or a file inside it) is.
-    :param store: the MLflow store that resolves aliases (default: the configured one).
-    """
-    if not location.startswith("models:/"):
-        return ModelRef(requested=location, uri=location)
-    head, _, rest = location[len("models:/") :].partition("/")
-    if "@" in head:
-        name, alias = head.split("@", 1)
-        if not name or not alias:
-            raise ConfigurationError(f"{location}: expected models:/<name>@<alias>")
-        resolved = default_store(store)
-        with resolved.errors(f"cannot resolve the alias {alias!r} of model {name!r}"):
-            version = str(resolved.client.get_model_version_by_alias(name, alias).version)
-        pinned = f"models:/{name}/{version}" + (f"/{rest}" if rest else "")
-        return ModelRef(requested=location, uri=pinned, name=name, version=version, alias=alias)
-    first = rest.split("/", 1)[0]
-    if first.isdigit():
-        return ModelRef(requested=location, uri=location, name=head, version=first)
-    return ModelRef(requested=location, uri=location)
-
-
-def load_table_any(location: str, *, store: MLflowEvidenceStore | None = None, csv_delimiter: str | None = None) -> LoadedTable:
-    """:func:`~airflow_mlsecops.io.tabular.load_table`, plus data files stored in MLflow.
-
-    ``runs:/`` and ``models:/`` locations are downloaded through ``store`` and named in the
-    evidence by their (alias-pinned) URI.
-
-    :param location: local path, ``s3://`` object, or ``runs:/`` / ``models:/`` URI of one file.
-    :param store: the MLflow store for MLflow URIs (default: the configured one).
-    :param csv_delimiter: delimiter of a CSV file (default ``,``).
-    """
-    if not location.startswith(MLFLOW_SCHEMES):
-        return load_table(location, csv_delimiter=csv_delimiter)
-    ref = resolve_model_ref(location, store)
-    with tempfile.TemporaryDirectory(prefix="mlsecops-table-") as tmp:
-        path = fetch(ref.uri, Path(tmp), default_store(store))
-        if not path.is_file():
-            raise GateError(f"{location} is not a single data file")
-        table = load_table(str(path), csv_delimiter=csv_delimiter)
-    return LoadedTable(
-        frame=table.frame, subject=Subject(ref.uri, table.subject.sha256), format=table.format, size_bytes=table.size_bytes
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,9 +258,19 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _policy(columns: Sequence[str] | None, drift_share: float, max_rows: int | None, random_state: int) -> dict[str, Any]:
+    return {
+        "drift_share": drift_share,
+        "max_rows": max_rows,
+        "random_state": random_state,
+        "columns": list(columns) if columns is not None and not isinstance(columns, str) else columns,
+        "method": "Evidently DataDriftPreset defaults (per-column test statuses)",
+    }
+
+
 def detect_drift(
-    reference: str,
-    current: str,
+    reference: str | Path | LoadedTable,
+    current: str | Path | LoadedTable,
     *,
     columns: Sequence[str] | None = None,
     drift_share: float = 0.5,
@@ -356,13 +280,13 @@ def detect_drift(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
-    model: str | None = None,
-    store: MLflowEvidenceStore | None = None,
+    model: str | ModelRef | None = None,
 ) -> GateOutcome:
     """Compare the ``current`` batch with the ``reference`` data; fail if the dataset drifted.
 
-    :param reference: the training reference: local path, ``s3://`` object, or ``runs:/`` /
-        ``models:/`` URI of a CSV or Parquet file.
+    :param reference: the training reference: a local CSV or Parquet file, or a table loaded
+        already (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/``
+        and ``models:/`` files and names them by their URI).
     :param current: the production batch, same forms.
     :param columns: the columns to compare (default: all; then both frames must have the same
         columns). A comma-separated string is accepted.
@@ -375,164 +299,208 @@ def detect_drift(
     :param warn_only: report drift as ``warned`` instead of rejecting.
     :param context: the Airflow task that runs the gate, if any.
     :param csv_delimiter: delimiter of CSV files (default ``,``).
-    :param model: the model that scores this batch (e.g. ``models:/credit-risk@champion``); only
-        recorded in the evidence, pinned to its version.
-    :param store: the MLflow store for ``runs:/`` / ``models:/`` locations (default: configured).
+    :param model: the model that scores this batch, only recorded in the evidence: a
+        :class:`~airflow_mlsecops.io.locations.ModelRef` pinned by
+        :func:`~airflow_mlsecops.io.locations.resolve_model_ref`, or a location without an alias.
     :returns: the outcome; ``outcome.files`` holds ``drift_report.json`` (and the HTML report).
     """
-    policy = {
-        "drift_share": drift_share,
-        "max_rows": max_rows,
-        "random_state": random_state,
-        "columns": list(columns) if columns is not None and not isinstance(columns, str) else columns,
-        "method": "Evidently DataDriftPreset defaults (per-column test statuses)",
-    }
-
-    def body() -> Evaluation:
-        _check_arguments(drift_share, max_rows)
-        model_ref = resolve_model_ref(model, store) if model else None
-        ref_table = load_table_any(reference, store=store, csv_delimiter=csv_delimiter)
-        cur_table = load_table_any(current, store=store, csv_delimiter=csv_delimiter)
-        ref_name, cur_name = Path(ref_table.subject.name).name, Path(cur_table.subject.name).name
-        selected = _select_columns(ref_table.frame, cur_table.frame, columns)
-        ref_frame, cur_frame = ref_table.frame[selected], cur_table.frame[selected]
-        _check_frames(ref_frame, cur_frame, selected, (ref_name, cur_name))
-        ref_used, ref_sampled = _sample(ref_frame, max_rows, random_state)
-        cur_used, cur_sampled = _sample(cur_frame, max_rows, random_state)
-
-        started = time.perf_counter()
-        raw, page = _run_evidently(ref_used, cur_used, float(drift_share), html)
-        seconds = time.perf_counter() - started
-        column_results, dataset = _parse_snapshot(raw)
-
-        checked = {c.column for c in column_results}
-        not_checked = [c for c in selected if c not in checked]
-        drifted = [c for c in column_results if c.drifted]
-        dataset_drift = dataset["status"] == _FAIL
-        sampling = {
-            "max_rows": max_rows,
-            "random_state": random_state,
-            "rows_reference": len(ref_frame),
-            "rows_current": len(cur_frame),
-            "rows_reference_compared": len(ref_used),
-            "rows_current_compared": len(cur_used),
-            "sampled_reference": ref_sampled,
-            "sampled_current": cur_sampled,
-        }
-
-        findings: list[Finding] = [
-            Finding(
-                id="drift.column",
-                severity=Severity.HIGH if dataset_drift else Severity.MEDIUM,
-                message=(
-                    f"column {c.column!r} drifted: {c.method} score {_fmt(c.score)}, threshold {_fmt(c.threshold)} "
-                    f"({'lower' if _lower_means_drift(c.method) else 'higher'} means drift)"
-                ),
-                location=f"column {c.column}",
-                atlas=_ATLAS_ERODE,
-                owasp_ml=_OWASP_SKEWING,
-            )
-            for c in drifted
-        ]
-        findings.extend(
-            Finding(
-                id="drift.column-not-checked",
-                severity=Severity.LOW,
-                message=f"column {name!r} was not compared: Evidently could not infer a type it tests for drift "
-                f"({ref_frame[name].dtype})",
-                location=f"column {name}",
-            )
-            for name in not_checked
-        )
-        share_text = f"{dataset['drifted_columns']} of {len(column_results)} columns ({dataset['drifted_share']:.0%})"
-        findings.append(
-            Finding(
-                id="drift.dataset",
-                severity=Severity.HIGH if dataset_drift else Severity.INFO,
-                message=(
-                    f"dataset drift: {share_text} drifted, at or above the drift share {drift_share:g}"
-                    if dataset_drift
-                    else f"no dataset drift: {share_text} drifted, below the drift share {drift_share:g}"
-                ),
-                atlas=_ATLAS_ERODE if dataset_drift else (),
-                owasp_ml=_OWASP_SKEWING if dataset_drift else (),
-                passed=not dataset_drift,
-            )
-        )
-
-        from airflow_mlsecops.gates.base import tool_versions
-
-        report: dict[str, Any] = {
-            "gate": GATE_NAME,
-            "reference": ref_table.subject.name,
-            "current": cur_table.subject.name,
-            "drift_share": drift_share,
-            "dataset": dataset,
-            "columns": [c.to_dict() for c in column_results],
-            "columns_not_checked": not_checked,
-            "sampling": sampling,
-            "evidently_seconds": round(seconds, 3),
-            "evidently_version": tool_versions("evidently")["evidently"],
-            "evidently_tests": [
-                {"name": t.get("name"), "description": t.get("description"), "status": t.get("status")}
-                for t in raw.get("tests", [])
-            ],
-        }
-        if model_ref is not None:
-            report["model"] = model_ref.to_dict()
-        files = {JSON_FILE: json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8")}
-        if html:
-            files[HTML_FILE] = page
-
-        summary = (
-            f"{'dataset drift' if dataset_drift else 'no dataset drift'}: {share_text} drifted "
-            f"(policy: drift at >= {drift_share:g}) between {ref_name} ({len(ref_frame)} rows) "
-            f"and {cur_name} ({len(cur_frame)} rows)"
-        )
-        if drifted:
-            summary += f"; drifted: {', '.join(c.column for c in drifted[:8])}{', ...' if len(drifted) > 8 else ''}"
-        if ref_sampled or cur_sampled:
-            summary += f"; sampled to {max_rows} rows"
-        if not_checked:
-            summary += f"; {len(not_checked)} column(s) not compared"
-        details: dict[str, Any] = {
-            "dataset_test": dataset["description"],
-            "columns": [c.to_dict() for c in column_results[:MAX_COLUMNS_IN_DETAILS]],
-            "columns_truncated": len(column_results) > MAX_COLUMNS_IN_DETAILS,
-            "columns_not_checked": not_checked[:MAX_COLUMNS_IN_DETAILS],
-            "sampling": sampling,
-            "formats": {"reference": ref_table.format, "current": cur_table.format},
-            "html_report": html,
-        }
-        if model_ref is not None:
-            details["model"] = model_ref.to_dict()
-        return Evaluation(
-            passed=not dataset_drift,
-            summary=summary,
-            subjects=[ref_table.subject, cur_table.subject],
-            findings=findings,
-            metrics={
-                "columns": float(len(column_results)),
-                "drifted_columns": float(len(drifted)),
-                "drifted_share": float(dataset["drifted_share"]),
-                "dataset_drift": 1.0 if dataset_drift else 0.0,
-                "rows_reference": float(len(ref_frame)),
-                "rows_current": float(len(cur_frame)),
-                "rows_reference_compared": float(len(ref_used)),
-                "rows_current_compared": float(len(cur_used)),
-                "sampled_reference": 1.0 if ref_sampled else 0.0,
-                "sampled_current": 1.0 if cur_sampled else 0.0,
-                "evidently_seconds": round(seconds, 3),
-            },
-            files=files,
-            details=details,
-        )
-
+    evaluate = functools.partial(
+        _evaluate,
+        reference,
+        current,
+        columns=columns,
+        drift_share=drift_share,
+        max_rows=max_rows,
+        random_state=random_state,
+        html=html,
+        csv_delimiter=csv_delimiter,
+        model=model,
+    )
     return run_gate(
         GATE_NAME,
-        body,
-        policy=policy,
+        evaluate,
+        policy=_policy(columns, drift_share, max_rows, random_state),
         warn_only=warn_only,
         distributions=("evidently", "pandas"),
         context=context,
+    )
+
+
+def inputs_unavailable(
+    error: Exception,
+    *,
+    columns: Sequence[str] | None = None,
+    drift_share: float = 0.5,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    random_state: int = 0,
+    warn_only: bool = False,
+    context: PipelineContext | None = None,
+) -> GateOutcome:
+    """The outcome of :func:`detect_drift` when its inputs could not be fetched or loaded.
+
+    The caller passes the exception it caught; the outcome is the ``error`` verdict the gate gives
+    for it, with the same policy on record (an invalid argument is reported first, as the gate does).
+
+    :param error: why the inputs are unavailable.
+    """
+
+    return run_gate(
+        GATE_NAME,
+        raising(error, check=lambda: _check_arguments(drift_share, max_rows)),
+        policy=_policy(columns, drift_share, max_rows, random_state),
+        warn_only=warn_only,
+        distributions=("evidently", "pandas"),
+        context=context,
+    )
+
+
+def _evaluate(
+    reference: str | Path | LoadedTable,
+    current: str | Path | LoadedTable,
+    *,
+    columns: Sequence[str] | None,
+    drift_share: float,
+    max_rows: int | None,
+    random_state: int,
+    html: bool,
+    csv_delimiter: str | None,
+    model: str | ModelRef | None,
+) -> Evaluation:
+    """What the drift gate found: the body :func:`detect_drift` runs (same parameters)."""
+    _check_arguments(drift_share, max_rows)
+    model_ref = model if isinstance(model, ModelRef) else parse_model_ref(str(model)) if model else None
+    ref_table = local_table(reference, csv_delimiter=csv_delimiter)
+    cur_table = local_table(current, csv_delimiter=csv_delimiter)
+    ref_name, cur_name = Path(ref_table.subject.name).name, Path(cur_table.subject.name).name
+    selected = _select_columns(ref_table.frame, cur_table.frame, columns)
+    ref_frame, cur_frame = ref_table.frame[selected], cur_table.frame[selected]
+    _check_frames(ref_frame, cur_frame, selected, (ref_name, cur_name))
+    ref_used, ref_sampled = _sample(ref_frame, max_rows, random_state)
+    cur_used, cur_sampled = _sample(cur_frame, max_rows, random_state)
+
+    started = time.perf_counter()
+    raw, page = _run_evidently(ref_used, cur_used, float(drift_share), html)
+    seconds = time.perf_counter() - started
+    column_results, dataset = _parse_snapshot(raw)
+
+    checked = {c.column for c in column_results}
+    not_checked = [c for c in selected if c not in checked]
+    drifted = [c for c in column_results if c.drifted]
+    dataset_drift = dataset["status"] == _FAIL
+    sampling = {
+        "max_rows": max_rows,
+        "random_state": random_state,
+        "rows_reference": len(ref_frame),
+        "rows_current": len(cur_frame),
+        "rows_reference_compared": len(ref_used),
+        "rows_current_compared": len(cur_used),
+        "sampled_reference": ref_sampled,
+        "sampled_current": cur_sampled,
+    }
+
+    findings: list[Finding] = [
+        Finding(
+            id="drift.column",
+            severity=Severity.HIGH if dataset_drift else Severity.MEDIUM,
+            message=(
+                f"column {c.column!r} drifted: {c.method} score {_fmt(c.score)}, threshold {_fmt(c.threshold)} "
+                f"({'lower' if _lower_means_drift(c.method) else 'higher'} means drift)"
+            ),
+            location=f"column {c.column}",
+            atlas=_ATLAS_ERODE,
+            owasp_ml=_OWASP_SKEWING,
+        )
+        for c in drifted
+    ]
+    findings.extend(
+        Finding(
+            id="drift.column-not-checked",
+            severity=Severity.LOW,
+            message=f"column {name!r} was not compared: Evidently could not infer a type it tests for drift "
+            f"({ref_frame[name].dtype})",
+            location=f"column {name}",
+        )
+        for name in not_checked
+    )
+    share_text = f"{dataset['drifted_columns']} of {len(column_results)} columns ({dataset['drifted_share']:.0%})"
+    findings.append(
+        Finding(
+            id="drift.dataset",
+            severity=Severity.HIGH if dataset_drift else Severity.INFO,
+            message=(
+                f"dataset drift: {share_text} drifted, at or above the drift share {drift_share:g}"
+                if dataset_drift
+                else f"no dataset drift: {share_text} drifted, below the drift share {drift_share:g}"
+            ),
+            atlas=_ATLAS_ERODE if dataset_drift else (),
+            owasp_ml=_OWASP_SKEWING if dataset_drift else (),
+            passed=not dataset_drift,
+        )
+    )
+
+    from airflow_mlsecops.gates.base import tool_versions
+
+    report: dict[str, Any] = {
+        "gate": GATE_NAME,
+        "reference": ref_table.subject.name,
+        "current": cur_table.subject.name,
+        "drift_share": drift_share,
+        "dataset": dataset,
+        "columns": [c.to_dict() for c in column_results],
+        "columns_not_checked": not_checked,
+        "sampling": sampling,
+        "evidently_seconds": round(seconds, 3),
+        "evidently_version": tool_versions("evidently")["evidently"],
+        "evidently_tests": [
+            {"name": t.get("name"), "description": t.get("description"), "status": t.get("status")} for t in raw.get("tests", [])
+        ],
+    }
+    if model_ref is not None:
+        report["model"] = model_ref.to_dict()
+    files = {JSON_FILE: json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8")}
+    if html:
+        files[HTML_FILE] = page
+
+    summary = (
+        f"{'dataset drift' if dataset_drift else 'no dataset drift'}: {share_text} drifted "
+        f"(policy: drift at >= {drift_share:g}) between {ref_name} ({len(ref_frame)} rows) "
+        f"and {cur_name} ({len(cur_frame)} rows)"
+    )
+    if drifted:
+        summary += f"; drifted: {', '.join(c.column for c in drifted[:8])}{', ...' if len(drifted) > 8 else ''}"
+    if ref_sampled or cur_sampled:
+        summary += f"; sampled to {max_rows} rows"
+    if not_checked:
+        summary += f"; {len(not_checked)} column(s) not compared"
+    details: dict[str, Any] = {
+        "dataset_test": dataset["description"],
+        "columns": [c.to_dict() for c in column_results[:MAX_COLUMNS_IN_DETAILS]],
+        "columns_truncated": len(column_results) > MAX_COLUMNS_IN_DETAILS,
+        "columns_not_checked": not_checked[:MAX_COLUMNS_IN_DETAILS],
+        "sampling": sampling,
+        "formats": {"reference": ref_table.format, "current": cur_table.format},
+        "html_report": html,
+    }
+    if model_ref is not None:
+        details["model"] = model_ref.to_dict()
+    return Evaluation(
+        passed=not dataset_drift,
+        summary=summary,
+        subjects=[ref_table.subject, cur_table.subject],
+        findings=findings,
+        metrics={
+            "columns": float(len(column_results)),
+            "drifted_columns": float(len(drifted)),
+            "drifted_share": float(dataset["drifted_share"]),
+            "dataset_drift": 1.0 if dataset_drift else 0.0,
+            "rows_reference": float(len(ref_frame)),
+            "rows_current": float(len(cur_frame)),
+            "rows_reference_compared": float(len(ref_used)),
+            "rows_current_compared": float(len(cur_used)),
+            "sampled_reference": 1.0 if ref_sampled else 0.0,
+            "sampled_current": 1.0 if cur_sampled else 0.0,
+            "evidently_seconds": round(seconds, 3),
+        },
+        files=files,
+        details=details,
     )

@@ -25,6 +25,10 @@ once, to the version it points at when the task runs; that version names the mod
 detector inside it) in the signed evidence, and the pipeline's MLflow run gets the tags
 ``mlsecops.model_name``, ``mlsecops.model_version`` and ``mlsecops.model_uri``.
 
+The operators fetch their inputs (``s3://``, ``runs:/``, ``models:/``) through the evidence
+hook's MLflow store with :mod:`airflow_mlsecops.io.locations` and hand the engines local files;
+an input that cannot be fetched is an ``error`` verdict, recorded like any other.
+
 Alerting goes through Airflow's own mechanisms: a crossed threshold fails the task (no retry),
 and the DAG's ``on_failure_callback`` tells people (see ``dags/model_monitoring.py``).
 """
@@ -32,6 +36,8 @@ and the DAG's ``on_failure_callback`` tells people (see ``dags/model_monitoring.
 from __future__ import annotations
 
 import logging
+import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -207,21 +213,39 @@ class DriftMonitorOperator(_ModelTagging):
         self.csv_delimiter = csv_delimiter
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.drift import detect_drift
+        from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
+        from airflow_mlsecops.io.locations import load_table_at, resolve_model_ref
 
+        columns = _columns(self.columns)
+        drift_share = _rendered_number(self.drift_share)
+        max_rows = _rendered_number(self.max_rows, integer=True)
+        store = self.evidence_hook().store
+        try:
+            model = resolve_model_ref(str(self.model), store) if self.model else None
+            reference = load_table_at(str(self.reference), store=store, csv_delimiter=self.csv_delimiter)
+            current = load_table_at(str(self.current), store=store, csv_delimiter=self.csv_delimiter)
+        except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
+            return inputs_unavailable(
+                exc,
+                columns=columns,
+                drift_share=drift_share,
+                max_rows=max_rows,
+                random_state=self.random_state,
+                warn_only=self.warn_only,
+                context=pipeline,
+            )
         return detect_drift(
-            str(self.reference),
-            str(self.current),
-            columns=_columns(self.columns),
-            drift_share=_rendered_number(self.drift_share),
-            max_rows=_rendered_number(self.max_rows, integer=True),
+            reference,
+            current,
+            columns=columns,
+            drift_share=drift_share,
+            max_rows=max_rows,
             random_state=self.random_state,
             html=self.html,
             warn_only=self.warn_only,
             context=pipeline,
             csv_delimiter=self.csv_delimiter,
-            model=str(self.model) if self.model else None,
-            store=self.evidence_hook().store,
+            model=model,
         )
 
 
@@ -249,7 +273,9 @@ class InputAnomalyGateOperator(_ModelTagging):
         ``<model>/input_detector``, with an alias pinned to the same version as the model. (templated)
     :param max_flagged_share: the task fails when more than this share of rows is flagged. (templated)
     :param max_reported_rows: flagged rows listed with their scores in ``input_anomaly_report.json``.
-    :param allow_pickled_model: load a ``cloudpickle``/``pickle`` model (runs code when loaded).
+    :param trust_pickle: load a ``cloudpickle``/``pickle`` model (runs code when loaded); default ``False``.
+    :param allow_pickled_model: deprecated alias of ``trust_pickle`` (a ``DeprecationWarning``; giving
+        both with different values is a ``ValueError``).
     :param csv_delimiter: delimiter of a CSV batch (default ``,``).
     """
 
@@ -265,11 +291,24 @@ class InputAnomalyGateOperator(_ModelTagging):
         detector: str | Path | None = None,
         max_flagged_share: float | str = 0.05,
         max_reported_rows: int = 100,
-        allow_pickled_model: bool = False,
+        trust_pickle: bool | None = None,
+        allow_pickled_model: bool | None = None,
         csv_delimiter: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        for name, flag in (("trust_pickle", trust_pickle), ("allow_pickled_model", allow_pickled_model)):
+            if flag is not None and not isinstance(flag, bool):
+                raise ValueError(f"{self.task_id}: {name} must be True or False")
+        if allow_pickled_model is not None:
+            warnings.warn(
+                f"{self.task_id}: allow_pickled_model is deprecated; use trust_pickle", DeprecationWarning, stacklevel=2
+            )
+            if trust_pickle is not None and trust_pickle != allow_pickled_model:
+                raise ValueError(
+                    f"{self.task_id}: trust_pickle={trust_pickle} and its deprecated alias "
+                    f"allow_pickled_model={allow_pickled_model} disagree; pass trust_pickle only"
+                )
         if not data:
             raise ValueError(f"{self.task_id}: data is required")
         if not model and not detector:
@@ -285,24 +324,44 @@ class InputAnomalyGateOperator(_ModelTagging):
         self.detector = _location(detector) if detector else None
         self.max_flagged_share = max_flagged_share
         self.max_reported_rows = max_reported_rows
-        self.allow_pickled_model = allow_pickled_model
+        self.trust_pickle = bool(trust_pickle if trust_pickle is not None else allow_pickled_model)
         self.csv_delimiter = csv_delimiter
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.input_detection import score_batch
+        from airflow_mlsecops.gates.input_detection import inputs_unavailable, score_batch
+        from airflow_mlsecops.io.locations import fetch_artifact, load_table_at
 
-        return score_batch(
-            str(self.data),
-            str(self.detector) if self.detector else None,
-            model_uri=str(self.model) if self.model else None,
-            max_flagged_share=_rendered_number(self.max_flagged_share),
-            max_reported_rows=self.max_reported_rows,
-            allow_pickled_model=self.allow_pickled_model,
-            warn_only=self.warn_only,
-            context=pipeline,
-            csv_delimiter=self.csv_delimiter,
-            store=self.evidence_hook().store,
-        )
+        detector = str(self.detector) if self.detector else None
+        model = str(self.model) if self.model else None
+        max_flagged_share = _rendered_number(self.max_flagged_share)
+        store = self.evidence_hook().store
+        with tempfile.TemporaryDirectory(prefix="mlsecops-input-") as tmp:
+            try:
+                table = load_table_at(str(self.data), store=store, csv_delimiter=self.csv_delimiter)
+                # The model directory holds the detector (<model>/input_detector) unless one is named.
+                fetched_model = fetch_artifact(model, Path(tmp, "model"), store) if model else None
+                fetched_detector = fetch_artifact(detector, Path(tmp, "detector"), store) if detector else None
+            except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
+                return inputs_unavailable(
+                    exc,
+                    detector_dir=detector,
+                    model_uri=model,
+                    max_flagged_share=max_flagged_share,
+                    max_reported_rows=self.max_reported_rows,
+                    warn_only=self.warn_only,
+                    context=pipeline,
+                )
+            return score_batch(
+                table,
+                fetched_detector,
+                model_uri=fetched_model,
+                max_flagged_share=max_flagged_share,
+                max_reported_rows=self.max_reported_rows,
+                trust_pickle=self.trust_pickle,
+                warn_only=self.warn_only,
+                context=pipeline,
+                csv_delimiter=self.csv_delimiter,
+            )
 
 
 def log_alert(context: Mapping[str, Any]) -> None:

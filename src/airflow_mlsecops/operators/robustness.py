@@ -136,7 +136,7 @@ class RobustnessGateOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         import tempfile
 
-        from airflow_mlsecops.gates.robustness import evaluate_robustness, robustness_error, robustness_policy
+        from airflow_mlsecops.gates.robustness import evaluate_robustness, inputs_unavailable, robustness_policy
         from airflow_mlsecops.io.artifacts import MLFLOW_SCHEMES, fetch, subject_name
 
         options: dict[str, Any] = {
@@ -159,7 +159,7 @@ class RobustnessGateOperator(BaseGateOperator):
             try:
                 local = fetch(model, Path(tmp, "model"), store)
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-                return robustness_error(exc, policy=robustness_policy(**options), warn_only=self.warn_only, context=pipeline)
+                return inputs_unavailable(exc, policy=robustness_policy(**options), warn_only=self.warn_only, context=pipeline)
             return evaluate_robustness(
                 str(local),
                 str(self.data),

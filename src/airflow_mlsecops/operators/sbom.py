@@ -101,8 +101,7 @@ class SBOMGateOperator(BaseGateOperator):
         self.model_card = model_card
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.base import Evaluation, run_gate
-        from airflow_mlsecops.gates.sbom import GATE_NAME, build_and_check_sbom, sbom_distributions, sbom_policy
+        from airflow_mlsecops.gates.sbom import build_and_check_sbom, inputs_unavailable
         from airflow_mlsecops.io.artifacts import fetch, subject_name
 
         location = str(self.model)
@@ -110,21 +109,15 @@ class SBOMGateOperator(BaseGateOperator):
             try:
                 local = fetch(location, Path(tmp, "model"), self.evidence_hook().store)
             except Exception as exc:  # noqa: BLE001 - an error verdict, recorded with the gate's policy, never a pass
-                error = exc
-
-                def fail() -> Evaluation:
-                    raise error
-
-                policy = sbom_policy(
+                return inputs_unavailable(
+                    exc,
                     fail_on=self.fail_on,
                     require_vulnerability_check=self.require_vulnerability_check,
                     osv_db=self.osv_db or None,
                     online=self.online,
                     python=self.python or None,
-                )
-                distributions = sbom_distributions(online=self.online)
-                return run_gate(
-                    GATE_NAME, fail, policy=policy, warn_only=self.warn_only, distributions=distributions, context=pipeline
+                    warn_only=self.warn_only,
+                    context=pipeline,
                 )
             return build_and_check_sbom(
                 str(local),

@@ -32,7 +32,7 @@ Models are loaded by :mod:`airflow_mlsecops.io.model_loader` (pickles refused un
 from airflow_mlsecops.gates.robustness.art_attacks import art_version
 from airflow_mlsecops.gates.robustness.engine import robust_accuracy, select_method
 from airflow_mlsecops.gates.robustness.evaluation import evaluate_model_on_data
-from airflow_mlsecops.gates.robustness.gate import evaluate_robustness, robustness_error, robustness_policy
+from airflow_mlsecops.gates.robustness.gate import evaluate_robustness, inputs_unavailable, robustness_policy
 from airflow_mlsecops.gates.robustness.linear import linear_form
 from airflow_mlsecops.gates.robustness.measurement import LinearForm, RobustnessMeasurement
 from airflow_mlsecops.gates.robustness.model import describe_model
@@ -70,7 +70,7 @@ __all__ = [
     "evaluate_robustness",
     "linear_form",
     "robust_accuracy",
-    "robustness_error",
+    "inputs_unavailable",
     "robustness_policy",
     "select_method",
 ]

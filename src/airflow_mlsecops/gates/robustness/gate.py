@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_mlsecops.evidence.models import PipelineContext
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import GateOutcome, raising, run_gate
 from airflow_mlsecops.gates.robustness.art_attacks import art_version
 from airflow_mlsecops.gates.robustness.evaluation import evaluate_model_on_data
 from airflow_mlsecops.gates.robustness.options import ART_DISTRIBUTION, ATTACK_MAX_SAMPLES, GATE_NAME, NOISE_DRAWS, check_policy
@@ -172,7 +172,7 @@ def robustness_policy(
     return policy
 
 
-def robustness_error(
+def inputs_unavailable(
     error: BaseException, *, policy: Mapping[str, Any], warn_only: bool = False, context: PipelineContext | None = None
 ) -> GateOutcome:
     """The error outcome of an evaluation whose model could not be fetched, recorded as the gate would record it.
@@ -186,11 +186,17 @@ def robustness_error(
     :param context: the Airflow task running the gate.
     """
 
-    def fail() -> Evaluation:
+    def check() -> None:
         check_policy(**{name: policy[name] for name in _POLICY_CHECKED})
-        raise error
 
-    return run_gate(GATE_NAME, fail, policy=policy, warn_only=warn_only, distributions=_distributions(), context=context)
+    return run_gate(
+        GATE_NAME,
+        raising(error, check=check),
+        policy=policy,
+        warn_only=warn_only,
+        distributions=_distributions(),
+        context=context,
+    )
 
 
 def _distributions() -> list[str]:

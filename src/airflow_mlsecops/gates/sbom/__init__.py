@@ -34,6 +34,7 @@ from airflow_mlsecops.gates.sbom.gate import (
     VULNERABILITIES_FILE,
     build_and_check_sbom,
     evaluate_sbom,
+    inputs_unavailable,
     parse_fail_on,
     sbom_distributions,
     sbom_policy,
@@ -82,6 +83,7 @@ __all__ = [
     "parse_fail_on",
     "parse_requirements",
     "sbom_distributions",
+    "inputs_unavailable",
     "sbom_policy",
     "validate_bom",
 ]

@@ -89,7 +89,7 @@ from typing import Any
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
 from airflow_mlsecops.gates.sbom.bom import BOM_FILE, build_bom, validate_bom
 from airflow_mlsecops.gates.sbom.datasets import DatasetRef, dataset_refs
 from airflow_mlsecops.gates.sbom.model_card import describe_model
@@ -152,6 +152,35 @@ def sbom_policy(
 def sbom_distributions(*, online: bool = False) -> tuple[str, ...]:
     """The distributions whose versions the gate records."""
     return ("cyclonedx-python-lib", "packaging", *(("pip-audit",) if online else ()))
+
+
+def inputs_unavailable(
+    error: BaseException,
+    *,
+    fail_on: Sequence[str] | str = DEFAULT_FAIL_ON,
+    require_vulnerability_check: bool = True,
+    osv_db: str | None = None,
+    online: bool = False,
+    python: str | None = None,
+    warn_only: bool = False,
+    context: PipelineContext | None = None,
+) -> GateOutcome:
+    """The outcome of :func:`build_and_check_sbom` when its model could not be fetched: the gate's
+    ``error`` verdict, with the policy it would have recorded (never a pass).
+
+    :param error: why the model is unavailable (usually from :func:`airflow_mlsecops.io.artifacts.fetch`).
+    """
+    policy = sbom_policy(
+        fail_on=fail_on, require_vulnerability_check=require_vulnerability_check, osv_db=osv_db, online=online, python=python
+    )
+    return run_gate(
+        GATE_NAME,
+        raising(error),
+        policy=policy,
+        warn_only=warn_only,
+        distributions=sbom_distributions(online=online),
+        context=context,
+    )
 
 
 def _n(count: int, singular: str, plural: str | None = None) -> str:
