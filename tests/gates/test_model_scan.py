@@ -22,13 +22,31 @@ from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED, SKLEARN, judge
 from airflow_mlsecops.gates._model_scan.pickles import analyze_pickle
 from airflow_mlsecops.gates._model_scan.source import ByteSource
 from airflow_mlsecops.gates.model_scan import GATE_NAME, REPORT_FILE, ScanLimits, scan_model
-from tests.gates.model_corpus import Sample, build_corpus
+from tests.gates.model_corpus import Sample
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Sample]]:
+    """The corpus, written by a fresh interpreter: what a clean training process writes.
+
+    Written in this process, the files would depend on what earlier tests imported: once Airflow's
+    DagBag has imported ``dill``, ``joblib.dump`` writes ``dill._dill`` references into benign models.
+    """
+    import dataclasses
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
     root = tmp_path_factory.mktemp("model-corpus")
-    return root, build_corpus(root)
+    code = (
+        "import dataclasses, json, sys; from pathlib import Path; from tests.gates.model_corpus import build_corpus;"
+        "print(json.dumps([dataclasses.asdict(s) for s in build_corpus(Path(sys.argv[1]))]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fields = {f.name for f in dataclasses.fields(Sample)}
+    return root, [Sample(**{k: v for k, v in s.items() if k in fields}) for s in json.loads(done.stdout.splitlines()[-1])]
 
 
 def _report(outcome) -> dict:
