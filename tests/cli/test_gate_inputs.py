@@ -88,3 +88,31 @@ def test_drift_reads_a_stored_reference_and_names_it_by_its_uri(capsys, stored: 
 def test_input_anomaly_with_a_model_it_cannot_fetch_is_an_error(capsys, stored: dict[str, str]) -> None:
     code, out = run_cli(capsys, "gate", "input-anomaly", "--data", stored["data"], "--model", stored["missing"])
     assert code == 2 and out["verdict"] == "error" and "nothing-here" in out["summary"]
+
+
+def test_data_gates_read_stored_data_and_name_it_by_its_uri(capsys, stored: dict[str, str], tmp_path: Path) -> None:
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "s", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": LABEL}}]}))
+    digest = sha256_file(stored["data"])
+    runs = {
+        "data-validation": ["--suite", str(suite)],
+        "pii": [],
+        "data-integrity": ["--reference", stored["data"], "--label-column", LABEL],
+        "robustness": ["--model", stored["model"], "--label-column", LABEL, "--epsilon", "0.01"],
+    }
+    for gate, extra in runs.items():
+        code, out = run_cli(capsys, "gate", gate, "--data", stored["data_uri"], *extra)
+        assert out["verdict"] != "error", (gate, out["summary"])
+        named = {s["name"]: s["digest"]["sha256"] for s in out["subjects"]}
+        assert named[stored["data_uri"]] == digest, gate
+        code, out = run_cli(capsys, "gate", gate, "--data", stored["missing"], *extra)
+        assert code == 2 and out["verdict"] == "error" and "nothing-here" in out["summary"], gate
+        assert out["findings"][0]["id"] == "gate.could-not-run"
+
+
+def test_a_bad_argument_is_reported_before_data_that_cannot_be_read(capsys, stored: dict[str, str]) -> None:
+    code, out = run_cli(capsys, "gate", "pii", "--data", stored["missing"], "--max-rows", "0")
+    assert code == 2 and out["verdict"] == "error" and "max_rows must be a positive integer" in out["summary"]
+    args = ["--data", stored["missing"], "--model", stored["model"], "--label-column", LABEL, "--epsilon", "-1"]
+    code, out = run_cli(capsys, "gate", "robustness", *args)
+    assert code == 2 and out["verdict"] == "error" and "epsilon must be a positive number" in out["summary"]

@@ -350,3 +350,45 @@ def test_bad_input_is_an_error_with_a_clear_message(reference: str, tmp_path: Pa
     assert message in outcome.result.summary
     assert outcome.error is not None
     assert [f.id for f in outcome.result.findings] == ["gate.could-not-run"]
+
+
+@pytest.mark.parametrize("role", ["batch", "reference"])
+@pytest.mark.parametrize("location", ["s3://bucket/batch.csv", "runs:/0123/data/batch.csv", "models:/credit/3/batch.csv"])
+def test_engine_reads_only_local_data(reference: str, role: str, location: str) -> None:
+    """Remote data is the caller's to load (io.locations.load_table_at): the engine refuses it, naming it."""
+    data, ref = (location, reference) if role == "batch" else (reference, location)
+    result = check_integrity(data, ref, label_column=LABEL).result
+    assert result.verdict is Verdict.ERROR
+    assert f"{location} is not a local path; load it first" in result.summary
+
+
+def test_loaded_tables_give_the_same_evidence_as_their_files(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:
+    from airflow_mlsecops.io.locations import load_table_at
+
+    path = _write(batch, tmp_path)
+    from_files = check_integrity(path, reference, label_column=LABEL)
+    loaded_batch, loaded_reference = load_table_at(path), load_table_at(reference)
+    from_tables = check_integrity(loaded_batch, loaded_reference, label_column=LABEL)
+    assert from_tables.result.verdict is from_files.result.verdict is Verdict.PASSED
+    assert from_tables.result.subjects == from_files.result.subjects
+    assert from_tables.result.policy == from_files.result.policy  # the reference is named by its absolute path
+    assert from_tables.files[REPORT_FILE] == from_files.files[REPORT_FILE]
+    assert loaded_reference.frame.columns.equals(pd.read_csv(reference, nrows=1).columns)  # the caller's table is left alone
+
+
+def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(reference: str) -> None:
+    from airflow_mlsecops.exceptions import GateError
+    from airflow_mlsecops.gates.data_integrity import GATE_NAME, inputs_unavailable
+
+    options = {"label_column": LABEL, "thresholds": {"max_duplicate_share": 0.02}, "random_state": 3}
+    missing = GateError("s3://bucket/batch.csv cannot be read from S3 (NoSuchKey)")
+    gone = inputs_unavailable(missing, reference=reference, **options)
+    assert gone.verdict is Verdict.ERROR and gone.result.gate == GATE_NAME and gone.error is missing
+    assert gone.result.summary == "could not run: s3://bucket/batch.csv cannot be read from S3 (NoSuchKey)"
+    same = check_integrity("/nonexistent/batch.csv", reference, **options)
+    assert gone.result.policy == same.result.policy and gone.result.tool_versions == same.result.tool_versions
+    # Bad thresholds are reported first, as the gate itself does.
+    bad = inputs_unavailable(GateError("unreachable"), reference=reference, thresholds={"max_duplicate_share": 5})
+    assert bad.verdict is Verdict.ERROR and "max_duplicate_share must be between 0 and 1" in bad.result.summary
+    same = check_integrity("/nonexistent/batch.csv", reference, thresholds={"max_duplicate_share": 5})
+    assert bad.result.policy == same.result.policy

@@ -177,3 +177,38 @@ def test_offending_values_stay_out_of_the_evidence_unless_asked(tmp_path: Path) 
     assert '"unexpected_count": 1' in evidence
     kept = validate_data(str(path), SUITE, include_unexpected_values=True).files["gx_validation_result.json"].decode()
     assert "731" in kept
+
+
+REMOTE_DATA = ("s3://bucket/train.csv", "runs:/0123/data/train.csv", "models:/credit-risk/3/train.csv")
+
+
+@pytest.mark.parametrize("location", REMOTE_DATA)
+def test_engine_reads_only_local_data(location: str) -> None:
+    """Remote data is the caller's to load (io.locations.load_table_at): the engine refuses it, naming it."""
+    result = validate_data(location, SUITE).result
+    assert result.verdict is Verdict.ERROR
+    assert f"{location} is not a local path; load it first" in result.summary
+
+
+def test_a_loaded_table_gives_the_same_evidence_as_its_file(good_csv: Path) -> None:
+    from airflow_mlsecops.io.locations import load_table_at
+
+    from_file, from_table = validate_data(str(good_csv), SUITE).result, validate_data(load_table_at(str(good_csv)), SUITE).result
+    assert from_table.verdict is Verdict.PASSED
+    assert from_table.subjects == from_file.subjects and from_table.summary == from_file.summary
+    assert from_table.policy == from_file.policy
+
+
+def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(tmp_path: Path) -> None:
+    from airflow_mlsecops.exceptions import GateError
+    from airflow_mlsecops.gates.data_validation import GATE_NAME, inputs_unavailable
+
+    missing = GateError("s3://bucket/train.csv cannot be read from S3 (NoSuchKey)")
+    gone = inputs_unavailable(missing, suite=SUITE, include_unexpected_values=True, warn_only=True)
+    assert gone.verdict is Verdict.ERROR and gone.result.gate == GATE_NAME and gone.error is missing
+    assert gone.result.summary == "could not run: s3://bucket/train.csv cannot be read from S3 (NoSuchKey)"
+    same = validate_data(str(tmp_path / "nonexistent.csv"), SUITE, include_unexpected_values=True)
+    assert gone.result.policy == same.result.policy and gone.result.tool_versions == same.result.tool_versions
+    # A bad suite is reported first, as the gate itself does.
+    bad = inputs_unavailable(GateError("unreachable"), suite={"name": "empty", "expectations": []})
+    assert bad.verdict is Verdict.ERROR and "holds no expectations" in bad.result.summary

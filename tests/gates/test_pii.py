@@ -506,3 +506,40 @@ def test_max_rows_accepts_numpy_integers(tmp_path: Path) -> None:
     assert outcome.result.verdict is Verdict.PASSED
     assert outcome.result.policy["max_rows"] == 1 and outcome.result.details["max_rows"] == 1
     json.dumps(outcome.result.to_dict())
+
+
+@pytest.mark.parametrize("location", ["s3://bucket/people.csv", "runs:/0123/data/people.csv", "models:/crm/3/people.csv"])
+def test_engine_reads_only_local_data(location: str) -> None:
+    """Remote data is the caller's to load (io.locations.load_table_at): the engine refuses it, naming it."""
+    result = scan_pii(location).result
+    assert result.verdict is Verdict.ERROR
+    assert f"{location} is not a local path; load it first" in result.summary
+
+
+def test_a_loaded_table_gives_the_same_evidence_as_its_file(tmp_path: Path) -> None:
+    from airflow_mlsecops.io.locations import load_table_at
+
+    path = write_csv(tmp_path, {"notes": ["ann@example.com", "n/a"], "id": ["1", "2"]}, "people.csv")
+    from_file, from_table = scan_pii(path), scan_pii(load_table_at(path))
+    assert from_table.result.verdict is Verdict.FAILED
+    assert from_table.result.subjects == from_file.result.subjects
+    assert [f.message for f in from_table.result.findings] == [f.message for f in from_file.result.findings]
+    assert from_table.result.policy == from_file.result.policy
+
+
+def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(tmp_path: Path) -> None:
+    from airflow_mlsecops.exceptions import GateError
+    from airflow_mlsecops.gates.pii import inputs_unavailable
+
+    options = {"allow_columns": "contact, notes", "types": ["email", "iban"], "max_rows": 10}
+    missing = GateError("s3://bucket/people.csv cannot be read from S3 (NoSuchKey)")
+    gone = inputs_unavailable(missing, **options)
+    assert gone.verdict is Verdict.ERROR and gone.result.gate == GATE_NAME and gone.error is missing
+    assert gone.result.summary == "could not run: s3://bucket/people.csv cannot be read from S3 (NoSuchKey)"
+    same = scan_pii(str(tmp_path / "nonexistent.csv"), **options)
+    assert gone.result.policy == same.result.policy and gone.result.tool_versions == same.result.tool_versions
+    # A bad argument is reported first, as the gate itself does.
+    for bad, message in (({"types": ["email", "bogus"]}, "bogus"), ({"max_rows": 0}, "max_rows must be a positive integer")):
+        outcome = inputs_unavailable(GateError("unreachable"), **bad)
+        assert outcome.verdict is Verdict.ERROR and message in outcome.result.summary
+        assert outcome.result.policy == scan_pii(str(tmp_path / "nonexistent.csv"), **bad).result.policy

@@ -478,6 +478,22 @@ def test_the_engine_refuses_remote_models_it_would_have_to_fetch(saved: dict, ur
     assert "reads local paths; fetch remote models first" in outcome.result.summary
 
 
+@pytest.mark.parametrize("uri", ["runs:/abc/data/test.csv", "models:/credit/1/test.csv", "s3://bucket/test.csv"])
+def test_the_engine_refuses_remote_data_it_would_have_to_load(saved: dict, uri: str) -> None:
+    outcome = _gate(saved, data=uri)
+    assert outcome.verdict is Verdict.ERROR
+    assert f"{uri} is not a local path; load it first" in outcome.result.summary
+
+
+def test_a_loaded_table_gives_the_same_evidence_as_its_file(saved: dict) -> None:
+    from airflow_mlsecops.io.locations import load_table_at
+
+    from_file, from_table = _gate(saved), _gate(saved, data=load_table_at(saved["data"]))
+    assert from_table.verdict is Verdict.PASSED
+    assert from_table.result.subjects == from_file.result.subjects
+    assert from_table.files[REPORT_FILE] == from_file.files[REPORT_FILE]
+
+
 def test_a_model_that_cannot_be_fetched_is_an_error_verdict_with_the_policy(saved: dict) -> None:
     from airflow_mlsecops.exceptions import GateError
     from airflow_mlsecops.gates.robustness import inputs_unavailable, robustness_policy

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.evidence.dsse import sign_envelope
 from airflow_mlsecops.evidence.keys import SigningKey
 from airflow_mlsecops.evidence.models import Verdict
@@ -16,6 +17,7 @@ from airflow_mlsecops.exceptions import GateError
 from airflow_mlsecops.gates.data_validation import validate_data
 from airflow_mlsecops.gates.provenance import PROVENANCE_FILE, attest_artifacts, verify_artifacts
 from airflow_mlsecops.io.artifacts import download_s3, fetch, s3_client
+from airflow_mlsecops.io.locations import load_table_at
 from airflow_mlsecops.io.tabular import load_table
 
 pytestmark = pytest.mark.s3
@@ -36,14 +38,52 @@ def test_csv_and_parquet_load_from_s3_with_digest(s3_bucket: str) -> None:
     csv = load_table(csv_uri)
     assert csv.subject.name == csv_uri and len(csv.frame) == 2
     assert load_table(parquet_uri).format == "parquet"
-    assert validate_data(parquet_uri, SUITE).result.verdict is Verdict.PASSED
+    result = validate_data(load_table_at(parquet_uri), SUITE).result
+    assert result.verdict is Verdict.PASSED
+    assert result.subjects[0].name == parquet_uri and result.subjects[0].sha256 == load_table(parquet_uri).subject.sha256
 
 
 def test_missing_object_and_bucket_are_clear_errors(s3_bucket: str) -> None:
-    outcome = validate_data(f"s3://{s3_bucket}/nope.csv", SUITE)
+    from airflow_mlsecops.gates.data_validation import inputs_unavailable
+
+    with pytest.raises(GateError, match="cannot be read from S3") as missing:
+        load_table_at(f"s3://{s3_bucket}/nope.csv")
+    outcome = inputs_unavailable(missing.value, suite=SUITE)
     assert outcome.result.verdict is Verdict.ERROR and "cannot be read from S3" in outcome.result.summary
     with pytest.raises(GateError, match="cannot be read from S3"):
         load_table("s3://no-such-bucket-mlsecops/x.csv")
+
+
+def test_data_gates_name_an_s3_table_by_its_uri_and_digest(s3_bucket: str, tmp_path: Path) -> None:
+    """The caller loads s3:// data (io.locations); every data engine names it by its URI and the digest of its bytes."""
+    import hashlib
+
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    from airflow_mlsecops.gates.data_integrity import check_integrity
+    from airflow_mlsecops.gates.pii import scan_pii
+    from airflow_mlsecops.gates.robustness import evaluate_robustness
+
+    frame = credit_frame(rows=600, seed=3)
+    body = frame.to_csv(index=False).encode()
+    reference_body = credit_frame(rows=1500, seed=4).to_csv(index=False).encode()
+    uri, reference_uri = _put(s3_bucket, "data/batch.csv", body), _put(s3_bucket, "data/reference.csv", reference_body)
+    expected = [(uri, hashlib.sha256(body).hexdigest())]
+    expected_reference = (reference_uri, hashlib.sha256(reference_body).hexdigest())
+    model_dir = tmp_path / "model"
+    model = LogisticRegression(max_iter=500).fit(frame[list(FEATURES)], frame[LABEL])
+    mlflow.sklearn.save_model(model, str(model_dir), pip_requirements=["scikit-learn"])
+
+    pii = scan_pii(load_table_at(uri)).result
+    integrity = check_integrity(load_table_at(uri), load_table_at(reference_uri), label_column=LABEL).result
+    robustness = evaluate_robustness(str(model_dir), load_table_at(uri), label_column=LABEL, epsilon=0.01, min_robust_accuracy=0)
+    assert pii.verdict is Verdict.PASSED and [(s.name, s.sha256) for s in pii.subjects] == expected
+    assert integrity.verdict is not Verdict.ERROR, integrity.summary
+    assert [(s.name, s.sha256) for s in integrity.subjects] == [*expected, expected_reference]
+    assert integrity.policy["reference"] == reference_uri
+    assert robustness.verdict is Verdict.PASSED, robustness.result.summary
+    assert [(s.name, s.sha256) for s in robustness.result.subjects[1:]] == expected
 
 
 def test_rewriting_the_object_in_s3_is_caught_before_use(s3_bucket: str, tmp_path: Path) -> None:

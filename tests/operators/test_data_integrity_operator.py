@@ -105,3 +105,31 @@ def test_arguments_are_checked_when_the_dag_is_parsed_without_reading_files() ->
         DataIntegrityGateOperator(task_id="i", data="", reference="r.csv")
     with pytest.raises(ValueError, match="random_state"):
         DataIntegrityGateOperator(task_id="i", data="b.csv", reference="r.csv", random_state="0")
+
+
+@pytest.mark.airflow
+def test_a_reference_that_cannot_be_fetched_is_a_recorded_error_and_retried(
+    airflow_db, home: Settings, files: dict[str, str], write_dag, tmp_path: Path
+) -> None:
+    """The operator loads its inputs first; one it cannot fetch is the gate's error verdict, recorded with its policy."""
+    dag_id = f"integrity_unfetchable_{uuid.uuid4().hex[:8]}"
+    missing = "runs:/0123456789abcdef/data/reference.csv"
+    dag = write_dag(
+        dag_id,
+        f"DataIntegrityGateOperator(task_id='integrity', data={files['clean']!r}, reference={missing!r}, "
+        f"label_column={LABEL!r}, thresholds={{'max_duplicate_share': 0.02}}, retries=1, retry_delay=timedelta(seconds=0))",
+        header=HEADER,
+    )
+    dag_run = dag.test()
+    assert dag_run.state == "failed"
+    ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "integrity")
+    assert str(ti.state) == "failed" and ti.try_number == 2  # an error verdict is retried
+    run_id = pipeline_run_id(home, dag_id)
+    report = verify_run(run_id, settings=home)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    assert {scope: g["verdict"] for scope, g in report.gates.items()} == {"integrity/try-1": "error", "integrity/try-2": "error"}
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    local = store.download_dir(run_id, "mlsecops/evidence/integrity/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["findings"][0]["id"] == "gate.could-not-run" and missing in result["summary"]
+    assert result["policy"]["reference"] == missing and result["policy"]["thresholds"]["max_duplicate_share"] == 0.02

@@ -163,3 +163,50 @@ def test_mlflow_link_is_stored_when_a_ui_url_is_configured(
         link = row.value if isinstance(row.value, str) else json.loads(row.value)
     assert link.startswith("http://mlflow.example:5000/#/experiments/")
     assert link.endswith(f"/runs/{run_id}")
+
+
+def test_data_operators_load_stored_data_and_turn_a_failed_fetch_into_their_error_verdict(home: Settings, tmp_path: Path) -> None:
+    """Each data operator loads its table through the evidence hook's store (named by its URI in the
+    evidence); data it cannot fetch is the gate's own error verdict, with the gate's policy."""
+    from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
+    from airflow_mlsecops.evidence.digest import sha256_file
+    from airflow_mlsecops.evidence.models import PipelineContext, Verdict
+    from airflow_mlsecops.operators import (
+        DataIntegrityGateOperator,
+        DataValidationGateOperator,
+        PIIScanGateOperator,
+        RobustnessGateOperator,
+    )
+
+    frame = credit_frame(rows=400, seed=3)
+    data = tmp_path / "credit.csv"
+    frame.to_csv(data, index=False)
+    model_dir = tmp_path / "model"
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=500).fit(frame[list(FEATURES)], frame[LABEL]), str(model_dir))
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    run_id = store.create_run(experiment_name="training", run_name="ingest")
+    store.client.log_artifact(run_id, str(data), "data")
+    stored, missing = f"runs:/{run_id}/data/credit.csv", f"runs:/{run_id}/data/nothing-here.csv"
+    pipeline = PipelineContext(dag_id="training", run_id="r1", task_id="t")
+    suite = {"name": "s", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": LABEL}}]}
+    operators = {
+        "data-validation": lambda where: DataValidationGateOperator(task_id="v", data=where, suite=suite),
+        "pii-scan": lambda where: PIIScanGateOperator(task_id="p", data=where, max_rows=100),
+        "data-integrity": lambda where: DataIntegrityGateOperator(
+            task_id="i", data=where, reference=str(data), label_column=LABEL, random_state=2
+        ),
+        "robustness": lambda where: RobustnessGateOperator(
+            task_id="r", model=str(model_dir), data=where, label_column=LABEL, epsilon=0.01, min_robust_accuracy=0.0
+        ),
+    }
+    for gate, make in operators.items():
+        loaded = make(stored).evaluate({}, pipeline)
+        assert loaded.result.gate == gate and loaded.verdict is not Verdict.ERROR, (gate, loaded.result.summary)
+        assert (stored, sha256_file(data)) in [(s.name, s.sha256) for s in loaded.result.subjects], gate
+        gone = make(missing).evaluate({}, pipeline)
+        assert gone.verdict is Verdict.ERROR and gone.result.gate == gate and gone.error is not None, gate
+        assert "nothing-here" in gone.result.summary and gone.result.context == pipeline, gate
+        assert gone.result.policy == loaded.result.policy, gate

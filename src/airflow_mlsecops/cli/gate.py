@@ -117,54 +117,53 @@ def _add_gate_output(parser: argparse.ArgumentParser) -> None:
 
 def cmd_gate_data_validation(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.data_validation import load_suite_spec, validate_data
+    from airflow_mlsecops.gates.data_validation import inputs_unavailable, load_suite_spec, validate_data
+    from airflow_mlsecops.io.locations import load_table_at
 
     load_suite_spec(args.suite)  # a bad suite is a usage error (exit 2) before any data is read
-    return finish_gate(
-        args,
-        validate_data(
-            args.data,
-            args.suite,
-            warn_only=args.warn_only,
-            csv_delimiter=args.delimiter,
-            include_unexpected_values=args.keep_unexpected_values,
-        ),
-    )
+    options: dict[str, Any] = {"warn_only": args.warn_only, "include_unexpected_values": args.keep_unexpected_values}
+    try:
+        table = load_table_at(args.data, csv_delimiter=args.delimiter)
+    except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
+        return finish_gate(args, inputs_unavailable(exc, suite=args.suite, **options))
+    return finish_gate(args, validate_data(table, args.suite, csv_delimiter=args.delimiter, **options))
 
 
 def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.data_integrity import IntegrityThresholds, check_integrity
+    from airflow_mlsecops.gates.data_integrity import IntegrityThresholds, check_integrity, inputs_unavailable
+    from airflow_mlsecops.io.locations import load_table_at
 
     thresholds = IntegrityThresholds.from_mapping(_parse_assignments(args.threshold or [], "--threshold"))
-    outcome = check_integrity(
-        args.data,
-        args.reference,
-        label_column=args.label_column,
-        thresholds=thresholds,
-        warn_only=args.warn_only,
-        csv_delimiter=args.delimiter,
-    )
-    return finish_gate(args, outcome)
+    options: dict[str, Any] = {"label_column": args.label_column, "thresholds": thresholds, "warn_only": args.warn_only}
+    try:
+        data = load_table_at(args.data, csv_delimiter=args.delimiter)
+        reference = load_table_at(args.reference, csv_delimiter=args.delimiter)
+    except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
+        return finish_gate(args, inputs_unavailable(exc, reference=args.reference, **options))
+    return finish_gate(args, check_integrity(data, reference, csv_delimiter=args.delimiter, **options))
 
 
 def cmd_gate_pii(args: argparse.Namespace) -> int:
     apply_store_options(args)
-    from airflow_mlsecops.gates.pii import PII_TYPES, scan_pii
+    from airflow_mlsecops.gates.pii import PII_TYPES, inputs_unavailable, scan_pii
+    from airflow_mlsecops.io.locations import load_table_at
 
     types = _split_list(args.types)
     unknown = sorted(set(types or ()) - set(PII_TYPES))
     if unknown:
         raise ConfigurationError(f"unknown PII type(s) {', '.join(unknown)}; known: {', '.join(PII_TYPES)}")
-    outcome = scan_pii(
-        args.data,
-        allow_columns=_split_list(args.allow_columns) or (),
-        types=types,
-        max_rows=args.max_rows,
-        warn_only=args.warn_only,
-        csv_delimiter=args.delimiter,
-    )
-    return finish_gate(args, outcome)
+    options: dict[str, Any] = {
+        "allow_columns": _split_list(args.allow_columns) or (),
+        "types": types,
+        "max_rows": args.max_rows,
+        "warn_only": args.warn_only,
+    }
+    try:
+        table = load_table_at(args.data, csv_delimiter=args.delimiter)
+    except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
+        return finish_gate(args, inputs_unavailable(exc, **options))
+    return finish_gate(args, scan_pii(table, csv_delimiter=args.delimiter, **options))
 
 
 def cmd_gate_provenance(args: argparse.Namespace) -> int:
@@ -200,6 +199,7 @@ def cmd_gate_robustness(args: argparse.Namespace) -> int:
 
     from airflow_mlsecops.gates.robustness import evaluate_robustness, inputs_unavailable, robustness_policy
     from airflow_mlsecops.io.artifacts import fetch, subject_name
+    from airflow_mlsecops.io.locations import load_table_at
 
     options: dict[str, Any] = {
         "label_column": args.label_column,
@@ -214,10 +214,11 @@ def cmd_gate_robustness(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mlsecops-robustness-") as tmp:
         try:
             local = fetch(args.model, Path(tmp, "model"))
-        except Exception as exc:  # noqa: BLE001 - a model that cannot be fetched is an error verdict, never a pass
+            data = load_table_at(args.data)
+        except Exception as exc:  # noqa: BLE001 - inputs that cannot be fetched are an error verdict, never a pass
             return finish_gate(args, inputs_unavailable(exc, policy=robustness_policy(**options), warn_only=args.warn_only))
         outcome = evaluate_robustness(
-            str(local), args.data, **options, warn_only=args.warn_only, model_subject=subject_name(args.model)
+            str(local), data, **options, warn_only=args.warn_only, model_subject=subject_name(args.model)
         )
         return finish_gate(args, outcome)
 

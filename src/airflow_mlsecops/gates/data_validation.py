@@ -17,6 +17,11 @@ evaluated (a column that does not exist) is a failed finding. The evidence is GX
 SUMMARY level (a few KiB; never COMPLETE, which would copy every bad value into the evidence),
 with GX's sample of offending values removed unless ``include_unexpected_values=True``: those
 values may be personal data, and counts and shares are enough to judge.
+
+**Inputs are local.** The engine reads a local file or a table loaded already; the operator and
+the CLI load ``s3://``, ``runs:/`` and ``models:/`` data first with
+:func:`airflow_mlsecops.io.locations.load_table_at` (the evidence names it by its URI). When that
+fails, :func:`inputs_unavailable` records the same ``error`` verdict the gate would.
 """
 
 from __future__ import annotations
@@ -25,13 +30,16 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
-from airflow_mlsecops.io.tabular import load_table
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.io.locations import local_table, table_name
+
+if TYPE_CHECKING:
+    from airflow_mlsecops.io.tabular import LoadedTable
 
 GATE_NAME = gate_names.DATA_VALIDATION
 _UNEXPECTED_VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_index_list", "partial_unexpected_counts")
@@ -121,7 +129,7 @@ def _exception_message(info: Mapping[str, Any]) -> str | None:
 
 
 def _evaluate(
-    data: str,
+    data: str | Path | LoadedTable,
     suite: Any,
     *,
     csv_delimiter: str | None,
@@ -129,7 +137,7 @@ def _evaluate(
 ) -> Evaluation:
     """Run the suite over the data and turn GX's result into findings and evidence (the body of :func:`validate_data`)."""
     spec = load_suite_spec(suite)
-    table = load_table(data, csv_delimiter=csv_delimiter)
+    table = local_table(data, csv_delimiter=csv_delimiter)
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -150,7 +158,7 @@ def _evaluate(
     except GateError:
         raise
     except Exception as exc:
-        raise GateError(f"Great Expectations could not validate {data}: {type(exc).__name__}: {exc}") from exc
+        raise GateError(f"Great Expectations could not validate {table_name(data)}: {type(exc).__name__}: {exc}") from exc
     raw = validation.to_json_dict()
     for item in raw.get("results", []):
         for info in dict(item.get("exception_info") or {}).values():
@@ -212,7 +220,7 @@ def _evaluate(
 
 
 def validate_data(
-    data: str,
+    data: str | Path | LoadedTable,
     suite: Any,
     *,
     warn_only: bool = False,
@@ -222,20 +230,54 @@ def validate_data(
 ) -> GateOutcome:
     """Validate the data file at ``data`` against ``suite``.
 
-    :param data: path or ``s3://`` URI of a CSV or Parquet file.
+    :param data: a local CSV or Parquet file, or a table loaded already
+        (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/`` and
+        ``models:/`` files and names them by their URI).
     :param suite: the expectation suite (path, dict, JSON text or ``ExpectationSuite``).
     :param warn_only: report a failing suite as ``warned`` instead of rejecting.
+    :param context: the Airflow task running the gate, if any.
+    :param csv_delimiter: delimiter of a CSV file (default ``,``).
     :param include_unexpected_values: keep GX's sample of up to 20 offending values per
         expectation in the evidence. Off by default: they may be personal data.
     """
     return run_gate(
         GATE_NAME,
         lambda: _evaluate(data, suite, csv_delimiter=csv_delimiter, include_unexpected_values=include_unexpected_values),
-        policy={"suite": _suite_name(suite), "result_format": "SUMMARY", "unexpected_values_kept": include_unexpected_values},
+        policy=_policy(suite, include_unexpected_values),
         warn_only=warn_only,
         distributions=("great-expectations", "pandas"),
         context=context,
     )
+
+
+def inputs_unavailable(
+    error: Exception,
+    *,
+    suite: Any,
+    warn_only: bool = False,
+    context: PipelineContext | None = None,
+    include_unexpected_values: bool = False,
+) -> GateOutcome:
+    """The outcome of :func:`validate_data` when its data could not be fetched or loaded.
+
+    The caller passes the exception it caught; the outcome is the ``error`` verdict the gate gives
+    for it, with the same policy on record (a bad suite is reported first, as the gate does).
+
+    :param error: why the data is unavailable.
+    :param suite: the expectation suite, as for :func:`validate_data`; the other parameters too.
+    """
+    return run_gate(
+        GATE_NAME,
+        raising(error, check=lambda: load_suite_spec(suite)),
+        policy=_policy(suite, include_unexpected_values),
+        warn_only=warn_only,
+        distributions=("great-expectations", "pandas"),
+        context=context,
+    )
+
+
+def _policy(suite: Any, include_unexpected_values: bool) -> dict[str, Any]:
+    return {"suite": _suite_name(suite), "result_format": "SUMMARY", "unexpected_values_kept": include_unexpected_values}
 
 
 def _suite_name(suite: Any) -> str:

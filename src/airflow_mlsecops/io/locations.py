@@ -189,3 +189,9 @@ def local_table(data: str | Path | LoadedTable, *, csv_delimiter: str | None = N
             "as the operators and the CLI do"
         )
     return load_table(text, csv_delimiter=csv_delimiter)
+
+
+def table_name(data: str | Path | LoadedTable) -> str:
+    """How an engine's messages name a table input: the location as given, or, for a table loaded
+    already, the name it is attested under (its URI, or the absolute path of a local file)."""
+    return data.subject.name if isinstance(data, LoadedTable) else str(data)

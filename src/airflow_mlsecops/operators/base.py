@@ -15,11 +15,17 @@ error        ``AirflowException``: retried per the task's ``retries`` (the input
 
 If the evidence cannot be recorded, the task fails (and may retry): a gate never succeeds
 without its evidence.
+
+Inputs (``s3://``, ``runs:/``, ``models:/``, local paths) are fetched by the operator, never by the
+engine, through :meth:`BaseGateOperator.fetch_input` and its siblings: they use the evidence hook's
+MLflow store, so an MLflow URI is read from the store the evidence goes to. An operator turns an
+input it cannot fetch into the gate's ``error`` verdict (recorded, retried), never a pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
@@ -31,6 +37,9 @@ if TYPE_CHECKING:
     from airflow_mlsecops.evidence.models import PipelineContext
     from airflow_mlsecops.gates.base import GateOutcome
     from airflow_mlsecops.hooks.evidence import EvidenceHook
+    from airflow_mlsecops.io.locations import LocalArtifact, ModelRef
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.io.tabular import LoadedTable
     from airflow_mlsecops.lifecycle.recorder import RecordedEvidence
 
 
@@ -120,6 +129,61 @@ class BaseGateOperator(BaseOperator):
         from airflow_mlsecops.hooks.evidence import EvidenceHook
 
         return EvidenceHook(experiment_name=self.experiment_name)
+
+    # ----------------------------------------------------------------------------------------
+    # Inputs: fetched here, through the evidence hook's MLflow store; engines read local paths only
+
+    def _input_store(self) -> MLflowEvidenceStore:
+        return self.evidence_hook().store
+
+    def fetch_input(self, location: str | Path, dst: Path) -> Path:
+        """A local path holding the bytes of ``location`` (:func:`airflow_mlsecops.io.artifacts.fetch`).
+
+        :param location: local path (returned as it is), ``s3://`` object or prefix, ``runs:/`` or ``models:/`` URI.
+        :param dst: a directory for the download.
+        """
+        from airflow_mlsecops.io.artifacts import fetch
+
+        return fetch(str(location), dst, self._input_store())
+
+    def read_input_bytes(self, location: str | Path, dst: Path) -> bytes:
+        """The bytes of the one file at ``location`` (:func:`airflow_mlsecops.io.artifacts.read_bytes`).
+
+        :param location: as for :meth:`fetch_input`.
+        :param dst: a directory for the download.
+        """
+        from airflow_mlsecops.io.artifacts import read_bytes
+
+        return read_bytes(str(location), dst, self._input_store())
+
+    def load_input_table(self, location: str | Path, *, csv_delimiter: str | None = None) -> LoadedTable:
+        """The CSV or Parquet file at ``location``, named by its URI (:func:`~airflow_mlsecops.io.locations.load_table_at`).
+
+        :param location: local path, ``s3://`` object, or ``runs:/`` / ``models:/`` URI of one file.
+        :param csv_delimiter: delimiter of a CSV file (default ``,``).
+        """
+        from airflow_mlsecops.io.locations import load_table_at
+
+        return load_table_at(str(location), store=self._input_store(), csv_delimiter=csv_delimiter)
+
+    def fetch_input_artifact(self, location: str | Path, dst: Path) -> LocalArtifact:
+        """``location``, its registry alias pinned, fetched into ``dst`` (:func:`~airflow_mlsecops.io.locations.fetch_artifact`).
+
+        :param location: as for :meth:`fetch_input`.
+        :param dst: a directory for the download.
+        """
+        from airflow_mlsecops.io.locations import fetch_artifact
+
+        return fetch_artifact(str(location), dst, self._input_store())
+
+    def resolve_input_model(self, location: str | Path) -> ModelRef:
+        """``location`` with its registry alias pinned to a version (:func:`airflow_mlsecops.io.locations.resolve_model_ref`).
+
+        :param location: a model location; ``models:/<name>@<alias>`` is looked up in the MLflow registry.
+        """
+        from airflow_mlsecops.io.locations import resolve_model_ref
+
+        return resolve_model_ref(str(location), self._input_store())
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException

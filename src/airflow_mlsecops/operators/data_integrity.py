@@ -34,8 +34,9 @@ class DataIntegrityGateOperator(BaseGateOperator):
             thresholds={"max_duplicate_share": 0.02, "max_feature_shift.income": 0.2},
         )
 
-    :param data: path or ``s3://`` URI of the new batch (CSV or Parquet). (templated)
-    :param reference: path or ``s3://`` URI of the trusted reference data. (templated)
+    :param data: the new batch (CSV or Parquet): local path, ``s3://`` object, or ``runs:/`` /
+        ``models:/`` URI (loaded first, through the evidence hook's MLflow store). (templated)
+    :param reference: the trusted reference data, same forms. (templated)
     :param label_column: the label column; without it the label checks are reported as skipped.
     :param thresholds: threshold names and values (see
         :class:`~airflow_mlsecops.gates.data_integrity.IntegrityThresholds`); checked when the DAG
@@ -82,11 +83,24 @@ class DataIntegrityGateOperator(BaseGateOperator):
         self.random_state = random_state
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.data_integrity import check_integrity
+        from airflow_mlsecops.gates.data_integrity import check_integrity, inputs_unavailable
 
+        try:
+            data = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
+            reference = self.load_input_table(self.reference, csv_delimiter=self.csv_delimiter)
+        except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
+            return inputs_unavailable(
+                exc,
+                reference=str(self.reference),
+                label_column=self.label_column,
+                thresholds=self.thresholds,
+                warn_only=self.warn_only,
+                context=pipeline,
+                random_state=self.random_state,
+            )
         return check_integrity(
-            self.data,
-            self.reference,
+            data,
+            reference,
             label_column=self.label_column,
             thresholds=self.thresholds,
             warn_only=self.warn_only,

@@ -27,7 +27,8 @@ class DataValidationGateOperator(BaseGateOperator):
             suite="/opt/airflow/dags/suites/training_data.json",
         )
 
-    :param data: path or ``s3://`` URI of a CSV or Parquet file. (templated)
+    :param data: the CSV or Parquet file: local path, ``s3://`` object, or ``runs:/`` / ``models:/``
+        URI (loaded first, through the evidence hook's MLflow store). (templated)
     :param suite: the suite in GX's JSON form: a file path (JSON or YAML), a dict or an
         ``ExpectationSuite``. Unknown expectation types and empty suites are refused. (templated)
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
@@ -59,10 +60,20 @@ class DataValidationGateOperator(BaseGateOperator):
         self.include_unexpected_values = include_unexpected_values
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.data_validation import validate_data
+        from airflow_mlsecops.gates.data_validation import inputs_unavailable, validate_data
 
+        try:
+            table = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
+        except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
+            return inputs_unavailable(
+                exc,
+                suite=self.suite,
+                warn_only=self.warn_only,
+                context=pipeline,
+                include_unexpected_values=self.include_unexpected_values,
+            )
         return validate_data(
-            self.data,
+            table,
             self.suite,
             warn_only=self.warn_only,
             context=pipeline,

@@ -83,21 +83,16 @@ class ModelScanGateOperator(BaseGateOperator):
         self.second_opinion = second_opinion
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.base import Evaluation, run_gate
+        from airflow_mlsecops.gates.base import raising, run_gate
         from airflow_mlsecops.gates.model_scan import GATE_NAME, scan_model
-        from airflow_mlsecops.io.artifacts import fetch, subject_name
+        from airflow_mlsecops.io.artifacts import subject_name
 
         location = str(self.path)
         with tempfile.TemporaryDirectory(prefix="mlsecops-model-scan-") as tmp:
             try:
-                local = fetch(location, Path(tmp, "artifact"), self.evidence_hook().store)
+                local = self.fetch_input(location, Path(tmp, "artifact"))
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-                error = exc
-
-                def fail() -> Evaluation:
-                    raise error
-
-                return run_gate(GATE_NAME, fail, warn_only=self.warn_only, context=pipeline)
+                return run_gate(GATE_NAME, raising(exc), warn_only=self.warn_only, context=pipeline)
             return scan_model(
                 str(local),
                 warn_only=self.warn_only,

@@ -45,21 +45,14 @@ def _local_path(location: str) -> str:
     return location[len("file://") :] if location.startswith("file://") else location
 
 
-def _error_outcome(gate: str, error: BaseException, pipeline: PipelineContext) -> GateOutcome:
-    """An ``error`` verdict (recorded, retried, never a pass) for inputs that could not be prepared."""
-    from airflow_mlsecops.gates.base import Evaluation, run_gate
-
-    def fail() -> Evaluation:
-        raise error
-
-    return run_gate(gate, fail, context=pipeline)
-
-
 def _guarded(gate: str, pipeline: PipelineContext, run: Callable[[], GateOutcome]) -> GateOutcome:
+    """``run()``, or an ``error`` verdict (recorded, retried, never a pass) when its inputs could not be prepared."""
+    from airflow_mlsecops.gates.base import raising, run_gate
+
     try:
         return run()
     except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-        return _error_outcome(gate, exc, pipeline)
+        return run_gate(gate, raising(exc), context=pipeline)
 
 
 class ModelSignOperator(BaseGateOperator):
@@ -87,15 +80,14 @@ class ModelSignOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.model_signing import GATE_NAME, sign_gate
-        from airflow_mlsecops.io.artifacts import fetch, subject_name
+        from airflow_mlsecops.io.artifacts import subject_name
 
-        hook = self.evidence_hook()
         location = str(self.path)
         with tempfile.TemporaryDirectory(prefix="mlsecops-model-sign-") as tmp:
 
             def run() -> GateOutcome:
-                key = hook.settings.load_signing_key()
-                local = fetch(location, Path(tmp, "model"), hook.store if not _is_local(location) else None)
+                key = self.evidence_hook().settings.load_signing_key()
+                local = self.fetch_input(location, Path(tmp, "model"))
                 return sign_gate(
                     local,
                     key,
@@ -151,7 +143,7 @@ class ModelVerifyOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.evidence.keys import load_trusted_keys
         from airflow_mlsecops.gates.model_signing import VERIFY_GATE_NAME, verify_gate
-        from airflow_mlsecops.io.artifacts import fetch, read_bytes, subject_name
+        from airflow_mlsecops.io.artifacts import subject_name
 
         hook = self.evidence_hook()
         location, signature = str(self.path), str(self.signature)
@@ -159,10 +151,8 @@ class ModelVerifyOperator(BaseGateOperator):
 
             def run() -> GateOutcome:
                 keys = load_trusted_keys(self.public_keys) if self.public_keys else hook.settings.load_trusted_keys()
-                needs_store = not (_is_local(location) and _is_local(signature))
-                store = hook.store if needs_store else None
-                bundle = read_bytes(signature, Path(tmp, "signature"), store)
-                local = fetch(location, Path(tmp, "model"), store)
+                bundle = self.read_input_bytes(signature, Path(tmp, "signature"))
+                local = self.fetch_input(location, Path(tmp, "model"))
                 return verify_gate(
                     local,
                     bundle,

@@ -214,16 +214,14 @@ class DriftMonitorOperator(_ModelTagging):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
-        from airflow_mlsecops.io.locations import load_table_at, resolve_model_ref
 
         columns = _columns(self.columns)
         drift_share = _rendered_number(self.drift_share)
         max_rows = _rendered_number(self.max_rows, integer=True)
-        store = self.evidence_hook().store
         try:
-            model = resolve_model_ref(str(self.model), store) if self.model else None
-            reference = load_table_at(str(self.reference), store=store, csv_delimiter=self.csv_delimiter)
-            current = load_table_at(str(self.current), store=store, csv_delimiter=self.csv_delimiter)
+            model = self.resolve_input_model(self.model) if self.model else None
+            reference = self.load_input_table(self.reference, csv_delimiter=self.csv_delimiter)
+            current = self.load_input_table(self.current, csv_delimiter=self.csv_delimiter)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
             return inputs_unavailable(
                 exc,
@@ -329,18 +327,16 @@ class InputAnomalyGateOperator(_ModelTagging):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.input_detection import inputs_unavailable, score_batch
-        from airflow_mlsecops.io.locations import fetch_artifact, load_table_at
 
         detector = str(self.detector) if self.detector else None
         model = str(self.model) if self.model else None
         max_flagged_share = _rendered_number(self.max_flagged_share)
-        store = self.evidence_hook().store
         with tempfile.TemporaryDirectory(prefix="mlsecops-input-") as tmp:
             try:
-                table = load_table_at(str(self.data), store=store, csv_delimiter=self.csv_delimiter)
+                table = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
                 # The model directory holds the detector (<model>/input_detector) unless one is named.
-                fetched_model = fetch_artifact(model, Path(tmp, "model"), store) if model else None
-                fetched_detector = fetch_artifact(detector, Path(tmp, "detector"), store) if detector else None
+                fetched_model = self.fetch_input_artifact(model, Path(tmp, "model")) if model else None
+                fetched_detector = self.fetch_input_artifact(detector, Path(tmp, "detector")) if detector else None
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
                 return inputs_unavailable(
                     exc,

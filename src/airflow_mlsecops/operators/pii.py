@@ -34,7 +34,8 @@ class PIIScanGateOperator(BaseGateOperator):
             max_rows=1_000_000,
         )
 
-    :param data: path or ``s3://`` URI of a CSV or Parquet file. (templated)
+    :param data: the CSV or Parquet file: local path, ``s3://`` object, or ``runs:/`` / ``models:/``
+        URI (loaded first, through the evidence hook's MLflow store). (templated)
     :param allow_columns: columns the policy allows to hold personal data: a list of names or a
         comma-separated string. (templated)
     :param types: PII types to look for (default: all of
@@ -76,10 +77,21 @@ class PIIScanGateOperator(BaseGateOperator):
         self.csv_delimiter = csv_delimiter
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
-        from airflow_mlsecops.gates.pii import scan_pii
+        from airflow_mlsecops.gates.pii import inputs_unavailable, scan_pii
 
+        try:
+            table = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
+        except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
+            return inputs_unavailable(
+                exc,
+                allow_columns=self.allow_columns,
+                types=self.types,
+                max_rows=self.max_rows,
+                warn_only=self.warn_only,
+                context=pipeline,
+            )
         return scan_pii(
-            self.data,
+            table,
             allow_columns=self.allow_columns,
             types=self.types,
             max_rows=self.max_rows,

@@ -55,13 +55,11 @@ class ProvenanceSignOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.provenance import attest_artifacts
-        from airflow_mlsecops.io.artifacts import fetch, subject_name
 
         dag_run = context.get("dag_run")
         external = {"run_conf": dict(getattr(dag_run, "conf", None) or {}), "params": dict(context.get("params") or {})}
         with tempfile.TemporaryDirectory(prefix="mlsecops-provenance-") as tmp:
-            store = self.evidence_hook().store
-            named = {subject_name(str(a)): str(fetch(str(a), Path(tmp, str(i)), store)) for i, a in enumerate(self.artifacts)}
+            named = _fetched(self, self.artifacts, Path(tmp))
             return attest_artifacts(
                 named, gate=self.gate, context=pipeline, external_parameters=_jsonable(external), warn_only=self.warn_only
             )
@@ -110,26 +108,25 @@ class ProvenanceVerifyOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.evidence.keys import load_trusted_keys
-        from airflow_mlsecops.gates.base import Evaluation, run_gate
+        from airflow_mlsecops.gates.base import raising, run_gate
         from airflow_mlsecops.gates.provenance import VERIFY_GATE_NAME, verify_artifacts
-        from airflow_mlsecops.io.artifacts import fetch, read_bytes, subject_name
 
         hook = self.evidence_hook()
         with tempfile.TemporaryDirectory(prefix="mlsecops-verify-") as tmp:
             try:
                 keys = load_trusted_keys(self.public_keys) if self.public_keys else hook.settings.load_trusted_keys()
-                attestation = read_bytes(str(self.attestation), Path(tmp, "attestation"), hook.store)
-                named = {
-                    subject_name(str(a)): str(fetch(str(a), Path(tmp, str(i)), hook.store)) for i, a in enumerate(self.artifacts)
-                }
+                attestation = self.read_input_bytes(str(self.attestation), Path(tmp, "attestation"))
+                named = _fetched(self, self.artifacts, Path(tmp))
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-                error = exc
-
-                def fail() -> Evaluation:
-                    raise error
-
-                return run_gate(VERIFY_GATE_NAME, fail, context=pipeline)
+                return run_gate(VERIFY_GATE_NAME, raising(exc), context=pipeline)
             return verify_artifacts(named, attestation, keys, context=pipeline, warn_only=self.warn_only)
+
+
+def _fetched(operator: BaseGateOperator, artifacts: Sequence[str], tmp: Path) -> dict[str, str]:
+    """Each artifact's name in the evidence (its URI, or its absolute path) and the local copy to hash."""
+    from airflow_mlsecops.io.artifacts import subject_name
+
+    return {subject_name(str(a)): str(operator.fetch_input(str(a), tmp / str(i))) for i, a in enumerate(artifacts)}
 
 
 def _jsonable(value: Any) -> Any:

@@ -44,8 +44,9 @@ class RobustnessGateOperator(BaseGateOperator):
     :param model: an MLflow model directory with the ``sklearn`` flavor or a ``.skops`` file: a local
         path or an ``s3://``, ``runs:/`` or ``models:/`` URI (fetched from the pipeline's MLflow
         store). (templated)
-    :param data: path or ``s3://`` URI of a CSV or Parquet file with the features and the label.
-        (templated)
+    :param data: the CSV or Parquet file with the features and the label: local path, ``s3://``
+        object, or ``runs:/`` / ``models:/`` URI (loaded first, through the evidence hook's MLflow
+        store). (templated)
     :param label_column: the column with the true labels. (templated)
     :param epsilon: the attacker's budget per sample, in the model's input units (or standard
         deviations with ``epsilon_scale="std"``); must be positive.
@@ -137,7 +138,7 @@ class RobustnessGateOperator(BaseGateOperator):
         import tempfile
 
         from airflow_mlsecops.gates.robustness import evaluate_robustness, inputs_unavailable, robustness_policy
-        from airflow_mlsecops.io.artifacts import MLFLOW_SCHEMES, fetch, subject_name
+        from airflow_mlsecops.io.artifacts import subject_name
 
         options: dict[str, Any] = {
             "label_column": str(self.label_column),
@@ -154,15 +155,15 @@ class RobustnessGateOperator(BaseGateOperator):
             "attack_max_samples": self.attack_max_samples,
         }
         model = str(self.model)
-        store = self.evidence_hook().store if model.startswith(MLFLOW_SCHEMES) else None
         with tempfile.TemporaryDirectory(prefix="mlsecops-robustness-") as tmp:
             try:
-                local = fetch(model, Path(tmp, "model"), store)
+                local = self.fetch_input(model, Path(tmp, "model"))
+                data = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
                 return inputs_unavailable(exc, policy=robustness_policy(**options), warn_only=self.warn_only, context=pipeline)
             return evaluate_robustness(
                 str(local),
-                str(self.data),
+                data,
                 **options,
                 warn_only=self.warn_only,
                 context=pipeline,

@@ -102,12 +102,12 @@ class SBOMGateOperator(BaseGateOperator):
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.sbom import build_and_check_sbom, inputs_unavailable
-        from airflow_mlsecops.io.artifacts import fetch, subject_name
+        from airflow_mlsecops.io.artifacts import subject_name
 
         location = str(self.model)
         with tempfile.TemporaryDirectory(prefix="mlsecops-sbom-") as tmp:
             try:
-                local = fetch(location, Path(tmp, "model"), self.evidence_hook().store)
+                local = self.fetch_input(location, Path(tmp, "model"))
             except Exception as exc:  # noqa: BLE001 - an error verdict, recorded with the gate's policy, never a pass
                 return inputs_unavailable(
                     exc,

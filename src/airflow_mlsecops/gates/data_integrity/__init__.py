@@ -30,7 +30,8 @@ A runnable round trip on the synthetic credit data set (a few seconds)::
 
 Where things live:
 
-* :mod:`.gate` - :func:`check_integrity`: read both files, run the checks, what is not detected.
+* :mod:`.gate` - :func:`check_integrity`: read both files, run the checks, what is not detected;
+  :func:`inputs_unavailable` for data the caller could not load.
 * :mod:`.thresholds` - :class:`IntegrityThresholds`, the limits and their checks.
 * :mod:`.results` - one check's result and finding, :data:`CHECK_IDS` (the order the checks run in).
 * :mod:`.schema` - column kinds, the frames the checks share, ``integrity.schema``.
@@ -41,9 +42,9 @@ Where things live:
 * :mod:`.report` - the summary, metrics, ``integrity_report.json`` and details.
 """
 
-from airflow_mlsecops.gates.data_integrity.gate import check_integrity
+from airflow_mlsecops.gates.data_integrity.gate import check_integrity, inputs_unavailable
 from airflow_mlsecops.gates.data_integrity.report import GATE_NAME, REPORT_FILE
 from airflow_mlsecops.gates.data_integrity.results import CHECK_IDS
 from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 
-__all__ = ["CHECK_IDS", "GATE_NAME", "REPORT_FILE", "IntegrityThresholds", "check_integrity"]
+__all__ = ["CHECK_IDS", "GATE_NAME", "REPORT_FILE", "IntegrityThresholds", "check_integrity", "inputs_unavailable"]

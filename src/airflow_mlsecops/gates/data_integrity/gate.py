@@ -11,18 +11,25 @@ already contains (it is trusted).
 
 Identifier, timestamp and free-text columns differ between any two batches: list them in
 ``ignore_columns`` or they fail the shift and range checks.
+
+**Inputs are local.** :func:`check_integrity` reads local files or tables loaded already; the
+operator and the CLI load ``s3://``, ``runs:/`` and ``models:/`` data first with
+:func:`airflow_mlsecops.io.locations.load_table_at` (the evidence names it by its URI). When that
+fails, :func:`inputs_unavailable` records the same ``error`` verdict the gate would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
 from airflow_mlsecops.gates.data_integrity.distribution import _feature_shift, _out_of_range
 from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _near_duplicates
 from airflow_mlsecops.gates.data_integrity.label_flips import _label_flips
@@ -31,20 +38,26 @@ from airflow_mlsecops.gates.data_integrity.report import GATE_NAME, _evaluation,
 from airflow_mlsecops.gates.data_integrity.results import _Check, _skipped
 from airflow_mlsecops.gates.data_integrity.schema import _schema
 from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds, _resolve_thresholds
-from airflow_mlsecops.io.tabular import LoadedTable, load_table
+from airflow_mlsecops.io.locations import local_table, table_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from airflow_mlsecops.io.tabular import LoadedTable
 
-def _read(location: str, role: str, delimiter: str | None) -> LoadedTable:
-    table = load_table(location, csv_delimiter=delimiter)
+# The distributions whose versions the evidence records.
+_DISTRIBUTIONS = ("pandas", "numpy", "scipy", "scikit-learn", "cleanlab")
+
+
+def _read(data: str | Path | LoadedTable, role: str, delimiter: str | None) -> LoadedTable:
+    table = local_table(data, csv_delimiter=delimiter)
     if len(table.frame) == 0:
-        raise GateError(f"the {role} {location} holds a header but no rows")
+        raise GateError(f"the {role} {table_name(data)} holds a header but no rows")
     if table.frame.columns.duplicated().any():
-        raise GateError(f"the {role} {location} repeats a column name")
-    table.frame.columns = [str(c) for c in table.frame.columns]
-    return table
+        raise GateError(f"the {role} {table_name(data)} repeats a column name")
+    frame = table.frame.copy(deep=False)  # the caller's table keeps its column labels
+    frame.columns = [str(c) for c in frame.columns]
+    return dataclasses.replace(table, frame=frame)
 
 
 def _evaluate(
@@ -87,8 +100,8 @@ def _evaluate(
 
 
 def _evaluate_files(
-    data: str,
-    reference: str,
+    data: str | Path | LoadedTable,
+    reference: str | Path | LoadedTable,
     *,
     label_column: str | None,
     thresholds: IntegrityThresholds | Mapping[str, object] | None,
@@ -97,8 +110,8 @@ def _evaluate_files(
 ) -> Evaluation:
     """Read batch and reference, run every check and build the evaluation (what :func:`check_integrity` runs).
 
-    :param data: path or ``s3://`` URI of the new batch (CSV or Parquet).
-    :param reference: path or ``s3://`` URI of the trusted reference data (CSV or Parquet).
+    :param data: the new batch: a local CSV or Parquet file, or a table loaded already.
+    :param reference: the trusted reference data, same forms.
     :param label_column: the label column, or ``None`` to skip the label checks.
     :param thresholds: :class:`IntegrityThresholds`, a mapping of threshold names to values, or ``None``.
     :param csv_delimiter: delimiter of CSV files (default ``,``).
@@ -116,8 +129,8 @@ def _evaluate_files(
 
 
 def check_integrity(
-    data: str,
-    reference: str,
+    data: str | Path | LoadedTable,
+    reference: str | Path | LoadedTable,
     *,
     label_column: str | None = None,
     thresholds: IntegrityThresholds | Mapping[str, object] | None = None,
@@ -131,8 +144,10 @@ def check_integrity(
     Never raises for bad input: a missing, empty, unreadable or malformed file, or bad thresholds,
     give an ``error`` verdict naming the problem.
 
-    :param data: path or ``s3://`` URI of the new batch (CSV or Parquet).
-    :param reference: path or ``s3://`` URI of the trusted reference data (CSV or Parquet).
+    :param data: the new batch: a local CSV or Parquet file, or a table loaded already
+        (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/`` and
+        ``models:/`` files and names them by their URI).
+    :param reference: the trusted reference data, same forms.
     :param label_column: the label column; without it the label checks are reported as skipped.
     :param thresholds: :class:`IntegrityThresholds` or a mapping of threshold names to values.
     :param warn_only: report a rejection as ``warned`` instead of failing.
@@ -141,12 +156,6 @@ def check_integrity(
     :param random_state: seed of the samples and the model, so the verdict is reproducible.
     :returns: the outcome, with ``integrity_report.json`` as its evidence file.
     """
-    try:
-        policy_thresholds: dict[str, Any] = _resolve_thresholds(thresholds).to_dict()
-    except ConfigurationError:  # reported by _evaluate_files as an error verdict; the policy shows what was given
-        given = thresholds if isinstance(thresholds, Mapping) else {"thresholds": repr(thresholds)}
-        policy_thresholds = {str(k): _jsonable(v) for k, v in given.items()}
-
     return run_gate(
         GATE_NAME,
         functools.partial(
@@ -158,13 +167,48 @@ def check_integrity(
             csv_delimiter=csv_delimiter,
             random_state=random_state,
         ),
-        policy={
-            "reference": reference,
-            "label_column": label_column,
-            "random_state": random_state,
-            "thresholds": policy_thresholds,
-        },
+        policy=_policy(table_name(reference), label_column, thresholds, random_state),
         warn_only=warn_only,
-        distributions=("pandas", "numpy", "scipy", "scikit-learn", "cleanlab"),
+        distributions=_DISTRIBUTIONS,
         context=context,
     )
+
+
+def inputs_unavailable(
+    error: Exception,
+    *,
+    reference: str | Path,
+    label_column: str | None = None,
+    thresholds: IntegrityThresholds | Mapping[str, object] | None = None,
+    warn_only: bool = False,
+    context: PipelineContext | None = None,
+    random_state: int = 0,
+) -> GateOutcome:
+    """The outcome of :func:`check_integrity` when the batch or the reference could not be fetched or loaded.
+
+    The caller passes the exception it caught; the outcome is the ``error`` verdict the gate gives
+    for it, with the same policy on record (bad thresholds are reported first, as the gate does).
+
+    :param error: why the data is unavailable.
+    :param reference: the reference's location as given; the other parameters as for :func:`check_integrity`.
+    """
+    return run_gate(
+        GATE_NAME,
+        raising(error, check=lambda: _resolve_thresholds(thresholds)),
+        policy=_policy(str(reference), label_column, thresholds, random_state),
+        warn_only=warn_only,
+        distributions=_DISTRIBUTIONS,
+        context=context,
+    )
+
+
+def _policy(
+    reference: str, label_column: str | None, thresholds: IntegrityThresholds | Mapping[str, object] | None, random_state: int
+) -> dict[str, Any]:
+    """The policy on record; bad thresholds are shown as given (the gate reports them as an error)."""
+    try:
+        policy_thresholds: dict[str, Any] = _resolve_thresholds(thresholds).to_dict()
+    except ConfigurationError:
+        given = thresholds if isinstance(thresholds, Mapping) else {"thresholds": repr(thresholds)}
+        policy_thresholds = {str(k): _jsonable(v) for k, v in given.items()}
+    return {"reference": reference, "label_column": label_column, "random_state": random_state, "thresholds": policy_thresholds}

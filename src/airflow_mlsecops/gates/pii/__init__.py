@@ -20,7 +20,8 @@ card False {'credit_card': (1, ('**** **** **** 1111',))}
 
 Where things live:
 
-* :mod:`.gate` - :func:`scan_pii`: read the file, scan it, the verdict; what is not detected.
+* :mod:`.gate` - :func:`scan_pii`: read the file, scan it, the verdict; what is not detected;
+  :func:`inputs_unavailable` for data the caller could not load.
 * :mod:`.scanning` - :func:`scan_frame`, the pure engine: text columns through Arrow and RE2, numeric columns.
 * :mod:`.detectors` - :data:`PII_TYPES`, what each type matches (:func:`detect`, :func:`resolve_types`).
 * :mod:`.checksums` - Luhn and card networks, US SSN ranges, IBAN mod-97.
@@ -31,7 +32,7 @@ Where things live:
 
 from airflow_mlsecops.gates.pii.checksums import card_number_ok, iban_ok, ssn_ok
 from airflow_mlsecops.gates.pii.detectors import PII_TYPES, detect, resolve_types
-from airflow_mlsecops.gates.pii.gate import scan_pii
+from airflow_mlsecops.gates.pii.gate import inputs_unavailable, scan_pii
 from airflow_mlsecops.gates.pii.report import GATE_NAME, REPORT_FILE
 from airflow_mlsecops.gates.pii.scanning import (
     CARD_ID_MIN_CANDIDATES,
@@ -54,6 +55,7 @@ __all__ = [
     "card_number_ok",
     "detect",
     "iban_ok",
+    "inputs_unavailable",
     "resolve_types",
     "scan_frame",
     "scan_pii",

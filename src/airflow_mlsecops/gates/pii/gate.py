@@ -4,6 +4,11 @@
 any other date without its meaning), national IDs other than US SSNs, passport and driving-licence
 numbers, free-form account numbers. Boolean, date/time and other non-text, non-numeric columns are
 not scanned; numeric columns are scanned for card numbers only.
+
+**Inputs are local.** :func:`scan_pii` reads a local file or a table loaded already; the operator
+and the CLI load ``s3://``, ``runs:/`` and ``models:/`` data first with
+:func:`airflow_mlsecops.io.locations.load_table_at` (the evidence names it by its URI). When that
+fails, :func:`inputs_unavailable` records the same ``error`` verdict the gate would.
 """
 
 from __future__ import annotations
@@ -12,16 +17,20 @@ import functools
 import numbers
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
 from airflow_mlsecops.gates.pii.columns import _columns
 from airflow_mlsecops.gates.pii.detectors import resolve_types
 from airflow_mlsecops.gates.pii.report import GATE_NAME, _evaluation
 from airflow_mlsecops.gates.pii.scanning import CARD_ID_MIN_CANDIDATES, CARD_ID_MIN_VALID_SHARE, scan_frame
-from airflow_mlsecops.io.tabular import load_table
+from airflow_mlsecops.io.locations import local_table
+
+if TYPE_CHECKING:
+    from airflow_mlsecops.io.tabular import LoadedTable
 
 
 def _row_limit(max_rows: Any) -> int | None:
@@ -33,8 +42,13 @@ def _row_limit(max_rows: Any) -> int | None:
     return int(max_rows)
 
 
+def _check_arguments(types: Sequence[str] | str | None, max_rows: Any) -> tuple[tuple[str, ...], int | None]:
+    """The selected types and the row limit, checked (a :class:`ConfigurationError` otherwise)."""
+    return resolve_types(types), _row_limit(max_rows)
+
+
 def _scan_file(
-    data: str,
+    data: str | Path | LoadedTable,
     *,
     allowed: tuple[str, ...],
     types: Sequence[str] | str | None,
@@ -43,16 +57,15 @@ def _scan_file(
 ) -> Evaluation:
     """Read the file, scan its first ``max_rows`` rows and build the evaluation (what :func:`scan_pii` runs).
 
-    :param data: path or ``s3://`` URI of a CSV or Parquet file.
+    :param data: a local CSV or Parquet file, or a table loaded already.
     :param allowed: columns the policy allows to hold personal data.
     :param types: PII types to look for (default: all of :data:`~airflow_mlsecops.gates.pii.detectors.PII_TYPES`).
     :param max_rows: scan only the first ``max_rows`` rows.
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
     :raises ConfigurationError: for an unknown or empty type selection or a bad ``max_rows``.
     """
-    selected = resolve_types(types)
-    limit = _row_limit(max_rows)
-    table = load_table(data, csv_delimiter=csv_delimiter)
+    selected, limit = _check_arguments(types, max_rows)
+    table = local_table(data, csv_delimiter=csv_delimiter)
     total_rows = len(table.frame)
     frame = table.frame if limit is None or limit >= total_rows else table.frame.iloc[:limit]
     rows = len(frame)
@@ -65,7 +78,7 @@ def _scan_file(
 
 
 def scan_pii(
-    data: str,
+    data: str | Path | LoadedTable,
     *,
     allow_columns: Sequence[str] | str = (),
     types: Sequence[str] | str | None = None,
@@ -80,7 +93,9 @@ def scan_pii(
     types, ``passed`` otherwise; PII in allowed columns is reported as passed ``info`` findings.
     An unreadable file, an unknown type or a bad ``max_rows`` is an ``error`` verdict.
 
-    :param data: path or ``s3://`` URI of a CSV or Parquet file.
+    :param data: a local CSV or Parquet file, or a table loaded already
+        (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/`` and
+        ``models:/`` files and names them by their URI).
     :param allow_columns: columns the policy allows to hold personal data (names, or ``"a,b"``).
     :param types: PII types to look for (default: all of :data:`PII_TYPES`).
     :param max_rows: scan only the first ``max_rows`` rows (visible in metrics, details, summary
@@ -90,23 +105,55 @@ def scan_pii(
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
     """
     allowed = _columns(allow_columns)
+    return run_gate(
+        GATE_NAME,
+        functools.partial(_scan_file, data, allowed=allowed, types=types, max_rows=max_rows, csv_delimiter=csv_delimiter),
+        policy=_policy(allowed, types, max_rows),
+        warn_only=warn_only,
+        distributions=("pandas", "pyarrow"),
+        context=context,
+    )
+
+
+def inputs_unavailable(
+    error: Exception,
+    *,
+    allow_columns: Sequence[str] | str = (),
+    types: Sequence[str] | str | None = None,
+    max_rows: int | None = None,
+    warn_only: bool = False,
+    context: PipelineContext | None = None,
+) -> GateOutcome:
+    """The outcome of :func:`scan_pii` when its data could not be fetched or loaded.
+
+    The caller passes the exception it caught; the outcome is the ``error`` verdict the gate gives
+    for it, with the same policy on record (an unknown type or a bad ``max_rows`` is reported
+    first, as the gate does).
+
+    :param error: why the data is unavailable.
+    :param allow_columns: as for :func:`scan_pii`; the other parameters too.
+    """
+    allowed = _columns(allow_columns)
+    return run_gate(
+        GATE_NAME,
+        raising(error, check=lambda: _check_arguments(types, max_rows)),
+        policy=_policy(allowed, types, max_rows),
+        warn_only=warn_only,
+        distributions=("pandas", "pyarrow"),
+        context=context,
+    )
+
+
+def _policy(allowed: tuple[str, ...], types: Sequence[str] | str | None, max_rows: Any) -> dict[str, Any]:
+    """The policy on record; a bad ``types`` or ``max_rows`` is shown as given (the gate reports it as an error)."""
     try:
         policy_types: Any = list(resolve_types(types))
     except ConfigurationError:
         policy_types = list(types) if types is not None and not isinstance(types, str) else types
-    policy = {
+    return {
         "types": policy_types,
         "allow_columns": list(allowed),
         "max_rows": int(max_rows) if isinstance(max_rows, numbers.Integral) else max_rows if max_rows is None else str(max_rows),
         "numeric_columns": "credit_card only",
         "card_identifier_column": {"min_candidates": CARD_ID_MIN_CANDIDATES, "min_valid_share": CARD_ID_MIN_VALID_SHARE},
     }
-
-    return run_gate(
-        GATE_NAME,
-        functools.partial(_scan_file, data, allowed=allowed, types=types, max_rows=max_rows, csv_delimiter=csv_delimiter),
-        policy=policy,
-        warn_only=warn_only,
-        distributions=("pandas", "pyarrow"),
-        context=context,
-    )

@@ -23,8 +23,8 @@ A runnable example on the synthetic credit data (no files, no MLflow)::
 * :mod:`.noise` - random-noise upper bounds.
 * :mod:`.art_attacks` - FGSM, PGD and HopSkipJump through IBM's Adversarial Robustness Toolbox.
 * :mod:`.engine` - :func:`select_method` and :func:`robust_accuracy`: what each method's number means.
-* :mod:`.evaluation` - one evaluation of a local model on a data file: findings, report, subjects.
-* :mod:`.gate` - :func:`evaluate_robustness`, the gate, and the error outcome of a model that could not be fetched.
+* :mod:`.evaluation` - one evaluation of a local model on local data: findings, report, subjects.
+* :mod:`.gate` - :func:`evaluate_robustness`, the gate, and the error outcome of inputs that could not be fetched.
 
 Models are loaded by :mod:`airflow_mlsecops.io.model_loader` (pickles refused unless trusted).
 """

@@ -1,9 +1,12 @@
-"""One robustness evaluation: load a local model and a data file, sample rows, measure, judge, report.
+"""One robustness evaluation: load a local model and local data, sample rows, measure, judge, report.
 
 Evidence: metrics ``clean_accuracy``, ``robust_accuracy``, ``accuracy_drop``, ``epsilon``,
 ``samples``; details ``method``, ``exactness``, ``norm``, ``art_version`` (when ART ran); the file
 ``robustness_report.json`` with per-class robust accuracy and the (capped) row numbers of the
 samples that flip. Subjects: the model (file or directory digest) and the data file.
+
+Both inputs are local: callers fetch a remote model with :func:`airflow_mlsecops.io.artifacts.fetch`
+and load remote data with :func:`airflow_mlsecops.io.locations.load_table_at` first.
 """
 
 from __future__ import annotations
@@ -32,14 +35,15 @@ from airflow_mlsecops.gates.robustness.options import (
     check_policy,
 )
 from airflow_mlsecops.io.artifacts import MLFLOW_SCHEMES, subject_name
+from airflow_mlsecops.io.locations import local_table, table_name
 from airflow_mlsecops.io.model_loader import LoadedModel, load_model, validate_trees
-from airflow_mlsecops.io.tabular import load_table
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from airflow_mlsecops.gates.robustness.measurement import RobustnessMeasurement
+    from airflow_mlsecops.io.tabular import LoadedTable
 
 _ATLAS = ("AML.T0015", "AML.T0043")  # Evade ML Model; Craft Adversarial Data
 _OWASP = ("ML01:2023",)  # Input Manipulation Attack
@@ -47,7 +51,7 @@ _OWASP = ("ML01:2023",)  # Input Manipulation Attack
 
 def evaluate_model_on_data(
     model: str,
-    data: str,
+    data: str | Path | LoadedTable,
     *,
     label_column: str,
     epsilon: float,
@@ -71,9 +75,10 @@ def evaluate_model_on_data(
     """What the robustness gate found: the body :func:`~airflow_mlsecops.gates.robustness.evaluate_robustness` runs.
 
     The parameters are those of :func:`~airflow_mlsecops.gates.robustness.evaluate_robustness`; ``model``
-    must be a local path (fetch remote models first with :func:`airflow_mlsecops.io.artifacts.fetch`).
+    must be a local path (fetch remote models first with :func:`airflow_mlsecops.io.artifacts.fetch`),
+    ``data`` a local file or a table loaded already (:func:`airflow_mlsecops.io.locations.load_table_at`).
 
-    :raises ConfigurationError: for an invalid policy, or a remote ``model`` location.
+    :raises ConfigurationError: for an invalid policy, or a remote ``model`` or ``data`` location.
     :raises GateError: the model or the data cannot be used.
     """
     import numpy as np
@@ -93,8 +98,8 @@ def evaluate_model_on_data(
     estimator = loaded.estimator
     _check_classifier(estimator)
     trees = validate_trees(estimator)
-    table = load_table(data, csv_delimiter=csv_delimiter)
-    X_all, y_all, rows, features, dropped = _prepare(table.frame, label_column, feature_columns, estimator, data)
+    table = local_table(data, csv_delimiter=csv_delimiter)
+    X_all, y_all, rows, features, dropped = _prepare(table.frame, label_column, feature_columns, estimator, table_name(data))
     known = ClassIndexPredictor(estimator).label_index(y_all) >= 0
     if not known.any():
         raise GateError(

@@ -1,6 +1,6 @@
 """The robustness gate: measure a model on a data file and record the verdict with its evidence.
 
-A runnable example (the paths are local: fetch remote models first, see :func:`evaluate_robustness`):
+A runnable example (the inputs are local: fetch remote models and data first, see :func:`evaluate_robustness`):
 
 >>> from airflow_mlsecops.gates.robustness import evaluate_robustness
 >>> outcome = evaluate_robustness("model/", "test.csv", label_column="defaulted",
@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.gates.base import GateOutcome, raising, run_gate
 from airflow_mlsecops.gates.robustness.art_attacks import art_version
 from airflow_mlsecops.gates.robustness.evaluation import evaluate_model_on_data
 from airflow_mlsecops.gates.robustness.options import ART_DISTRIBUTION, ATTACK_MAX_SAMPLES, GATE_NAME, NOISE_DRAWS, check_policy
+
+if TYPE_CHECKING:
+    from airflow_mlsecops.io.tabular import LoadedTable
 
 # The policy entries check_policy validates (the others need no check).
 _POLICY_CHECKED = (
@@ -37,7 +41,7 @@ _POLICY_CHECKED = (
 
 def evaluate_robustness(
     model: str,
-    data: str,
+    data: str | Path | LoadedTable,
     *,
     label_column: str,
     epsilon: float,
@@ -69,7 +73,9 @@ def evaluate_robustness(
     :param model: the local path of an MLflow model directory (``sklearn`` flavor) or ``.skops`` file.
         Fetch an ``s3://``, ``runs:/`` or ``models:/`` URI first with :func:`airflow_mlsecops.io.artifacts.fetch`
         and pass the URI as ``model_subject``.
-    :param data: path or ``s3://`` URI of a CSV or Parquet file with the features and the label.
+    :param data: a local CSV or Parquet file with the features and the label, or a table loaded
+        already (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/`` and
+        ``models:/`` files and names them by their URI).
     :param label_column: the column holding the true labels.
     :param epsilon: the attacker's budget: the radius of the L-inf (or L2) ball around each sample, in
         the model's input units (or in standard deviations with ``epsilon_scale="std"``).
@@ -175,12 +181,13 @@ def robustness_policy(
 def inputs_unavailable(
     error: BaseException, *, policy: Mapping[str, Any], warn_only: bool = False, context: PipelineContext | None = None
 ) -> GateOutcome:
-    """The error outcome of an evaluation whose model could not be fetched, recorded as the gate would record it.
+    """The error outcome of an evaluation whose model or data could not be fetched, recorded as the gate would record it.
 
     An invalid policy is reported first, as :func:`evaluate_robustness` does; otherwise ``error``
     becomes the gate's error verdict (never a pass).
 
-    :param error: why the evaluation could not start (usually from :func:`airflow_mlsecops.io.artifacts.fetch`).
+    :param error: why the evaluation could not start (usually from :func:`airflow_mlsecops.io.artifacts.fetch`
+        or :func:`airflow_mlsecops.io.locations.load_table_at`).
     :param policy: the evaluation's policy, from :func:`robustness_policy`.
     :param warn_only: as for :func:`evaluate_robustness` (an error is never downgraded to a warning).
     :param context: the Airflow task running the gate.
