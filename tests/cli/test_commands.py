@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,14 +22,6 @@ SUITE = {
     "name": "s",
     "expectations": [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 10}}],
 }
-
-
-@pytest.fixture(autouse=True)
-def _restore_environ():
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -212,6 +203,7 @@ def test_attestation_file_verifies_with_the_public_key(capsys, home: Settings, t
     verify_envelope(Envelope.from_json(out_file.read_bytes()), home.load_trusted_keys())
 
 
+@pytest.mark.slow
 def test_entry_point_runs_as_a_real_command(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "airflow_mlsecops.cli", "verify"], capture_output=True, text=True)
     assert done.returncode == 2 and "--mlflow-run-id" in done.stderr

@@ -5,7 +5,6 @@ gate's ``error`` verdict (exit 2), never a pass."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,8 @@ from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.evidence.digest import sha256_file
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
-
-@pytest.fixture(autouse=True)
-def _restore_environ():
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+# Each test trains a model and logs it to an MLflow store: seconds each, so not in `make test-fast`.
+pytestmark = pytest.mark.slow
 
 
 def run_cli(capsys, *args: str) -> tuple[int, dict]:

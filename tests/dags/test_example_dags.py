@@ -22,6 +22,7 @@ def test_every_example_dag_imports_without_errors() -> None:
     assert "secure_training_pipeline" in bag.dag_ids
 
 
+@pytest.mark.slow
 def test_example_dag_imports_no_heavy_library_at_parse_time() -> None:
     import subprocess
     import sys

@@ -384,6 +384,7 @@ def test_tamper_rewrite_every_row_from_the_middle_on_is_not_detected(ledger: Evi
 WORKERS, PER_WORKER = 4, 25
 
 
+@pytest.mark.slow
 def test_concurrent_appends_from_several_processes(ledger_url: str) -> None:
     EvidenceLedger(ledger_url).dispose()  # table exists before the race (see test_concurrent_first_creation_on_sqlite)
     ctx = multiprocessing.get_context("spawn")

@@ -117,6 +117,7 @@ def test_bundle_is_a_sigstore_v03_bundle_with_the_openssf_statement(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("kind", "key_type"), [("dir", "ecdsa-p256"), ("file", "ecdsa-p256"), ("dir", "ecdsa-p384")])
+@pytest.mark.slow
 def test_interoperates_with_the_openssf_cli_both_ways(tmp_path: Path, kind: str, key_type: str) -> None:
     key = SigningKey.generate(key_type)
     private, public = _key_files(key, tmp_path)

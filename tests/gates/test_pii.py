@@ -445,6 +445,7 @@ def test_no_raw_value_ever_reaches_the_evidence(tmp_path: Path) -> None:
             assert form not in blob, f"raw PII {form!r} leaked into the evidence"
 
 
+@pytest.mark.slow
 def test_100k_rows_by_10_text_columns(tmp_path: Path) -> None:
     rows = 100_000
     rng = random.Random(3)

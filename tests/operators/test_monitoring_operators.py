@@ -209,6 +209,7 @@ def test_inputs_that_cannot_be_fetched_are_error_verdicts(home: Settings, tmp_pa
     assert outcome.result.policy["model"] == "models:/credit-risk@champion" and outcome.result.policy["max_flagged_share"] == 0.1
 
 
+@pytest.mark.slow
 def test_dag_parses_without_heavy_imports() -> None:
     import subprocess
     import sys

@@ -6,6 +6,8 @@ import importlib.metadata
 import subprocess
 import sys
 
+import pytest
+
 
 def test_entry_point_names_the_plugin_class() -> None:
     (entry,) = [e for e in importlib.metadata.entry_points(group="airflow.plugins") if e.name == "mlsecops"]
@@ -20,6 +22,7 @@ def test_airflow_loads_the_plugin() -> None:
     assert "mlsecops" in {p.name for p in plugins}
 
 
+@pytest.mark.slow
 def test_plugin_import_pulls_in_no_heavy_library() -> None:
     code = (
         "import sys, airflow_mlsecops.plugins.plugin;"

@@ -70,6 +70,7 @@ def variant_dags(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_each_enforcement_point_gives_the_same_verdict(
     variant_dags: Path, policy_file: Path, cluster_policy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,6 +134,7 @@ def test_dags_outside_the_rules_are_not_judged(tmp_path: Path, policy_file: Path
     assert errors == {} and set(dags) == {"staging"}
 
 
+@pytest.mark.slow
 def test_example_dags_comply_with_the_example_policy(cluster_policy, monkeypatch) -> None:
     dags_dir = REPO_ROOT / "dags"
     monkeypatch.setenv("MLSECOPS_POLICY", str(EXAMPLE_POLICY))
@@ -222,6 +224,7 @@ def test_the_default_policy_location_is_mlsecops_home(tmp_path: Path, cluster_po
     assert errors["a.py"] == PREFIX + expected_messages("gate_missing")[0]
 
 
+@pytest.mark.slow
 def test_the_entry_point_loads_the_cluster_policy_in_a_fresh_process(tmp_path: Path, policy_file: Path) -> None:
     """A fresh process (as the DAG processor) loads the hook through the ``airflow.policy`` entry
     point. Until the package itself declares it, a stand-in distribution declares the same one."""

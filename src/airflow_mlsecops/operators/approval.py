@@ -56,7 +56,7 @@ class ModelApprovalGateOperator(HITLOperator):
         )
 
     The XCom return value: ``decision``, ``approvals`` (who and when), ``responded_by``,
-    ``responded_at``, ``model_uri``, ``model_sha256``, ``evidence_sha256``.
+    ``responded_at``, ``model_uri``, ``model_sha256``, ``evidence_sha256``, ``evidence``.
 
     :param model_uri: the model to approve (``models:/...``, ``runs:/...``, a local path). (templated)
     :param reviewers: user ids allowed to respond (Airflow's ``assigned_users``; the REST API answers

@@ -138,7 +138,7 @@ class PromoteModelOperator(BaseGateOperator):
     without retry. If MLflow refuses the alias after a passed decision, an ``error`` record
     follows the attestation and the task fails (and may retry).
 
-    XCom: ``name``, ``version``, ``alias``, ``model_uri``, ``model_sha256``, ``approved_by``,
+    XCom: ``name``, ``version``, ``alias``, ``model_uri``, ``model_sha256``, ``approved_by``, ``failed_checks``,
     ``previous_version`` (the alias's previous holder), ``promoted_at``.
 
     Open-source MLflow has no alias permissions: anyone who may edit the registered model can
