@@ -7,10 +7,19 @@ catch it, print its message and exit with a clear code instead of a traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from airflow_mlsecops.policy.model import PolicyIssue
+
+class _Issue(Protocol):
+    """What :class:`PolicyError` needs of a problem (:class:`airflow_mlsecops.policy.model.PolicyIssue`)."""
+
+    line: int
+    pointer: str
+    message: str
+
+    def render(self, source: str) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class MLSecOpsError(Exception):
@@ -28,7 +37,7 @@ class PolicyError(ConfigurationError):
     ``<file>:<line>: <where>: <what>``.
     """
 
-    def __init__(self, source: str, issues: Sequence[PolicyIssue]) -> None:
+    def __init__(self, source: str, issues: Sequence[_Issue]) -> None:
         self.source = source
         self.issues = tuple(sorted(issues, key=lambda i: (i.line, i.pointer, i.message)))
         super().__init__("; ".join(i.render(source) for i in self.issues) or f"{source}: invalid policy")
