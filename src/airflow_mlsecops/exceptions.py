@@ -13,9 +13,14 @@ from typing import Any, Protocol
 class _Issue(Protocol):
     """What :class:`PolicyError` needs of a problem (:class:`airflow_mlsecops.policy.model.PolicyIssue`)."""
 
-    line: int
-    pointer: str
-    message: str
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def pointer(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
     def render(self, source: str) -> str: ...
 
