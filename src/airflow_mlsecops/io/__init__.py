@@ -1,1 +1,1 @@
-"""Inputs and stores: fetching local, ``s3://`` and MLflow artifacts, tabular loading, the MLflow evidence store."""
+"""Inputs and stores: fetching local, ``s3://`` and MLflow artifacts, tables, the MLflow evidence store, the safe model loader."""
