@@ -234,3 +234,48 @@ def test_load_trusted_keys_does_not_skip_a_broken_pub_pem(tmp_path: Path) -> Non
         load_trusted_keys([tmp_path])
     with pytest.raises(KeyLoadError, match="does not exist"):
         load_trusted_keys([tmp_path / "missing.pub.pem"])
+
+
+# ----------------------------------------------------------------------------- where trust comes from (issue 11, item 10)
+def test_trust_comes_from_configuration_never_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.exceptions import KeyLoadError
+
+    for name in ("MLSECOPS_HOME", "MLSECOPS_TRUSTED_KEYS", "MLSECOPS_SIGNING_KEY", "MLSECOPS_SIGNING_KEY_PEM"):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    (work / ".mlsecops" / "keys").mkdir(parents=True)
+    planted = SigningKey.generate()
+    (work / ".mlsecops" / "keys" / "planted.pub.pem").write_bytes(planted.public_key.to_pem())
+    monkeypatch.chdir(work)
+    settings = Settings.from_env()
+    assert settings.trusted_key_paths == () and settings.trust_source == ""
+    assert settings.load_trusted_keys() == {}
+
+    # MLSECOPS_HOME set by the user: its keys/ folder is trusted, and each key says where it came from.
+    monkeypatch.setenv("MLSECOPS_HOME", str(work / ".mlsecops"))
+    keys = Settings.from_env().load_trusted_keys()
+    assert list(keys) == [planted.keyid]
+    assert keys[planted.keyid].origin == f"{work / '.mlsecops' / 'keys' / 'planted.pub.pem'} (MLSECOPS_HOME)"
+
+    # MLSECOPS_TRUSTED_KEYS wins over the home, and a missing path is an error, not an empty trust.
+    other = SigningKey.generate()
+    (tmp_path / "other.pub.pem").write_bytes(other.public_key.to_pem())
+    monkeypatch.setenv("MLSECOPS_TRUSTED_KEYS", str(tmp_path / "other.pub.pem"))
+    keys = Settings.from_env().load_trusted_keys()
+    assert list(keys) == [other.keyid] and keys[other.keyid].origin.endswith("(MLSECOPS_TRUSTED_KEYS)")
+    monkeypatch.setenv("MLSECOPS_TRUSTED_KEYS", str(tmp_path / "missing.pub.pem"))
+    with pytest.raises(KeyLoadError, match="does not exist"):
+        Settings.from_env().load_trusted_keys()
+
+    # The signing side with no key configured still fails, clearly.
+    monkeypatch.delenv("MLSECOPS_TRUSTED_KEYS")
+    monkeypatch.setenv("MLSECOPS_HOME", str(tmp_path / "empty-home"))
+    with pytest.raises(KeyLoadError, match="no signing key is configured"):
+        Settings.from_env().load_signing_key()
+
+
+def test_a_key_origin_is_not_part_of_its_identity() -> None:
+    key = SigningKey.generate().public_key
+    again = VerifyingKey.from_pem(key.to_pem(), origin="somewhere else")
+    assert again == key and again.keyid == key.keyid and again.origin == "somewhere else"

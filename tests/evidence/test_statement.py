@@ -152,3 +152,32 @@ def test_edited_subject_of_a_subjectless_result_is_refused() -> None:
 
     with pytest.raises(VerificationError, match="subjects differ"):
         GateStatement.from_payload(_edited(statement, claim_a_model))
+
+
+# ----------------------------------------------------------------------------- the record's signed identity (issue 11, item 8)
+def test_the_statement_names_its_record() -> None:
+    statement = GateStatement(result=_result(), evidence_files={"result.json": _sha("r")}, record="decision-2")
+    data = json.loads(statement.to_payload())
+    assert data["predicate"]["record"] == "decision-2"
+    assert data["predicate"]["result"]["context"] == {
+        "dag_id": "dag",
+        "run_id": "run",
+        "task_id": "task",
+        "try_number": 1,
+        "map_index": -1,
+    }
+    again = GateStatement.from_payload(statement.to_payload())
+    assert again.record == "decision-2" and again.names_record
+    assert json.loads(_statement().to_payload())["predicate"]["record"] is None
+
+
+def test_a_statement_from_before_the_record_was_signed_stays_readable() -> None:
+    legacy = _edited(_statement(), lambda d: d["predicate"].pop("record"))
+    statement = GateStatement.from_payload(legacy)
+    assert statement.record is None and not statement.names_record
+    assert statement.to_payload() == legacy  # read back byte for byte, as it was signed
+
+
+def test_a_record_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(VerificationError, match="record is int"):
+        GateStatement.from_payload(_edited(_statement(), lambda d: d["predicate"].update(record=3)))

@@ -266,7 +266,8 @@ def test_registered_and_promoted_with_tags_history_and_attestation(home: Setting
     store.client.set_registered_model_alias("credit", "prod", version)
     by_hand = verify_model_version(store, name="credit", version=version, settings=home)
     assert not by_hand.ok
-    assert [p.split(":", 2)[:2] for p in by_hand.problems] == [["attestation", "@prod"]]
+    assert [p.split(":", 2)[:2] for p in by_hand.problems] == [["holder", "@prod"], ["attestation", "@prod"]]
+    assert "no signed promotion or rollback to @prod exists" in by_hand.problems[0]
 
 
 def test_registration_refuses_a_model_with_another_digest(home: Settings, tmp_path: Path) -> None:

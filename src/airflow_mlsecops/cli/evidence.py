@@ -33,6 +33,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         marks = {Status.OK: "ok", Status.FAILED: "FAILED", Status.SKIPPED: "skipped"}
         print(f"MLflow run {report.mlflow_run_id} ({report.tracking_uri})")
+        if report.trusted_keys:
+            for key in report.trusted_keys:
+                print(f"  trusted key {key['keyid']} ({key['key_type']}) from {key['source']}")
+        else:
+            print("  trusted keys: none configured (set MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME to trust its keys/ folder)")
         scope = None
         for check in report.checks:
             if check.scope != scope:
@@ -106,7 +111,10 @@ def cmd_verify_artifact(args: argparse.Namespace) -> int:
 
     keys = load_trusted_keys(args.public_key) if args.public_key else Settings.from_env().load_trusted_keys()
     if not keys:
-        raise ConfigurationError("no public key given (--public-key) and none configured (MLSECOPS_TRUSTED_KEYS)")
+        raise ConfigurationError(
+            "no public key given (--public-key) and none configured "
+            "(MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME for its keys/ folder)"
+        )
     with tempfile.TemporaryDirectory(prefix="mlsecops-verify-artifact-") as tmp:
         attestation = read_bytes(args.attestation, Path(tmp, "attestation"))
         named = {subject_name(p): str(fetch(p, Path(tmp, str(i)))) for i, p in enumerate(args.paths)}

@@ -28,21 +28,40 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_verify_model_version(args: argparse.Namespace) -> int:
     apply_store_options(args)
     from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.exceptions import ConfigurationError
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
-    from airflow_mlsecops.lifecycle.version_verification import verify_model_version
+    from airflow_mlsecops.lifecycle.version_verification import verify_model_alias, verify_model_version
 
     settings = Settings.from_env()
     store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
-    result = verify_model_version(store, name=args.name, version=str(args.version), settings=settings)
+    name, at, alias = str(args.name).partition("@")
+    if at:
+        if args.version is not None:
+            raise ConfigurationError(f"give NAME@ALIAS or NAME VERSION, not both ({args.name} {args.version})")
+        result = verify_model_alias(store, name=name, alias=alias, settings=settings)
+        shown = f"{name}@{alias} (version {result.version})"
+    else:
+        if args.version is None:
+            raise ConfigurationError("give the version to verify (NAME VERSION) or an alias (NAME@ALIAS)")
+        result = verify_model_version(store, name=name, version=str(args.version), settings=settings)
+        shown = f"{name} version {result.version}"
     if args.json:
         print_json(result.to_dict())
     elif result.ok:
-        print(f"VERIFIED: {args.name} version {args.version} has a valid evidence chain")
+        print(f"VERIFIED: {shown} has a valid evidence chain")
     else:
-        print(f"NOT VERIFIED: {args.name} version {args.version}")
+        print(f"NOT VERIFIED: {shown}")
         for problem in result.problems:
             print(f"  - {problem}")
+    if not args.json:
+        print(_trusted_keys_line(result.trusted_keys))
     return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+def _trusted_keys_line(keys: list[dict[str, str]]) -> str:
+    if not keys:
+        return "trusted keys: none configured (set MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME to trust its keys/ folder)"
+    return "trusted keys: " + "; ".join(f"{k['keyid'][:16]}... ({k['key_type']}) from {k['source']}" for k in keys)
 
 
 def add_registry_parsers(sub: Any) -> None:
@@ -56,9 +75,12 @@ def add_registry_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("verify-model-version", help="check that a registered model version has a valid evidence chain")
-    p.add_argument("name")
-    p.add_argument("version")
+    p = sub.add_parser(
+        "verify-model-version",
+        help="check that a registered model version (NAME VERSION) or an alias's holder (NAME@ALIAS) has a valid evidence chain",
+    )
+    p.add_argument("name", help="the registered model, or NAME@ALIAS for the version that holds the alias now")
+    p.add_argument("version", nargs="?", help="the version (not with NAME@ALIAS)")
     add_store_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify_model_version)

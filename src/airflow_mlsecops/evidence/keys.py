@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -54,9 +54,15 @@ def _check_public_type(public_key: object, origin: str) -> PublicKey:
 
 @dataclass(frozen=True)
 class VerifyingKey:
-    """A public key trusted to verify evidence signatures."""
+    """A public key trusted to verify evidence signatures.
+
+    :param key: the public key.
+    :param origin: where it came from (a file path, an environment variable), for reports that say
+        which keys were trusted and why; not part of the key's identity.
+    """
 
     key: PublicKey
+    origin: str = field(default="", compare=False)
 
     @cached_property
     def keyid(self) -> str:
@@ -93,7 +99,7 @@ class VerifyingKey:
             except (ValueError, TypeError, UnsupportedAlgorithm):
                 raise KeyLoadError(f"{origin}: not a PEM public key") from exc
             loaded = private.public_key()
-        return cls(_check_public_type(loaded, origin))
+        return cls(_check_public_type(loaded, origin), origin=origin)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> VerifyingKey:
@@ -111,7 +117,7 @@ class SigningKey:
 
     @cached_property
     def public_key(self) -> VerifyingKey:
-        return VerifyingKey(self.key.public_key())
+        return VerifyingKey(self.key.public_key(), origin="the signing key")
 
     @cached_property
     def keyid(self) -> str:
@@ -180,7 +186,8 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def load_trusted_keys(paths: Iterable[str | os.PathLike[str]]) -> dict[str, VerifyingKey]:
-    """Load public keys from PEM files, or from the ``*.pub.pem`` files of a directory, keyed by key id."""
+    """Load public keys from PEM files, or from the ``*.pub.pem`` files of a directory, keyed by key
+    id; each key's ``origin`` is the file it was read from."""
     keys: dict[str, VerifyingKey] = {}
     for raw in paths:
         path = Path(raw)

@@ -9,7 +9,13 @@ tell if one of them changed::
      "subject": [{"name": "train.csv", "digest": {"sha256": "..."}}],
      "predicateType": "https://airflow-mlsecops.dev/attestation/gate-result/v1",
      "predicate": {"result": {...}, "evidence_files": {"result.json": {"sha256": "..."}},
-                   "policy_digest": null}}
+                   "policy_digest": null, "record": null}}
+
+The statement names the record it is, from signed content only: the result's ``context`` (dag,
+run, task, try number, map index; ``started_at`` and the gate outside Airflow) and ``record``
+(``decision-1``..., or ``null`` for the one record of an attempt). The verifier recomputes from
+them where the envelope must be stored. Statements written before ``record`` existed have no
+``record`` key (:attr:`GateStatement.names_record` is false); they stay readable.
 """
 
 from __future__ import annotations
@@ -45,14 +51,18 @@ class GateStatement:
     result: GateResult
     evidence_files: Mapping[str, str] = field(default_factory=dict)  # relative path -> sha256
     policy_digest: str | None = None
+    record: str | None = None  # which record of the attempt (``response-2``...), None for the only one
+    names_record: bool = True  # False for a statement written before ``record`` was signed
 
     def to_dict(self) -> dict[str, Any]:
         subjects = [s.to_intoto() for s in self.result.subjects]
-        predicate = {
+        predicate: dict[str, Any] = {
             "result": self.result.to_dict(),
             "evidence_files": {path: {"sha256": digest} for path, digest in sorted(self.evidence_files.items())},
             "policy_digest": self.policy_digest,
         }
+        if self.names_record:
+            predicate["record"] = self.record
         if not subjects:
             subjects = [_result_subject(self.result.gate, predicate["result"])]
         return {"_type": STATEMENT_TYPE, "subject": subjects, "predicateType": GATE_RESULT_PREDICATE, "predicate": predicate}
@@ -78,7 +88,16 @@ class GateStatement:
             files = {str(k): str(v["sha256"]) for k, v in dict(predicate.get("evidence_files", {})).items()}
         except Exception as exc:
             raise VerificationError(f"statement predicate is malformed: {exc}") from exc
+        record = predicate.get("record")
+        if record is not None and not isinstance(record, str):
+            raise VerificationError(f"statement predicate is malformed: record is {type(record).__name__}, not a string")
         declared = [s.to_intoto() for s in result.subjects] or [_result_subject(result.gate, predicate["result"])]
         if data.get("subject") != declared:
             raise VerificationError("statement subjects differ from the gate result's subjects")
-        return cls(result=result, evidence_files=files, policy_digest=predicate.get("policy_digest"))
+        return cls(
+            result=result,
+            evidence_files=files,
+            policy_digest=predicate.get("policy_digest"),
+            record=record,
+            names_record="record" in predicate,
+        )

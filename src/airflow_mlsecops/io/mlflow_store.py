@@ -6,8 +6,13 @@ Layout inside the MLflow run (predictable, so people and tools can find it)::
     mlsecops/evidence/<task_id>/try-<n>/result.json          the gate result, readable
     mlsecops/evidence/<task_id>/try-<n>/<gate files>         reports, manifests (digests in the statement)
 
+The folder of a record is computed from its signed statement (:func:`evidence_dir_for`); the
+verifier refuses an envelope stored anywhere else, and orders records by their ledger sequence,
+never by folder name.
+
 Tags: ``mlsecops.dag_id``, ``mlsecops.run_id`` on the run; per gate
-``mlsecops.gate.<task_id>.verdict``, ``.evidence`` (artifact path) and ``.ledger_seq``.
+``mlsecops.gate.<task_id>.verdict``, ``.gate``, ``.evidence`` (artifact path) and ``.ledger_seq``,
+for people and the MLflow UI: the verifier recomputes them and never trusts them.
 Metrics: ``mlsecops.<task_id>.<metric>``.
 
 This module imports mlflow lazily; it has no Airflow import.
@@ -22,10 +27,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.config import telemetry_off
+from airflow_mlsecops.evidence.models import GateResult
 from airflow_mlsecops.exceptions import ConfigurationError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -42,18 +49,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.\- /]")
 _LOCAL_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
-_ATTEMPT = re.compile(r"^try-(\d+)(?:\.([a-z]+)-(\d+))?$")
-# Within one attempt, records sort request < response < decision (then by number): a decision wins.
-_RECORD_RANK = {"request": 0, "response": 1, "decision": 2}
-
-
-def attempt_order(attempt: str) -> tuple[int, int, int, str]:
-    """Sort key of an evidence directory's last part (``try-2``, ``try-1.response-3``, ``cli-<time>``):
-    try number, record number, record kind, then the name itself (CLI records sort by time)."""
-    match = _ATTEMPT.match(attempt)
-    if match is None:
-        return 0, 0, 0, attempt
-    return int(match.group(1)), int(match.group(3) or 0), _RECORD_RANK.get(match.group(2) or "", 3), ""
+#: A record name inside one attempt (``request-1``, ``response-2``, ``decision-1``, ``alias-1``).
+RECORD_NAME = re.compile(r"^[a-z]+-[0-9]{1,9}$")
 
 
 def safe_key(value: str) -> str:
@@ -61,9 +58,37 @@ def safe_key(value: str) -> str:
     return _SAFE.sub("_", value)
 
 
+def task_key_for(result: GateResult) -> str:
+    """The task key of a result, from its signed content: ``<task_id>`` (``/map-<n>`` for a mapped
+    task), or the gate's name for a result recorded outside Airflow."""
+    if result.context is None:
+        return safe_key(result.gate)
+    key = result.context.task_id
+    if result.context.map_index >= 0:
+        key = f"{key}/map-{result.context.map_index}"
+    return safe_key(key)
+
+
+def evidence_dir_for(result: GateResult, record: str | None = None) -> str:
+    """Where a signed result belongs, computed from its signed content only:
+    ``mlsecops/evidence/<task key>/try-<n>[.<record>]``, or ``.../cli-<started at>`` outside Airflow.
+
+    ``record`` (e.g. ``response-2``) tells apart several records of one attempt, such as the
+    responses an approval task collects; it is part of the signed statement too. The verifier
+    recomputes this path from the statement and refuses an envelope stored anywhere else.
+    """
+    if result.context is not None:
+        attempt = f"try-{result.context.try_number}" + (f".{record}" if record else "")
+    else:
+        attempt = "cli-" + result.started_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{EVIDENCE_ROOT}/{task_key_for(result)}/{attempt}"
+
+
 @dataclass(frozen=True)
 class EvidenceLocation:
-    """Where one recorded envelope lives in an MLflow run."""
+    """Where one recorded envelope lives in an MLflow run. The folder names are not signed: they say
+    where to look, never which task, attempt or order a record is (the signed statement and the
+    ledger say that)."""
 
     artifact_dir: str  # e.g. mlsecops/evidence/validate_data/try-1
     task_key: str  # e.g. validate_data

@@ -1,6 +1,6 @@
 """The checks registration, promotion, verification and rollback share (private to ``lifecycle``).
 
-Reading a pipeline run's verified evidence (latest attempt of a task wins), the checks made on it
+Reading a pipeline run's verified evidence (the latest record of a task, by ledger sequence, wins), the checks made on it
 (``pipeline-evidence``, ``gate:<name>``, ``approval``), the registered version's state and the
 checks made on it (``registration``, ``quarantine``, ``status``, ``registry-digest``), and the
 alias history kept on the registered model.
@@ -22,7 +22,7 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.models import GateResult, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, MLSecOpsError, StoreUnavailable
-from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore, attempt_order
+from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore, task_key_for
 from airflow_mlsecops.lifecycle.model_registry import (
     TAG_MODEL_SHA256,
     TAG_PIPELINE_RUN_ID,
@@ -75,7 +75,7 @@ class RecordedAttempt:
 
     scope: str
     task_key: str
-    order: tuple[int, int, int, str]
+    order: int  # the ledger sequence of its envelope: the order of recording
     result: GateResult
     failures: tuple[str, ...]
 
@@ -87,8 +87,17 @@ class RecordedAttempt:
         return any(s.sha256 == digest for s in self.result.subjects)
 
 
+#: Where a record that is not in the ledger sorts: after every anchored one, so that it is the
+#: "latest" and, never verifying, blocks (fail closed) instead of being passed over.
+_UNANCHORED = 2**62
+
+
 class PipelineEvidence:
-    """The verified results of one MLflow run, grouped so that the latest attempt of a task wins."""
+    """The verified results of one MLflow run, grouped so that the latest record of a task wins.
+
+    Task and order come from signed content only: the task key from the signed statement, the order
+    from the ledger sequence (never from folder names, which anyone who can write to MLflow chooses).
+    """
 
     def __init__(self, report: VerificationReport) -> None:
         self.report = report
@@ -97,10 +106,9 @@ class PipelineEvidence:
             failures.setdefault(check.scope, []).append(f"{check.name}: {check.detail}")
         self.attempts: list[RecordedAttempt] = []
         for scope, result in report.results.items():
-            task_key, _, attempt = scope.rpartition("/")
-            self.attempts.append(
-                RecordedAttempt(scope, task_key or scope, attempt_order(attempt), result, tuple(failures.get(scope, ())))
-            )
+            seq = report.order.get(scope)
+            order = seq if seq is not None else _UNANCHORED
+            self.attempts.append(RecordedAttempt(scope, task_key_for(result), order, result, tuple(failures.get(scope, ()))))
         self.attempts.sort(key=lambda a: (a.task_key, a.order, a.scope))
 
     @property
@@ -108,7 +116,7 @@ class PipelineEvidence:
         return self.report.mlflow_run_id
 
     def latest(self, gate: str) -> list[RecordedAttempt]:
-        """The latest attempt of every task that recorded ``gate`` (by try number, then record number)."""
+        """The latest record of every task that recorded ``gate`` (by ledger sequence)."""
         newest: dict[str, RecordedAttempt] = {}
         for attempt in self.attempts:
             if attempt.result.gate == gate:
@@ -393,6 +401,94 @@ def validate_gates(required_gates: Sequence[str], required_approvals: int) -> li
     if not isinstance(required_approvals, int) or required_approvals < 0:
         raise ConfigurationError(f"required_approvals must be a whole number >= 0, got {required_approvals!r}")
     return list(dict.fromkeys(gates))
+
+
+# ----------------------------------------------------------------------------- the signed holder of an alias
+@dataclass(frozen=True)
+class SignedHolder:
+    """The version the latest signed promotion or rollback to an alias put it on."""
+
+    version: str
+    gate: str  # model-promotion or model-rollback
+    seq: int  # its ledger sequence
+    mlflow_run_id: str | None
+
+    def describe(self) -> str:
+        what = "promotion" if self.gate == gate_names.MODEL_PROMOTION else "rollback"
+        where = f", MLflow run {self.mlflow_run_id}" if self.mlflow_run_id else ""
+        return f"the signed {what} at ledger seq {self.seq}{where}"
+
+
+def signed_alias_holder(settings: Settings, name: str, alias: str, trusted: Mapping[str, Any]) -> SignedHolder | None:
+    """The holder of ``name``'s ``alias`` according to the signed evidence alone: the version named
+    by the latest (by ledger sequence) promotion or rollback to it that a trusted key signed.
+
+    MLflow's alias is writable by anyone who may edit the model; the ledger is the record of what
+    the gates did. A decision whose alias change did not happen is followed by a signed ``error``
+    record (``alias_set`` / ``alias_moved`` false) or a ``recording-failed`` ledger note: it does
+    not count. An envelope that appears twice in the ledger counts once, where it first appeared (a
+    replayed copy cannot make an old promotion the latest). Entries that do not verify with a
+    trusted key say nothing. ``None`` when no signed promotion or rollback to the alias exists.
+
+    :param settings: the ledger to read.
+    :param name: the registered model.
+    :param alias: the alias.
+    :param trusted: key id -> :class:`~airflow_mlsecops.evidence.keys.VerifyingKey`.
+    """
+    from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
+    from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger
+    from airflow_mlsecops.evidence.statement import GateStatement
+    from airflow_mlsecops.exceptions import VerificationError
+
+    gates = (gate_names.MODEL_PROMOTION, gate_names.MODEL_ROLLBACK)
+    entries = EvidenceLedger(settings.ledger_url, create=False).entries()
+    not_stored = {e.ref_seq for e in entries if e.kind == KIND_RECORDING_FAILED}
+    seen: set[str] = set()
+    holders: list[SignedHolder] = []
+    for entry in entries:
+        if entry.kind != KIND_ATTESTATION or entry.gate not in gates or entry.seq in not_stored:
+            continue
+        if entry.envelope_sha256 in seen:
+            continue
+        seen.add(entry.envelope_sha256)
+        try:
+            envelope = Envelope.from_json(entry.envelope.encode("utf-8"))
+            verify_envelope(envelope, trusted)
+            result = GateStatement.from_payload(envelope.payload).result
+        except VerificationError:
+            continue
+        details = result.details
+        if result.gate not in gates or details.get("name") != name or details.get("alias") != alias:
+            continue
+        promotion = result.gate == gate_names.MODEL_PROMOTION
+        version = str(details.get("version") if promotion else details.get("to_version"))
+        if result.verdict is Verdict.PASSED or (not promotion and result.verdict is Verdict.WARNED):
+            holders.append(SignedHolder(version, result.gate, entry.seq, entry.mlflow_run_id))
+        elif details.get("alias_set" if promotion else "alias_moved") is False:
+            # The alias change that the decision before allowed did not happen: that decision does not count.
+            for index in range(len(holders) - 1, -1, -1):
+                if holders[index].gate == result.gate and holders[index].version == version:
+                    del holders[index]
+                    break
+    return holders[-1] if holders else None
+
+
+def holder_check(state: VersionState, alias: str, settings: Settings, trusted: Mapping[str, Any]) -> RegistryCheck:
+    """``holder:@<alias>``: the version holding ``alias`` is the one the latest signed promotion or
+    rollback to it names (an alias moved back by hand to a version once promoted fails here)."""
+    name = f"holder:@{alias}"
+    holder = signed_alias_holder(settings, state.name, alias, trusted)
+    if holder is None:
+        return failed_check(
+            name, f"@{alias} is on version {state.version}, but no signed promotion or rollback to @{alias} exists (set by hand?)"
+        )
+    if holder.version != state.version:
+        return failed_check(
+            name,
+            f"@{alias} is on version {state.version}, but the last signed holder is version {holder.version} "
+            f"({holder.describe()}): the alias was moved outside the gate",
+        )
+    return ok_check(name, f"version {state.version} is the last signed holder of @{alias} ({holder.describe()})")
 
 
 # ----------------------------------------------------------------------------- alias bookkeeping

@@ -32,11 +32,12 @@ from airflow_mlsecops.evidence.statement import GateStatement
 from airflow_mlsecops.exceptions import EvidenceRecordingError, MLSecOpsError
 from airflow_mlsecops.io.mlflow_store import (
     ENVELOPE_FILE,
-    EVIDENCE_ROOT,
+    RECORD_NAME,
     RESULT_FILE,
     TAG_PREFIX,
     MLflowEvidenceStore,
-    safe_key,
+    evidence_dir_for,
+    task_key_for,
 )
 
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -55,25 +56,6 @@ class RecordedEvidence:
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-def _task_key(result: GateResult) -> str:
-    if result.context is None:
-        return safe_key(result.gate)
-    key = result.context.task_id
-    if result.context.map_index >= 0:
-        key = f"{key}/map-{result.context.map_index}"
-    return safe_key(key)
-
-
-def evidence_dir_for(result: GateResult, record: str | None = None) -> str:
-    """``mlsecops/evidence/<task key>/<attempt>``; ``record`` (e.g. ``response-2``) tells apart
-    several records of one attempt, such as the responses an approval task collects."""
-    if result.context is not None:
-        attempt = f"try-{result.context.try_number}" + (f".{record}" if record else "")
-    else:
-        attempt = "cli-" + result.started_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{EVIDENCE_ROOT}/{_task_key(result)}/{attempt}"
 
 
 class EvidenceRecorder:
@@ -122,6 +104,9 @@ class EvidenceRecorder:
 
         :param statements: further in-toto statement payloads to sign and store as DSSE envelopes
             (file name -> payload), e.g. a SLSA provenance statement.
+        :param record: which record of the attempt this is (``request-1``, ``response-2``,
+            ``decision-1``...: a word and a number) when one attempt records several; signed in the
+            statement, it names the folder the envelope must be stored in.
         """
         if policy_digest is None:
             # Every record names the policy that was in force (None when none is configured); a
@@ -135,13 +120,15 @@ class EvidenceRecorder:
         files = dict(files or {})
         for name, payload in (statements or {}).items():
             files[name] = sign_envelope(payload, self.signing_key).to_json()
+        if record is not None and not RECORD_NAME.match(record):
+            raise EvidenceRecordingError(f"record name {record!r} is not allowed (a word and a number, e.g. 'decision-1')")
         for name in files:
             if not _SAFE_FILE.match(name) or ".." in name.split("/") or name in (ENVELOPE_FILE,):
                 raise EvidenceRecordingError(f"evidence file name {name!r} is not allowed")
         result_bytes = json.dumps(result.to_dict(), indent=2, sort_keys=True).encode("utf-8") + b"\n"
         files[RESULT_FILE] = result_bytes
         digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        statement = GateStatement(result=result, evidence_files=digests, policy_digest=policy_digest)
+        statement = GateStatement(result=result, evidence_files=digests, policy_digest=policy_digest, record=record)
         envelope = sign_envelope(statement.to_payload(), self.signing_key)
         envelope_json = envelope.to_json().decode("utf-8")
         files[ENVELOPE_FILE] = envelope_json.encode("utf-8")
@@ -164,7 +151,7 @@ class EvidenceRecorder:
             raise EvidenceRecordingError(f"evidence of gate {result.gate} could not be written to the ledger: {exc}") from exc
 
         artifact_dir = evidence_dir_for(result, record)
-        key = _task_key(result)
+        key = task_key_for(result)
         tags = {
             f"{TAG_PREFIX}{key}.verdict": result.verdict.value,
             f"{TAG_PREFIX}{key}.gate": result.gate,

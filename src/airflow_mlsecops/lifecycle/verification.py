@@ -4,6 +4,11 @@
 >>> report = verify_run("3f2a...")          # doctest: +SKIP
 >>> report.raise_if_failed()                # raises VerificationError naming every failure
 
+Identity and order come from signed content only: the statement names the task, try and record
+(the folder name is checked against it, never read), and the ledger sequence orders the records.
+``report.results`` is in ledger order, ``report.order`` gives each record's sequence, and
+``report.trusted_keys`` names every key trusted and where it came from.
+
 Checks, each reported by name so a failure says exactly which gate, which artifact, which check:
 
 * ``ledger-chain``: the whole ledger's hash chain is intact;
@@ -13,7 +18,11 @@ Checks, each reported by name so a failure says exactly which gate, which artifa
   no unattested file sits beside it), ``attestation:<name>`` (further signed statements stored
   beside it, such as SLSA provenance, verify too), ``subject:<name>`` (artifacts stored in MLflow, such as
   models, still hash to the signed digest; local files are re-hashed when present);
-* ``verdict-tag`` per gate: the MLflow tag agrees with the signed verdict of its latest attempt;
+* per recorded envelope also ``location`` (it is stored in the folder its signed statement names:
+  task, try and record; see :func:`~airflow_mlsecops.io.mlflow_store.evidence_dir_for`) and
+  ``unique`` (the same envelope is not stored twice);
+* ``verdict-tag`` per task: the MLflow tags (verdict, gate, evidence folder, ledger seq) agree with
+  the latest signed record of the task, by ledger sequence; a tag no signed record backs fails;
 * ``ledger-complete``: every ledger entry of this run has its evidence in MLflow.
 """
 
@@ -31,7 +40,7 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
 from airflow_mlsecops.evidence.keys import VerifyingKey
-from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger
+from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger, LedgerEntry
 from airflow_mlsecops.evidence.models import GateResult
 from airflow_mlsecops.evidence.statement import GateStatement
 from airflow_mlsecops.exceptions import MLSecOpsError, VerificationError
@@ -41,8 +50,12 @@ from airflow_mlsecops.io.mlflow_store import (
     TAG_PREFIX,
     TAG_RUN_ID,
     MLflowEvidenceStore,
-    attempt_order,
+    evidence_dir_for,
+    task_key_for,
 )
+
+#: The per-task tags the recorder writes (``mlsecops.gate.<task key>.<name>``), all recomputed by the verifier.
+_TAG_FIELDS = ("verdict", "gate", "evidence", "ledger_seq")
 
 
 class Status(str, enum.Enum):
@@ -68,7 +81,9 @@ class VerificationReport:
     tracking_uri: str
     checks: list[Check] = field(default_factory=list)
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)  # scope -> {gate, verdict, keyid}
-    results: dict[str, GateResult] = field(default_factory=dict)  # scope -> the signed result (verified)
+    results: dict[str, GateResult] = field(default_factory=dict)  # scope -> the signed result, in ledger order
+    order: dict[str, int | None] = field(default_factory=dict)  # scope -> ledger seq of its envelope (None: not anchored)
+    trusted_keys: list[dict[str, str]] = field(default_factory=list)  # keyid, key_type, source of every trusted key
 
     @property
     def ok(self) -> bool:
@@ -86,11 +101,19 @@ class VerificationReport:
             lines = [f"{c.scope}: {c.name}: {c.detail}" for c in self.failures] or ["nothing was verified"]
             raise VerificationError("evidence did not verify:\n  " + "\n  ".join(lines))
 
+    def sort_by_ledger_order(self) -> None:
+        """Order ``results`` and ``gates`` by ledger sequence (records not in the ledger last): the
+        order in which they were recorded, which the folder names do not say."""
+        ranked = sorted(self.results, key=lambda scope: (self.order.get(scope) is None, self.order.get(scope) or 0, scope))
+        self.results = {scope: self.results[scope] for scope in ranked}
+        self.gates = {scope: self.gates[scope] for scope in ranked if scope in self.gates}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "mlflow_run_id": self.mlflow_run_id,
             "tracking_uri": self.tracking_uri,
             "verified": self.ok,
+            "trusted_keys": self.trusted_keys,
             "gates": self.gates,
             "checks": [c.to_dict() for c in self.checks],
             "failures": [c.to_dict() for c in self.failures],
@@ -132,6 +155,48 @@ class _SubjectHasher:
         return Status.OK, f"sha256 {expected[:16]}... matches"
 
 
+def _identity(result: GateResult, record: str | None) -> str:
+    """The signed identity of a record, for messages."""
+    ctx = result.context
+    if ctx is None:
+        return f"gate {result.gate}, recorded outside Airflow at {result.started_at.isoformat()}"
+    parts = [f"dag {ctx.dag_id}", f"run {ctx.run_id}", f"task {ctx.task_id}", f"try {ctx.try_number}"]
+    if ctx.map_index >= 0:
+        parts.append(f"map index {ctx.map_index}")
+    if record:
+        parts.append(f"record {record}")
+    return ", ".join(parts)
+
+
+def _location_check(artifact_dir: str, statement: GateStatement) -> tuple[Status, str]:
+    """``location``: the envelope is stored where its signed identity says it belongs."""
+    result = statement.result
+    expected = evidence_dir_for(result, statement.record)
+    here = _scope(artifact_dir)
+    if artifact_dir == expected:
+        return Status.OK, f"signed identity: {_identity(result, statement.record)}"
+    if not statement.names_record and result.context is not None and artifact_dir.startswith(expected + "."):
+        # Recorded before the record name was signed: the task and try are checked, the record name
+        # cannot be (the ledger sequence orders such records all the same).
+        return Status.OK, f"signed identity: {_identity(result, None)} (record name not signed: an older record)"
+    return (
+        Status.FAILED,
+        f"stored at {here}, but its signed identity ({_identity(result, statement.record)}) belongs at {_scope(expected)}",
+    )
+
+
+def _scope(artifact_dir: str) -> str:
+    return artifact_dir.split("/evidence/", 1)[-1]
+
+
+def describe_trusted_keys(trusted: Mapping[str, VerifyingKey]) -> list[dict[str, str]]:
+    """Each trusted key's id, type and where it came from (the file, or how it was configured), for reports."""
+    return [
+        {"keyid": keyid, "key_type": key.key_type, "source": key.origin or "given by the caller"}
+        for keyid, key in sorted(trusted.items())
+    ]
+
+
 def verify_run(
     mlflow_run_id: str,
     *,
@@ -143,11 +208,17 @@ def verify_run(
 ) -> VerificationReport:
     """Verify one MLflow run's evidence. Raises only when verification cannot run at all
     (:class:`ConfigurationError`, :class:`StoreUnavailable`); every failed check is in the report.
+
+    Nothing a writer of the MLflow run controls without the signing key decides anything: a
+    record's identity (task, try, record) comes from its signed statement, which must match the
+    folder it is stored in; records are ordered by their ledger sequence; verdict tags are
+    recomputed from the latest signed record of each task and compared.
     """
     settings = settings or Settings.from_env()
     store = store or MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
     trusted = dict(trusted_keys) if trusted_keys is not None else settings.load_trusted_keys()
     report = VerificationReport(mlflow_run_id=mlflow_run_id, tracking_uri=store.tracking_uri)
+    report.trusted_keys = describe_trusted_keys(trusted)
 
     run_tags = store.run_tags(mlflow_run_id)  # unknown run -> ConfigurationError
     ledger = ledger or EvidenceLedger(settings.ledger_url, create=False)
@@ -158,30 +229,65 @@ def verify_run(
     except VerificationError as exc:
         report.add("run", "ledger-chain", Status.FAILED, str(exc))
     entries = ledger.entries_for_mlflow_run(mlflow_run_id)
-    anchored = {e.envelope_sha256: e for e in entries if e.kind == KIND_ATTESTATION}
+    anchored: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        if entry.kind == KIND_ATTESTATION:
+            anchored.setdefault(entry.envelope_sha256, []).append(entry)
     failed_recordings = {e.ref_seq for e in entries if e.kind == KIND_RECORDING_FAILED}
-    seen_envelopes: set[str] = set()
 
-    if not trusted:
-        report.add("run", "trusted-keys", Status.FAILED, "no trusted public keys are configured (MLSECOPS_TRUSTED_KEYS)")
+    if trusted:
+        keys = ", ".join(f"{k['keyid'][:16]}... ({k['key_type']}) from {k['source']}" for k in report.trusted_keys)
+        report.add("run", "trusted-keys", Status.OK, f"{len(trusted)} key(s): {keys}")
+    else:
+        hint = ""
+        if trusted_keys is None and not settings.trust_source and settings.keys_dir.is_dir():
+            hint = f"; {settings.keys_dir} is not trusted because MLSECOPS_HOME is not set (the working directory never decides)"
+        report.add(
+            "run",
+            "trusted-keys",
+            Status.FAILED,
+            "no trusted public keys are configured (set MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME to trust its keys/ folder)"
+            + hint,
+        )
 
     locations = store.list_evidence(mlflow_run_id)
     if not locations:
         report.add("run", "evidence-present", Status.FAILED, "the run holds no mlsecops evidence")
-    latest: dict[str, tuple[tuple[int, int, int, str], str]] = {}  # task key -> (attempt_order, verdict)
+    # task key -> (ledger seq, artifact dir, result) of its latest signed record stored where it belongs
+    latest: dict[str, tuple[int, str, GateResult]] = {}
 
     with tempfile.TemporaryDirectory(prefix="mlsecops-verify-") as tmp:
         hasher = _SubjectHasher(store, Path(tmp, "subjects"))
+        downloaded: list[tuple[str, str, Path, bytes, str]] = []  # artifact dir, scope, local copy, envelope, sha256
+        stored_at: dict[str, list[str]] = {}  # envelope sha256 -> scopes holding it
         for index, location in enumerate(locations):
-            scope = location.artifact_dir.split("/evidence/", 1)[-1]
+            scope = _scope(location.artifact_dir)
             local = store.download_dir(mlflow_run_id, location.artifact_dir, Path(tmp, f"evidence-{index}"))
             raw = (local / ENVELOPE_FILE).read_bytes()
             envelope_sha = hashlib.sha256(raw).hexdigest()
-            seen_envelopes.add(envelope_sha)
-            if envelope_sha in anchored:
-                report.add(scope, "ledger-entry", Status.OK, f"ledger seq {anchored[envelope_sha].seq}")
-            else:
+            stored_at.setdefault(envelope_sha, []).append(scope)
+            downloaded.append((location.artifact_dir, scope, local, raw, envelope_sha))
+
+        for artifact_dir, scope, local, raw, envelope_sha in downloaded:
+            anchors = anchored.get(envelope_sha, [])
+            seq = anchors[0].seq if anchors else None
+            if not anchors:
                 report.add(scope, "ledger-entry", Status.FAILED, "envelope bytes match no ledger entry of this run")
+            elif len(anchors) > 1:
+                seqs = ", ".join(str(e.seq) for e in anchors)
+                report.add(
+                    scope, "ledger-entry", Status.FAILED, f"the envelope is in the ledger twice or more (seq {seqs}): replayed"
+                )
+            else:
+                report.add(scope, "ledger-entry", Status.OK, f"ledger seq {seq}")
+            others = [s for s in stored_at[envelope_sha] if s != scope]
+            if others:
+                report.add(
+                    scope,
+                    "unique",
+                    Status.FAILED,
+                    f"the same signed envelope is also stored at {', '.join(others)}: a record is stored once, where it belongs",
+                )
             try:
                 envelope = Envelope.from_json(raw)
                 key = verify_envelope(envelope, trusted)
@@ -196,16 +302,20 @@ def verify_run(
                 continue
             result = statement.result
             ctx = result.context
-            if ctx is not None and (run_tags.get(TAG_DAG_ID) != ctx.dag_id or run_tags.get(TAG_RUN_ID) != ctx.run_id):
+            this_run = ctx is None or (run_tags.get(TAG_DAG_ID) == ctx.dag_id and run_tags.get(TAG_RUN_ID) == ctx.run_id)
+            if ctx is not None and not this_run:
                 report.add(scope, "statement", Status.FAILED, f"attests {ctx.dag_id}/{ctx.run_id}, not this pipeline run")
             else:
                 report.add(scope, "statement", Status.OK, f"{result.gate}: {result.verdict.value}")
+            status, detail = _location_check(artifact_dir, statement)
+            report.add(scope, "location", status, detail)
             report.gates[scope] = {"gate": result.gate, "verdict": result.verdict.value, "keyid": key.keyid}
             report.results[scope] = result
-            attempt = attempt_order(location.artifact_dir.rsplit("/", 1)[-1])
-            previous = latest.get(location.task_key)
-            if previous is None or attempt >= previous[0]:
-                latest[location.task_key] = (attempt, result.verdict.value)
+            report.order[scope] = seq
+            if status is Status.OK and this_run and seq is not None:
+                task_key = task_key_for(result)
+                if task_key not in latest or seq > latest[task_key][0]:
+                    latest[task_key] = (seq, artifact_dir, result)
 
             present = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
             for name, expected in sorted(statement.evidence_files.items()):
@@ -231,14 +341,13 @@ def verify_run(
                     status, detail = hasher.check(subject.name, subject.sha256)
                     report.add(scope, f"subject:{subject.name}", status, detail)
 
-    for task_key, (_, verdict) in sorted(latest.items()):
-        tag = run_tags.get(f"{TAG_PREFIX}{task_key}.verdict")
-        if tag == verdict:
-            report.add(task_key, "verdict-tag", Status.OK, verdict)
-        else:
-            report.add(task_key, "verdict-tag", Status.FAILED, f"MLflow tag says {tag!r}, the signed verdict is {verdict!r}")
+    _check_tags(report, run_tags, latest)
+    report.sort_by_ledger_order()
 
-    missing = [e for e in anchored.values() if e.envelope_sha256 not in seen_envelopes and e.seq not in failed_recordings]
+    seen_envelopes = set(stored_at)
+    missing = [
+        e[0] for e in anchored.values() if e[0].envelope_sha256 not in seen_envelopes and e[0].seq not in failed_recordings
+    ]
     if missing:
         names = ", ".join(f"seq {e.seq} ({e.task_id or e.gate})" for e in missing)
         report.add("run", "ledger-complete", Status.FAILED, f"ledger entries without evidence in MLflow: {names}")
@@ -247,3 +356,34 @@ def verify_run(
     else:
         report.add("run", "ledger-complete", Status.FAILED, "the ledger holds no entry for this run")
     return report
+
+
+def _check_tags(
+    report: VerificationReport, run_tags: Mapping[str, str], latest: Mapping[str, tuple[int, str, GateResult]]
+) -> None:
+    """``verdict-tag`` per task: the recorder's tags are recomputed from the latest signed record of
+    the task (by ledger sequence) and compared; a tag no signed record supports fails too."""
+    claimed: dict[str, dict[str, str]] = {}
+    for tag, value in run_tags.items():
+        if tag.startswith(TAG_PREFIX):
+            task_key, _, name = tag[len(TAG_PREFIX) :].rpartition(".")
+            if task_key and name in _TAG_FIELDS:
+                claimed.setdefault(task_key, {})[name] = value
+    for task_key in sorted(set(latest) | set(claimed)):
+        tags = claimed.get(task_key, {})
+        if task_key not in latest:
+            said = ", ".join(f"{name}={value!r}" for name, value in sorted(tags.items()))
+            report.add(task_key, "verdict-tag", Status.FAILED, f"MLflow tags say {said}, but no signed record backs them")
+            continue
+        seq, artifact_dir, result = latest[task_key]
+        expected = {"verdict": result.verdict.value, "gate": result.gate, "evidence": artifact_dir, "ledger_seq": str(seq)}
+        wrong = [
+            f"{name} tag says {tags.get(name)!r}, the signed record says {value!r}"
+            for name, value in expected.items()
+            if tags.get(name) != value
+        ]
+        where = f"the latest signed record is ledger seq {seq} at {_scope(artifact_dir)}"
+        if wrong:
+            report.add(task_key, "verdict-tag", Status.FAILED, f"{'; '.join(wrong)} ({where})")
+        else:
+            report.add(task_key, "verdict-tag", Status.OK, f"{result.verdict.value} ({where})")

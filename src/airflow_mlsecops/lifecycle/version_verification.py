@@ -5,9 +5,11 @@
 >>> check.ok, check.problems                                                     # doctest: +SKIP
 (False, ['attestation:@champion: no promotion attestation of models:/credit/3 to @champion exists ...'])
 
-:func:`verify_model_version` finds aliases whose chain is broken: set by hand in MLflow, tags
-pointing to a pipeline run that does not verify, files that changed, no promotion attestation for
-the alias, an attestation for another digest, no approval.
+:func:`verify_model_version` finds aliases whose chain is broken: set by hand in MLflow, moved
+by hand to another version than the latest signed promotion or rollback named, tags pointing to a
+pipeline run that does not verify, files that changed, no promotion attestation for the alias, an
+attestation for another digest, no approval. :func:`verify_model_alias` does the same for
+``NAME@ALIAS``, the version holding the alias now.
 """
 
 from __future__ import annotations
@@ -25,16 +27,20 @@ from airflow_mlsecops.lifecycle._registry_checks import (
     RecordedAttempt,
     VersionState,
     approval_check,
+    current_holder,
     failed_check,
     gate_check,
     get_version,
+    holder_check,
     inspect_version,
     ok_check,
     short_digest,
+    validate_alias,
     verify_pipeline_run,
     version_uri,
 )
 from airflow_mlsecops.lifecycle.model_registry import TAG_PROMOTION_EVIDENCE, RegistryCheck, tag_promotion_evidence
+from airflow_mlsecops.lifecycle.verification import describe_trusted_keys
 
 
 @dataclass
@@ -48,6 +54,7 @@ class VersionVerification:
     actual_sha256: str | None
     pipeline_run_id: str | None
     checks: list[RegistryCheck] = field(default_factory=list)
+    trusted_keys: list[dict[str, str]] = field(default_factory=list)  # keyid, key_type, source
 
     @property
     def model_uri(self) -> str:
@@ -71,6 +78,7 @@ class VersionVerification:
             "actual_sha256": self.actual_sha256,
             "pipeline_run_id": self.pipeline_run_id,
             "verified": self.ok,
+            "trusted_keys": list(self.trusted_keys),
             "checks": [c.to_dict() for c in self.checks],
             "problems": self.problems,
         }
@@ -172,10 +180,13 @@ def verify_model_version(
     (``registration``, ``quarantine``, ``status``, ``registry-digest``, ``pipeline-evidence``). For
     a promoted version (it holds an alias, or ``alias`` is given) also: per alias a signed
     ``model-promotion`` attestation of this version and digest (``attestation:@<alias>``), the
-    gates that attestation required (``gate:<name>``) and the approval (``approval``).
+    gates that attestation required (``gate:<name>``) and the approval (``approval``). Per alias
+    the version holds now, ``holder:@<alias>``: the latest signed promotion or rollback to that
+    alias (by ledger sequence) names this version.
 
-    Detects an alias set by hand in MLflow (no mlsecops tags, or no attestation for the alias):
-    open-source MLflow has no alias permissions, so this after-the-fact check is the control.
+    Detects an alias set by hand in MLflow (no mlsecops tags, no attestation for the alias, or an
+    alias moved back by hand to a version that was promoted once): open-source MLflow has no alias
+    permissions, so this after-the-fact check is the control.
 
     Never raises for a broken chain: ``.ok`` is false and ``.problems`` says why. Raises
     :class:`ConfigurationError` for an unknown model or version, and :class:`StoreUnavailable`
@@ -189,7 +200,18 @@ def verify_model_version(
     """
     cfg = settings or Settings.from_env()
     state = get_version(store, name, str(version))
-    checks = inspect_version(store, state, cfg)
+    trusted = cfg.load_trusted_keys()
+    checks: list[RegistryCheck] = []
+    if not trusted:
+        checks.append(
+            failed_check(
+                "trusted-keys",
+                "no trusted public keys are configured (set MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME to trust its keys/ folder)",
+            )
+        )
+    checks.extend(inspect_version(store, state, cfg))
+    # Each alias the version holds now must be where the latest signed promotion or rollback put it.
+    checks.extend(holder_check(state, held, cfg, trusted) for held in state.aliases)
     aliases = list(dict.fromkeys([*state.aliases, *([alias] if alias else [])]))
     reports: dict[str, PipelineEvidence] = {}
     if state.evidence is not None:
@@ -221,4 +243,19 @@ def verify_model_version(
         actual_sha256=state.actual_sha256,
         pipeline_run_id=state.pipeline_run_id,
         checks=checks,
+        trusted_keys=describe_trusted_keys(trusted),
     )
+
+
+def verify_model_alias(
+    store: MLflowEvidenceStore, *, name: str, alias: str, settings: Settings | None = None
+) -> VersionVerification:
+    """:func:`verify_model_version` of the version that holds ``alias`` now (``NAME@ALIAS``).
+
+    :raises ConfigurationError: unknown model, or no version holds ``alias``.
+    """
+    validate_alias(alias)
+    holder = current_holder(store, name, alias)
+    if holder is None:
+        raise ConfigurationError(f"{name} has no alias @{alias}")
+    return verify_model_version(store, name=name, version=holder, settings=settings, alias=alias)

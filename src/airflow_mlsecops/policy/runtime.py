@@ -44,8 +44,9 @@ def check_evidence_against_policy(
 ) -> list[Violation]:
     """Violations of the policy by a pipeline run's evidence, judged at the promote step.
 
-    :param report_results: scope (``<task>/try-<n>``...) -> verified :class:`GateResult`, e.g.
-        ``verify_run(...).results`` of the pipeline's MLflow run.
+    :param report_results: scope (``<task>/try-<n>``...) -> verified :class:`GateResult`, in the
+        order they were recorded, e.g. ``verify_run(...).results`` of the pipeline's MLflow run
+        (ledger order); the last record of a task is its latest.
     :param dag_id: the DAG being run; with ``tags`` and ``owner`` it selects the rules.
     :param owner: the DAG's owner(s), e.g. ``dag.owner`` (``"alice, bob"``).
     :param policy: a loaded policy, a policy file, or ``None`` for the configured one (no policy
@@ -125,15 +126,18 @@ def _resolve(policy: Policy | str | os.PathLike[str] | None) -> Policy | None:
 
 # ----------------------------------------------------------------------------- evidence -> tasks
 def _latest(report_results: Mapping[str, GateResult]) -> dict[tuple[str, str], tuple[str, GateResult]]:
-    """(task key, gate) -> (scope, result) of the latest attempt (by try, then record number)."""
-    from airflow_mlsecops.io.mlflow_store import attempt_order
+    """(task key, gate) -> (scope, result) of the latest record.
 
-    ordered: list[tuple[tuple[int, int, int, str], str, str, GateResult]] = []
-    for scope, result in report_results.items():
-        task_key, _, attempt = scope.rpartition("/")
-        ordered.append((attempt_order(attempt), task_key or scope, scope, result))
+    The mapping's order is the order of recording: ``verify_run(...).results`` is in ledger
+    sequence. Folder names (the scopes) are never used to order records: anyone who can write to
+    MLflow chooses them. The task key comes from the signed result's context.
+    """
+    from airflow_mlsecops.io.mlflow_store import task_key_for
+
     newest: dict[tuple[str, str], tuple[str, GateResult]] = {}
-    for _, key, scope, result in sorted(ordered, key=lambda item: (item[1], item[0], item[2])):
+    for scope, result in report_results.items():
+        key = task_key_for(result)
+        newest.pop((key, result.gate), None)  # re-insert: the dict keeps the order of the latest records
         newest[(key, result.gate)] = (scope, result)
     return newest
 
