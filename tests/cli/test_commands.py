@@ -230,3 +230,50 @@ def test_gate_model_scan_fetches_mlflow_uris(capsys, home: Settings, tmp_path: P
     store.client.log_artifacts(run_id, str(model), "model")
     code, out, _ = run_cli(capsys, "gate", "model-scan", f"runs:/{run_id}/model", "--json")
     assert code == 1 and "system" in out
+
+
+# ----------------------------------------------------------------------------- empty batches
+def _empty_batch_args(gate: str, tmp_path: Path, suite_file: str) -> list[str]:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("x\n")
+    reference = write_csv(tmp_path, list(range(50)), "reference.csv")
+    (tmp_path / "detector").mkdir()  # never read: the empty batch is refused first
+    return {
+        "data-validation": ["--data", str(empty), "--suite", suite_file],
+        "data-integrity": ["--data", str(empty), "--reference", reference],
+        "pii": ["--data", str(empty)],
+        "drift": ["--reference", reference, "--current", str(empty)],
+        "input-anomaly": ["--data", str(empty), "--detector", str(tmp_path / "detector")],
+    }[gate]
+
+
+@pytest.mark.parametrize("gate", ["data-validation", "data-integrity", "pii", "drift", "input-anomaly"])
+def test_an_empty_batch_exits_2_even_with_warn_only(capsys, home: Settings, tmp_path: Path, suite_file: str, gate: str) -> None:
+    """No data to check is never a pass (it passed data validation and the PII scan): could not run."""
+    code, out, _ = run_cli(capsys, "gate", gate, *_empty_batch_args(gate, tmp_path, suite_file), "--warn-only", "--json")
+    payload = json.loads(out)
+    assert code == 2 and payload["verdict"] == "error", payload["summary"]
+    assert "holds no rows: no data to check is never a pass" in payload["summary"] and "--allow-empty" in payload["summary"]
+
+
+@pytest.mark.parametrize("gate", ["data-validation", "data-integrity", "pii", "drift"])
+def test_allow_empty_accepts_an_empty_batch(capsys, home: Settings, tmp_path: Path, suite_file: str, gate: str) -> None:
+    code, out, _ = run_cli(capsys, "gate", gate, *_empty_batch_args(gate, tmp_path, suite_file), "--allow-empty", "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["verdict"] == "passed", payload["summary"]
+    gate_name = "pii-scan" if gate == "pii" else gate
+    assert [f["id"] for f in payload["findings"] if f["id"].endswith(".empty-batch")] == [f"{gate_name}.empty-batch"]
+
+
+@pytest.mark.parametrize("gate", ["data-integrity", "drift"])
+def test_allow_empty_never_accepts_an_empty_reference(capsys, home: Settings, tmp_path: Path, gate: str) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("x\n")
+    batch = write_csv(tmp_path, list(range(50)), "batch.csv")
+    args = (
+        ["--data", batch, "--reference", str(empty)]
+        if gate == "data-integrity"
+        else ["--reference", str(empty), "--current", batch]
+    )
+    code, out, _ = run_cli(capsys, "gate", gate, *args, "--allow-empty")
+    assert code == 2 and "an empty reference cannot vouch for any batch" in out

@@ -330,7 +330,7 @@ def test_bad_thresholds_given_to_the_gate_are_an_error_verdict(reference: str, t
 BAD_INPUTS = {
     "missing": (None, "does not exist"),
     "empty": (b"", "is empty"),
-    "header-only": (b"age,income\n", "holds a header but no rows"),
+    "header-only": (b"age,income\n", "holds no rows"),
     "ragged": (b"age,income\n1,2\n3,4,5,6\n", "not well-formed CSV"),
     "not-utf8": (b"age,income\n\xff\xfe,1\n", "not valid UTF-8"),
 }
@@ -392,3 +392,61 @@ def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(reference
     assert bad.verdict is Verdict.ERROR and "max_duplicate_share must be between 0 and 1" in bad.result.summary
     same = check_integrity("/nonexistent/batch.csv", reference, thresholds={"max_duplicate_share": 5})
     assert bad.result.policy == same.result.policy
+
+
+# ----------------------------------------------------------------------------- empty batches
+# No data to check is never a pass: an empty batch is an error verdict unless allow_empty=True; an
+# empty reference always is.
+
+
+def _empty(tmp_path: Path, kind: str) -> str:
+    columns = [*FEATURES, LABEL]
+    if kind == "csv":
+        path = tmp_path / "empty.csv"
+        path.write_text(",".join(columns) + "\n")
+    else:
+        path = tmp_path / "empty.parquet"
+        credit_frame(rows=50, seed=8).iloc[:0].to_parquet(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("warn_only", [False, True])
+def test_an_empty_batch_is_never_a_pass(reference: str, tmp_path: Path, kind: str, warn_only: bool) -> None:
+    outcome = check_integrity(_empty(tmp_path, kind), reference, label_column=LABEL, warn_only=warn_only)
+    result = outcome.result
+    assert result.verdict is Verdict.ERROR, result.summary
+    assert "holds no rows: no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert result.policy["allow_empty"] is False
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_allow_empty_accepts_an_empty_batch_visibly(reference: str, tmp_path: Path, kind: str) -> None:
+    outcome = check_integrity(_empty(tmp_path, kind), reference, label_column=LABEL, allow_empty=True)
+    result = outcome.result
+    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.policy["allow_empty"] is True
+    findings = _findings(outcome)
+    assert findings["data-integrity.empty-batch"].passed
+    assert all(findings[check].message.startswith("skipped:") for check in CHECK_IDS)
+    assert result.summary.startswith("empty batch accepted (allow_empty=True)") and result.metrics["rows"] == 0
+    assert json.loads(outcome.files[REPORT_FILE])["batch"]["rows"] == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("allow_empty", [False, True])
+def test_an_empty_reference_is_never_a_pass(batch: pd.DataFrame, tmp_path: Path, kind: str, allow_empty: bool) -> None:
+    outcome = check_integrity(_write(batch, tmp_path), _empty(tmp_path, kind), label_column=LABEL, allow_empty=allow_empty)
+    assert outcome.result.verdict is Verdict.ERROR
+    assert "an empty reference cannot vouch for any batch" in outcome.result.summary
+
+
+def test_an_empty_batch_against_an_empty_reference_is_an_error(tmp_path: Path) -> None:
+    empty = _empty(tmp_path, "csv")
+    assert check_integrity(empty, empty, allow_empty=True).result.verdict is Verdict.ERROR
+
+
+@pytest.mark.parametrize("value", ["false", 0])
+def test_allow_empty_must_be_a_bool(reference: str, batch: pd.DataFrame, tmp_path: Path, value: object) -> None:
+    outcome = check_integrity(_write(batch, tmp_path), reference, allow_empty=value)  # type: ignore[arg-type]
+    assert outcome.result.verdict is Verdict.ERROR and "allow_empty must be True or False" in outcome.result.summary

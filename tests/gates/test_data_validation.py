@@ -212,3 +212,64 @@ def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(tmp_path:
     # A bad suite is reported first, as the gate itself does.
     bad = inputs_unavailable(GateError("unreachable"), suite={"name": "empty", "expectations": []})
     assert bad.verdict is Verdict.ERROR and "holds no expectations" in bad.result.summary
+
+
+# ----------------------------------------------------------------------------- empty batches
+# No data to check is never a pass ("6/6 expectations hold on 0 rows" was): an error verdict, as for
+# a zero-byte file, unless the caller allows empty batches explicitly.
+
+
+def _empty_inputs(tmp_path: Path) -> dict[str, str]:
+    header = tmp_path / "header.csv"
+    header.write_text("age,label\n")
+    parquet = tmp_path / "empty.parquet"
+    pd.DataFrame({"age": pd.Series([], dtype="int64"), "label": pd.Series([], dtype="int64")}).to_parquet(parquet)
+    no_columns = tmp_path / "no-columns.parquet"
+    pd.DataFrame(index=["a", "b"]).to_parquet(no_columns)
+    return {"header-only CSV": str(header), "zero-row Parquet": str(parquet), "no-column Parquet": str(no_columns)}
+
+
+@pytest.mark.parametrize("kind", ["header-only CSV", "zero-row Parquet", "no-column Parquet"])
+@pytest.mark.parametrize("warn_only", [False, True])
+def test_an_empty_batch_is_never_a_pass(tmp_path: Path, kind: str, warn_only: bool) -> None:
+    outcome = validate_data(_empty_inputs(tmp_path)[kind], SUITE, warn_only=warn_only)
+    result = outcome.result
+    assert result.verdict is Verdict.ERROR, result.summary
+    assert "no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert "holds no rows" in result.summary or "holds no columns" in result.summary
+    assert result.policy["allow_empty"] is False
+    assert outcome.error is not None
+
+
+def test_a_loaded_empty_table_is_never_a_pass(tmp_path: Path) -> None:
+    from airflow_mlsecops.io.locations import load_table_at
+
+    table = load_table_at(_empty_inputs(tmp_path)["header-only CSV"])
+    assert validate_data(table, SUITE).verdict is Verdict.ERROR
+
+
+def test_allow_empty_accepts_an_empty_batch_visibly(tmp_path: Path) -> None:
+    outcome = validate_data(_empty_inputs(tmp_path)["header-only CSV"], SUITE, allow_empty=True)
+    result = outcome.result
+    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.policy["allow_empty"] is True
+    (empty,) = [f for f in result.findings if f.id == "data-validation.empty-batch"]
+    assert empty.passed and "allow_empty=True" in empty.message
+    assert "empty batch accepted" in result.summary and result.metrics["rows"] == 0
+
+
+def test_allow_empty_still_runs_the_suite(tmp_path: Path) -> None:
+    """allow_empty lifts the gate's own rule only: a suite that asks for rows still rejects."""
+    suite = {
+        "name": "rows",
+        "expectations": [{"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}],
+    }
+    result = validate_data(_empty_inputs(tmp_path)["header-only CSV"], suite, allow_empty=True).result
+    assert result.verdict is Verdict.FAILED
+
+
+@pytest.mark.parametrize("value", ["true", 1, None])
+def test_allow_empty_must_be_a_bool(good_csv: Path, value: object) -> None:
+    outcome = validate_data(str(good_csv), SUITE, allow_empty=value)  # type: ignore[arg-type]
+    assert outcome.verdict is Verdict.ERROR and "allow_empty must be True or False" in outcome.result.summary
+    assert isinstance(outcome.error, ConfigurationError)

@@ -194,3 +194,60 @@ def test_inputs_unavailable_records_the_gates_error_verdict_and_policy() -> None
     # A bad argument is reported first, as the gate itself does.
     bad = inputs_unavailable(GateError("unreachable"), drift_share=0)
     assert bad.verdict is Verdict.ERROR and "drift_share must be" in bad.result.summary
+
+
+# ----------------------------------------------------------------------------- empty batches
+# No data to check is never a pass: an empty current batch is an error verdict unless
+# allow_empty=True; an empty reference always is.
+
+
+def _empty(tmp_path: Path, kind: str) -> str:
+    if kind == "csv":
+        path = tmp_path / "empty.csv"
+        path.write_text(",".join(FEATURES) + "\n")
+    else:
+        path = tmp_path / "empty.parquet"
+        normal_batch(rows=20)[list(FEATURES)].iloc[:0].to_parquet(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("warn_only", [False, True])
+def test_an_empty_batch_is_never_a_pass(stream: dict[str, str], tmp_path: Path, kind: str, warn_only: bool) -> None:
+    outcome = detect_drift(stream["reference"], _empty(tmp_path, kind), columns=FEATURES, html=False, warn_only=warn_only)
+    result = outcome.result
+    assert result.verdict is Verdict.ERROR, result.summary
+    assert "holds no rows: no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert result.policy["allow_empty"] is False
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_allow_empty_accepts_an_empty_batch_visibly(stream: dict[str, str], tmp_path: Path, kind: str) -> None:
+    outcome = detect_drift(stream["reference"], _empty(tmp_path, kind), columns=FEATURES, allow_empty=True)
+    result = outcome.result
+    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.policy["allow_empty"] is True
+    assert [(f.id, f.passed) for f in result.findings] == [("drift.empty-batch", True)]
+    assert result.summary.startswith("empty batch accepted (allow_empty=True)")
+    assert result.metrics["rows_current"] == 0 and result.metrics["rows_reference"] == 5000
+    assert json.loads(outcome.files[JSON_FILE])["empty_batch"] is True and HTML_FILE not in outcome.files
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("allow_empty", [False, True])
+def test_an_empty_reference_is_never_a_pass(stream: dict[str, str], tmp_path: Path, kind: str, allow_empty: bool) -> None:
+    outcome = detect_drift(_empty(tmp_path, kind), stream["normal"], columns=FEATURES, html=False, allow_empty=allow_empty)
+    assert outcome.result.verdict is Verdict.ERROR
+    assert "an empty reference cannot vouch for any batch" in outcome.result.summary
+
+
+def test_allow_empty_still_checks_the_columns(stream: dict[str, str], tmp_path: Path) -> None:
+    empty = tmp_path / "other.csv"
+    empty.write_text("something_else\n")
+    outcome = detect_drift(stream["reference"], str(empty), columns=FEATURES, html=False, allow_empty=True)
+    assert outcome.result.verdict is Verdict.ERROR and "has no column" in outcome.result.summary
+
+
+def test_allow_empty_must_be_a_bool(stream: dict[str, str]) -> None:
+    outcome = detect_drift(stream["reference"], stream["normal"], columns=FEATURES, html=False, allow_empty="no")  # type: ignore[arg-type]
+    assert outcome.result.verdict is Verdict.ERROR and "allow_empty must be True or False" in outcome.result.summary

@@ -282,3 +282,56 @@ def test_inputs_unavailable_records_the_gates_error_verdict_and_policy(tmp_path:
     assert gone.result.policy == same.result.policy and gone.result.tool_versions == same.result.tool_versions
     bad = inputs_unavailable(GateError("unreachable"), detector_dir="d", max_flagged_share=1.5)
     assert bad.verdict is Verdict.ERROR and "max_flagged_share must be" in bad.result.summary
+
+
+# ----------------------------------------------------------------------------- empty batches
+# No data to check is never a pass: an empty batch is an error verdict unless allow_empty=True.
+
+
+def _empty(tmp_path: Path, kind: str) -> str:
+    if kind == "csv":
+        path = tmp_path / "empty.csv"
+        path.write_text(",".join(FEATURES) + "\n")
+    else:
+        path = tmp_path / "empty.parquet"
+        normal_batch(rows=20).iloc[:0].to_parquet(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("warn_only", [False, True])
+def test_an_empty_batch_is_never_a_pass(model_dir: Path, tmp_path: Path, kind: str, warn_only: bool) -> None:
+    outcome = score_batch(_empty(tmp_path, kind), None, model_uri=str(model_dir), warn_only=warn_only)
+    result = outcome.result
+    assert result.verdict is Verdict.ERROR, result.summary
+    assert "holds no rows: no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert result.policy["allow_empty"] is False
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_allow_empty_accepts_an_empty_batch_visibly(model_dir: Path, tmp_path: Path, kind: str) -> None:
+    outcome = score_batch(_empty(tmp_path, kind), None, model_uri=str(model_dir), allow_empty=True)
+    result = outcome.result
+    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.policy["allow_empty"] is True
+    assert [(f.id, f.passed) for f in result.findings] == [("input-anomaly.empty-batch", True)]
+    assert result.summary.startswith("empty batch accepted (allow_empty=True)")
+    assert result.metrics["rows"] == 0 and len(result.subjects) == 3  # the detector and the model are still named
+    assert json.loads(outcome.files[REPORT_FILE])["rows"] == 0
+
+
+def test_allow_empty_still_checks_the_detector_and_the_columns(model_dir: Path, tmp_path: Path) -> None:
+    empty = _empty(tmp_path, "csv")
+    missing = score_batch(empty, str(tmp_path / "no-detector"), model_uri=str(model_dir), allow_empty=True)
+    assert missing.verdict is Verdict.ERROR and "does not exist" in missing.result.summary
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("age,debt_ratio\n")
+    wrong = score_batch(str(narrow), None, model_uri=str(model_dir), allow_empty=True)
+    assert wrong.verdict is Verdict.ERROR and "has no column" in wrong.result.summary
+
+
+def test_allow_empty_must_be_a_bool(model_dir: Path, tmp_path: Path) -> None:
+    outcome = score_batch(_empty(tmp_path, "csv"), None, model_uri=str(model_dir), allow_empty="true")  # type: ignore[arg-type]
+    assert outcome.verdict is Verdict.ERROR and "allow_empty must be True or False" in outcome.result.summary
+    gone = inputs_unavailable(GateError("unreachable"), detector_dir="d", allow_empty="true")  # type: ignore[arg-type]
+    assert "allow_empty must be True or False" in gone.result.summary

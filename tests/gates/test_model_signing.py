@@ -74,3 +74,23 @@ def test_gates_report_errors_never_a_pass(tmp_path: Path, key: SigningKey, trust
     bundle = sign_model(tmp_path / "model", key)
     missing = verify_gate(tmp_path / "nowhere", bundle, trusted)
     assert missing.verdict is Verdict.ERROR and "does not exist" in missing.result.summary
+
+
+def test_warn_only_verification_turns_a_rejection_into_warned_never_an_error(
+    tmp_path: Path, key: SigningKey, trusted: dict[str, VerifyingKey]
+) -> None:
+    model = make_model(tmp_path)
+    bundle = sign_model(model, key)
+    (model / "config.json").write_text('{"layers": 3}')
+    warned = verify_gate(model, bundle, trusted, warn_only=True)
+    assert warned.verdict is Verdict.WARNED and warned.result.warn_only is True
+    assert [f.id for f in warned.result.failed_findings] == ["model-signing.changed"]
+    untrusted = verify_gate(model, bundle, {}, warn_only=True)
+    assert untrusted.verdict is Verdict.WARNED
+    assert [f.id for f in untrusted.result.failed_findings] == ["model-signing.signature"]
+    # An input that cannot be read is no verdict at all: warn-only does not soften it.
+    missing = verify_gate(tmp_path / "nowhere", bundle, trusted, warn_only=True)
+    assert missing.verdict is Verdict.ERROR
+    assert verify_gate(
+        make_model(tmp_path / "fresh"), sign_model(tmp_path / "fresh" / "model", key), trusted, warn_only=True
+    ).verdict is (Verdict.PASSED)

@@ -494,12 +494,48 @@ def test_directory_instead_of_file_is_an_error(tmp_path: Path) -> None:
     assert result.verdict is Verdict.ERROR and "not a regular file" in result.summary
 
 
-def test_header_only_file_passes_with_zero_rows(tmp_path: Path) -> None:
-    path = tmp_path / "header.csv"
-    path.write_text("email,phone\n")
-    result = scan_pii(str(path)).result
-    assert result.verdict is Verdict.PASSED
-    assert result.metrics["rows_scanned"] == 0
+def _empty_inputs(tmp_path: Path) -> dict[str, str]:
+    header = tmp_path / "header.csv"
+    header.write_text("email,phone\n")
+    parquet = tmp_path / "empty.parquet"
+    pd.DataFrame({"email": pd.Series([], dtype="object"), "phone": pd.Series([], dtype="object")}).to_parquet(parquet)
+    return {"header-only CSV": str(header), "zero-row Parquet": str(parquet)}
+
+
+@pytest.mark.parametrize("kind", ["header-only CSV", "zero-row Parquet"])
+@pytest.mark.parametrize("max_rows", [None, 5])
+@pytest.mark.parametrize("warn_only", [False, True])
+def test_an_empty_file_is_never_a_pass(tmp_path: Path, kind: str, max_rows: int | None, warn_only: bool) -> None:
+    """No data to check is never a pass ("no personal data found; 0 rows scanned" was): an error verdict."""
+    outcome = scan_pii(_empty_inputs(tmp_path)[kind], max_rows=max_rows, warn_only=warn_only)
+    result = outcome.result
+    assert result.verdict is Verdict.ERROR, result.summary
+    assert "holds no rows: no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert result.policy["allow_empty"] is False
+    assert outcome.files == {}
+
+
+def test_a_loaded_empty_table_is_never_a_pass(tmp_path: Path) -> None:
+    from airflow_mlsecops.io.locations import load_table_at
+
+    assert scan_pii(load_table_at(_empty_inputs(tmp_path)["zero-row Parquet"])).verdict is Verdict.ERROR
+
+
+@pytest.mark.parametrize("kind", ["header-only CSV", "zero-row Parquet"])
+def test_allow_empty_accepts_an_empty_file_visibly(tmp_path: Path, kind: str) -> None:
+    outcome = scan_pii(_empty_inputs(tmp_path)[kind], allow_empty=True)
+    result = outcome.result
+    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.metrics["rows_scanned"] == 0 and result.policy["allow_empty"] is True
+    assert [(f.id, f.passed) for f in result.findings] == [("pii-scan.empty-batch", True)]
+    assert "empty batch accepted" in result.summary
+    assert json.loads(outcome.files[REPORT_FILE])["sampling"]["rows_scanned"] == 0
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_allow_empty_must_be_a_bool(tmp_path: Path, value: object) -> None:
+    outcome = scan_pii(_empty_inputs(tmp_path)["header-only CSV"], allow_empty=value)  # type: ignore[arg-type]
+    assert outcome.verdict is Verdict.ERROR and "allow_empty must be True or False" in outcome.result.summary
 
 
 def test_max_rows_accepts_numpy_integers(tmp_path: Path) -> None:

@@ -210,3 +210,53 @@ def test_data_operators_load_stored_data_and_turn_a_failed_fetch_into_their_erro
         assert gone.verdict is Verdict.ERROR and gone.result.gate == gate and gone.error is not None, gate
         assert "nothing-here" in gone.result.summary and gone.result.context == pipeline, gate
         assert gone.result.policy == loaded.result.policy, gate
+
+
+def test_an_empty_batch_fails_the_task_unless_allowed(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    """No data to check is never a pass: a header-only file is an error verdict (even warn-only), retried, then
+    the task fails; allow_empty=True lets it pass, visibly, with the flag in the signed policy."""
+    dag_id = unique_dag_id("empty")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("x\n")
+    dag = write_dag(
+        dag_id,
+        f"""
+refused = DataValidationGateOperator(
+    task_id="refused", data={str(empty)!r}, suite={SUITE!r}, warn_only=True, retries=1, retry_delay=timedelta(seconds=0)
+)
+allowed = DataValidationGateOperator(task_id="allowed", data={str(empty)!r}, suite={SUITE!r}, allow_empty=True)
+""",
+    )
+    _, tis = run_dag(dag)
+    assert str(tis["refused"].state) == "failed" and tis["refused"].try_number == 2
+    assert str(tis["allowed"].state) == "success"
+    report = verify_run(pipeline_run_id(home, dag_id), settings=home)
+    assert report.ok
+    verdicts = {scope: g["verdict"] for scope, g in report.gates.items()}
+    assert verdicts == {"refused/try-1": "error", "refused/try-2": "error", "allowed/try-1": "passed"}
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    local = store.download_dir(pipeline_run_id(home, dag_id), "mlsecops/evidence/allowed/try-1", tmp_path / "dl")
+    result = json.loads((local / "result.json").read_text())
+    assert result["policy"]["allow_empty"] is True
+    assert "data-validation.empty-batch" in [f["id"] for f in result["findings"]]
+
+
+def test_allow_empty_must_be_a_bool_at_parse_time() -> None:
+    from airflow_mlsecops.operators import (
+        DataIntegrityGateOperator,
+        DataValidationGateOperator,
+        DriftMonitorOperator,
+        InputAnomalyGateOperator,
+        PIIScanGateOperator,
+    )
+
+    for make in (
+        lambda flag: DataValidationGateOperator(task_id="v", data="x.csv", suite="s.json", allow_empty=flag),
+        lambda flag: DataIntegrityGateOperator(task_id="i", data="x.csv", reference="r.csv", allow_empty=flag),
+        lambda flag: PIIScanGateOperator(task_id="p", data="x.csv", allow_empty=flag),
+        lambda flag: DriftMonitorOperator(task_id="d", reference="r.csv", current="x.csv", allow_empty=flag),
+        lambda flag: InputAnomalyGateOperator(task_id="a", data="x.csv", model="m", allow_empty=flag),
+    ):
+        with pytest.raises(ValueError, match="allow_empty must be True or False"):
+            make("true")
+        assert make(True).allow_empty is True and make(False).allow_empty is False

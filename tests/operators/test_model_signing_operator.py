@@ -93,3 +93,44 @@ def test_model_changed_between_stages_is_rejected(airflow_db, home: Settings, tm
     assert [f["id"] for f in result["findings"] if not f["passed"]] == ["model-signing.changed"]
     assert "MLmodel changed since it was signed" in result["summary"]
     assert verify_run(run_id, settings=home, check_subjects=False).ok
+
+
+def test_warn_only_verification_lets_the_pipeline_go_on_but_records_warned(
+    airflow_db, home: Settings, tmp_path: Path, write_dag
+) -> None:
+    """warn_only works on ModelVerifyOperator as on every gate: a rejection is recorded as warned and the
+    task succeeds; a signature that cannot be read is still an error verdict (the task fails)."""
+    model = _sklearn_model(tmp_path)
+    change = "open(path + '/MLmodel', 'a').write('# edited after signing\\n')"
+    source = _dag_source(model, tmp_path / "model.sig", change).replace(
+        'signature=sign.output["signature"])', 'signature=sign.output["signature"], warn_only=True)'
+    )
+    source += f"""
+unreadable = ModelVerifyOperator(
+    task_id="unreadable", path={str(model)!r}, signature={str(tmp_path / "nowhere.sig")!r}, warn_only=True
+)
+"""
+    dag_id = f"model_signing_warn_{uuid.uuid4().hex[:6]}"
+    _, states = run_dag_states(write_dag(dag_id, source, header=HEADER))
+    assert states == {"sign": "success", "between_stages": "success", "verify": "success", "unreadable": "failed"}
+
+    run_id = pipeline_run_id(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    tags = store.run_tags(run_id)
+    assert tags["mlsecops.gate.verify.verdict"] == "warned"
+    assert tags["mlsecops.gate.unreadable.verdict"] == "error"
+    evidence = store.download_dir(run_id, tags["mlsecops.gate.verify.evidence"], tmp_path / "evidence")
+    result = json.loads((evidence / RESULT_FILE).read_text())
+    assert result["warn_only"] is True and [f["id"] for f in result["findings"] if not f["passed"]] == ["model-signing.changed"]
+    unreadable_dir = store.download_dir(run_id, tags["mlsecops.gate.unreadable.evidence"], tmp_path / "u")
+    unreadable = json.loads((unreadable_dir / RESULT_FILE).read_text())
+    assert unreadable["warn_only"] is True and unreadable["verdict"] == "error"
+
+
+def test_sign_operator_refuses_warn_only_at_parse_time() -> None:
+    """Signing has no rejection to soften (it signs, or it could not: an error verdict), so warn_only=True is refused."""
+    from airflow_mlsecops.operators.model_signing import ModelSignOperator
+
+    with pytest.raises(ValueError, match="warn_only"):
+        ModelSignOperator(task_id="sign", path="model", warn_only=True)
+    assert ModelSignOperator(task_id="sign", path="model", warn_only=False).warn_only is False

@@ -121,7 +121,11 @@ def cmd_gate_data_validation(args: argparse.Namespace) -> int:
     from airflow_mlsecops.io.locations import load_table_at
 
     load_suite_spec(args.suite)  # a bad suite is a usage error (exit 2) before any data is read
-    options: dict[str, Any] = {"warn_only": args.warn_only, "include_unexpected_values": args.keep_unexpected_values}
+    options: dict[str, Any] = {
+        "warn_only": args.warn_only,
+        "include_unexpected_values": args.keep_unexpected_values,
+        "allow_empty": args.allow_empty,
+    }
     try:
         table = load_table_at(args.data, csv_delimiter=args.delimiter)
     except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
@@ -135,7 +139,12 @@ def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
     from airflow_mlsecops.io.locations import load_table_at
 
     thresholds = IntegrityThresholds.from_mapping(_parse_assignments(args.threshold or [], "--threshold"))
-    options: dict[str, Any] = {"label_column": args.label_column, "thresholds": thresholds, "warn_only": args.warn_only}
+    options: dict[str, Any] = {
+        "label_column": args.label_column,
+        "thresholds": thresholds,
+        "warn_only": args.warn_only,
+        "allow_empty": args.allow_empty,
+    }
     try:
         data = load_table_at(args.data, csv_delimiter=args.delimiter)
         reference = load_table_at(args.reference, csv_delimiter=args.delimiter)
@@ -158,6 +167,7 @@ def cmd_gate_pii(args: argparse.Namespace) -> int:
         "types": types,
         "max_rows": args.max_rows,
         "warn_only": args.warn_only,
+        "allow_empty": args.allow_empty,
     }
     try:
         table = load_table_at(args.data, csv_delimiter=args.delimiter)
@@ -260,6 +270,7 @@ def cmd_gate_drift(args: argparse.Namespace) -> int:
         "drift_share": args.drift_share,
         "max_rows": None if args.max_rows == 0 else args.max_rows,
         "warn_only": args.warn_only,
+        "allow_empty": args.allow_empty,
     }
     try:
         reference, current = load_table_at(args.reference), load_table_at(args.current)
@@ -293,12 +304,26 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
                 model_uri=args.model,
                 max_flagged_share=args.max_flagged_share,
                 warn_only=args.warn_only,
+                allow_empty=args.allow_empty,
             )
         else:
             outcome = score_batch(
-                table, detector, model_uri=model, max_flagged_share=args.max_flagged_share, warn_only=args.warn_only
+                table,
+                detector,
+                model_uri=model,
+                max_flagged_share=args.max_flagged_share,
+                warn_only=args.warn_only,
+                allow_empty=args.allow_empty,
             )
         return finish_gate(args, outcome)
+
+
+def _add_allow_empty(parser: argparse.ArgumentParser, what: str = "a batch") -> None:
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help=f"accept {what} with no rows (passes with an empty-batch finding); without it an empty batch exits 2",
+    )
 
 
 def add_gate_parsers(sub: Any) -> None:
@@ -313,6 +338,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument(
         "--keep-unexpected-values", action="store_true", help="keep GX's sample of offending values (may be personal data)"
     )
+    _add_allow_empty(gp)
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_data_validation)
     gp = gsub.add_parser("data-integrity", help="compare a training batch with a trusted reference (poisoning, corruption)")
@@ -322,6 +348,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="override one threshold (repeatable)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_allow_empty(gp, "a batch (never the reference)")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_data_integrity)
     gp = gsub.add_parser("pii", help="find personal data in columns that may not hold it")
@@ -331,6 +358,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--max-rows", type=int, help="scan only the first N rows (reported in the evidence)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_allow_empty(gp, "a file")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_pii)
     gp = gsub.add_parser("model-scan", help="scan a model file or directory for code execution and unsafe formats")
@@ -375,6 +403,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--max-rows", type=int, default=50_000, help="sample above this many rows (0: never sample)")
     gp.add_argument("--html", metavar="FILE", help="write Evidently's HTML report to FILE")
     gp.add_argument("--warn-only", action="store_true")
+    _add_allow_empty(gp, "a current batch (never the reference)")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_drift)
     gp = gsub.add_parser("input-anomaly", help="flag off-distribution and adversarial inputs in a production batch")
@@ -383,6 +412,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--model", help="model directory or URI")
     gp.add_argument("--max-flagged-share", type=float, default=0.05)
     gp.add_argument("--warn-only", action="store_true")
+    _add_allow_empty(gp)
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_input_anomaly)
     gp = gsub.add_parser("provenance", help="hash files or directories and attest their manifest")

@@ -18,6 +18,11 @@ SUMMARY level (a few KiB; never COMPLETE, which would copy every bad value into 
 with GX's sample of offending values removed unless ``include_unexpected_values=True``: those
 values may be personal data, and counts and shares are enough to judge.
 
+**An empty batch** (a header-only CSV, a zero-row Parquet file) is an ``error`` verdict, never a
+pass, unless ``allow_empty=True``: then the suite still runs (a row-count expectation still
+rejects) and finding ``data-validation.empty-batch`` says the batch was empty
+(:mod:`airflow_mlsecops.gates.empty_data`).
+
 **Inputs are local.** The engine reads a local file or a table loaded already; the operator and
 the CLI load ``s3://``, ``runs:/`` and ``models:/`` data first with
 :func:`airflow_mlsecops.io.locations.load_table_at` (the evidence names it by its URI). When that
@@ -36,6 +41,13 @@ from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.empty_data import (
+    allow_empty_policy,
+    check_allow_empty,
+    emptiness,
+    empty_batch_error,
+    empty_batch_finding,
+)
 from airflow_mlsecops.io.locations import local_table, table_name
 
 if TYPE_CHECKING:
@@ -134,10 +146,16 @@ def _evaluate(
     *,
     csv_delimiter: str | None,
     include_unexpected_values: bool,
+    allow_empty: bool,
 ) -> Evaluation:
     """Run the suite over the data and turn GX's result into findings and evidence (the body of :func:`validate_data`)."""
     spec = load_suite_spec(suite)
+    check_allow_empty(allow_empty)
     table = local_table(data, csv_delimiter=csv_delimiter)
+    empty = emptiness(table.frame)
+    batch_name = f"the batch {Path(table.subject.name).name}"
+    if empty and not allow_empty:
+        raise empty_batch_error(batch_name, empty)
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -203,6 +221,9 @@ def _evaluate(
     successful = int(stats.get("successful_expectations", sum(f.passed for f in findings)))
     passed = bool(raw.get("success")) and evaluated == len(spec["expectations"]) and successful == evaluated
     summary = f"{successful}/{evaluated} expectations hold on {len(table.frame)} rows of {Path(table.subject.name).name}"
+    if empty:
+        findings.insert(0, empty_batch_finding(GATE_NAME, batch_name, empty, checked="only the suite was run on it"))
+        summary += f" (empty batch accepted: allow_empty=True; it {empty})"
     return Evaluation(
         passed=passed,
         summary=summary,
@@ -227,6 +248,7 @@ def validate_data(
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
     include_unexpected_values: bool = False,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """Validate the data file at ``data`` against ``suite``.
 
@@ -239,11 +261,16 @@ def validate_data(
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
     :param include_unexpected_values: keep GX's sample of up to 20 offending values per
         expectation in the evidence. Off by default: they may be personal data.
+    :param allow_empty: accept a batch with no rows (or no columns): the suite still runs and
+        finding ``data-validation.empty-batch`` records it. Off by default: an empty batch is an
+        ``error`` verdict, never a pass.
     """
     return run_gate(
         GATE_NAME,
-        lambda: _evaluate(data, suite, csv_delimiter=csv_delimiter, include_unexpected_values=include_unexpected_values),
-        policy=_policy(suite, include_unexpected_values),
+        lambda: _evaluate(
+            data, suite, csv_delimiter=csv_delimiter, include_unexpected_values=include_unexpected_values, allow_empty=allow_empty
+        ),
+        policy=_policy(suite, include_unexpected_values, allow_empty),
         warn_only=warn_only,
         distributions=("great-expectations", "pandas"),
         context=context,
@@ -257,6 +284,7 @@ def inputs_unavailable(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     include_unexpected_values: bool = False,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """The outcome of :func:`validate_data` when its data could not be fetched or loaded.
 
@@ -268,16 +296,21 @@ def inputs_unavailable(
     """
     return run_gate(
         GATE_NAME,
-        raising(error, check=lambda: load_suite_spec(suite)),
-        policy=_policy(suite, include_unexpected_values),
+        raising(error, check=lambda: (load_suite_spec(suite), check_allow_empty(allow_empty))),
+        policy=_policy(suite, include_unexpected_values, allow_empty),
         warn_only=warn_only,
         distributions=("great-expectations", "pandas"),
         context=context,
     )
 
 
-def _policy(suite: Any, include_unexpected_values: bool) -> dict[str, Any]:
-    return {"suite": _suite_name(suite), "result_format": "SUMMARY", "unexpected_values_kept": include_unexpected_values}
+def _policy(suite: Any, include_unexpected_values: bool, allow_empty: object) -> dict[str, Any]:
+    return {
+        "suite": _suite_name(suite),
+        "result_format": "SUMMARY",
+        "unexpected_values_kept": include_unexpected_values,
+        "allow_empty": allow_empty_policy(allow_empty),
+    }
 
 
 def _suite_name(suite: Any) -> str:

@@ -50,6 +50,11 @@ dataset-level test. Bad input (a missing or empty file, columns that differ betw
 a column that is numeric in one frame and not the other, a column with no values) is an ``error``
 verdict with a message that names the problem.
 
+**Empty batches.** A current batch with no rows (a header-only CSV, a zero-row Parquet file) is an
+``error`` verdict, never "no drift", unless ``allow_empty=True``: then Evidently does not run, the
+gate passes with finding ``drift.empty-batch`` and the report says ``"empty_batch": true``. An empty
+reference is always an ``error`` (:mod:`airflow_mlsecops.gates.empty_data`).
+
 **Inputs are local.** The engine reads local files or tables loaded already; the operator and
 the CLI fetch ``s3://``, ``runs:/`` and ``models:/`` data first with
 :func:`airflow_mlsecops.io.locations.load_table_at` (which names a file stored in MLflow by its
@@ -71,6 +76,14 @@ from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.empty_data import (
+    allow_empty_policy,
+    check_allow_empty,
+    emptiness,
+    empty_batch_error,
+    empty_batch_finding,
+    empty_reference_error,
+)
 from airflow_mlsecops.io.locations import ModelRef, local_table, parse_model_ref
 
 if TYPE_CHECKING:
@@ -96,7 +109,8 @@ _FAIL, _SUCCESS = "FAIL", "SUCCESS"
 # The gate
 
 
-def _check_arguments(drift_share: float, max_rows: int | None) -> None:
+def _check_arguments(drift_share: float, max_rows: int | None, allow_empty: object = False) -> None:
+    check_allow_empty(allow_empty)
     if isinstance(drift_share, bool) or not isinstance(drift_share, (int, float)) or not 0 < drift_share <= 1:
         raise ConfigurationError(f"drift_share must be a number in (0, 1], not {drift_share!r}")
     if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2):
@@ -133,16 +147,24 @@ def _select_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: Seq
     return ref_cols
 
 
-def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], names: tuple[str, str]) -> None:
+def _check_frames(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], names: tuple[str, str], *, allow_empty: bool = False
+) -> None:
     import pandas as pd
 
+    nothing = emptiness(reference)
+    if nothing:
+        raise empty_reference_error(f"the reference {names[0]}", nothing)
+    nothing = emptiness(current)
+    if nothing and not allow_empty:
+        raise empty_batch_error(f"the current batch {names[1]}", nothing)
     for label, frame, name in (("reference", reference, names[0]), ("current batch", current, names[1])):
         if len(frame) == 0:
-            raise GateError(f"the {label} {name} holds no rows")
+            continue  # an empty current batch that allow_empty accepts: it has no values to judge
         empty = [c for c in columns if frame[c].isna().all()]
         if empty:
             raise GateError(f"column {empty[0]!r} of the {label} {name} holds no values; drift cannot be measured")
-    for column in columns:
+    for column in columns if len(current) else ():
         ref_numeric = pd.api.types.is_numeric_dtype(reference[column]) and not pd.api.types.is_bool_dtype(reference[column])
         cur_numeric = pd.api.types.is_numeric_dtype(current[column]) and not pd.api.types.is_bool_dtype(current[column])
         if ref_numeric != cur_numeric:
@@ -258,13 +280,16 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _policy(columns: Sequence[str] | None, drift_share: float, max_rows: int | None, random_state: int) -> dict[str, Any]:
+def _policy(
+    columns: Sequence[str] | None, drift_share: float, max_rows: int | None, random_state: int, allow_empty: object
+) -> dict[str, Any]:
     return {
         "drift_share": drift_share,
         "max_rows": max_rows,
         "random_state": random_state,
         "columns": list(columns) if columns is not None and not isinstance(columns, str) else columns,
         "method": "Evidently DataDriftPreset defaults (per-column test statuses)",
+        "allow_empty": allow_empty_policy(allow_empty),
     }
 
 
@@ -281,6 +306,7 @@ def detect_drift(
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
     model: str | ModelRef | None = None,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """Compare the ``current`` batch with the ``reference`` data; fail if the dataset drifted.
 
@@ -302,6 +328,9 @@ def detect_drift(
     :param model: the model that scores this batch, only recorded in the evidence: a
         :class:`~airflow_mlsecops.io.locations.ModelRef` pinned by
         :func:`~airflow_mlsecops.io.locations.resolve_model_ref`, or a location without an alias.
+    :param allow_empty: accept a current batch with no rows: it passes with finding
+        ``drift.empty-batch`` (Evidently does not run). Off by default: an ``error`` verdict. An
+        empty reference is an ``error`` either way.
     :returns: the outcome; ``outcome.files`` holds ``drift_report.json`` (and the HTML report).
     """
     evaluate = functools.partial(
@@ -315,11 +344,12 @@ def detect_drift(
         html=html,
         csv_delimiter=csv_delimiter,
         model=model,
+        allow_empty=allow_empty,
     )
     return run_gate(
         GATE_NAME,
         evaluate,
-        policy=_policy(columns, drift_share, max_rows, random_state),
+        policy=_policy(columns, drift_share, max_rows, random_state, allow_empty),
         warn_only=warn_only,
         distributions=("evidently", "pandas"),
         context=context,
@@ -335,6 +365,7 @@ def inputs_unavailable(
     random_state: int = 0,
     warn_only: bool = False,
     context: PipelineContext | None = None,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """The outcome of :func:`detect_drift` when its inputs could not be fetched or loaded.
 
@@ -346,11 +377,44 @@ def inputs_unavailable(
 
     return run_gate(
         GATE_NAME,
-        raising(error, check=lambda: _check_arguments(drift_share, max_rows)),
-        policy=_policy(columns, drift_share, max_rows, random_state),
+        raising(error, check=lambda: _check_arguments(drift_share, max_rows, allow_empty)),
+        policy=_policy(columns, drift_share, max_rows, random_state, allow_empty),
         warn_only=warn_only,
         distributions=("evidently", "pandas"),
         context=context,
+    )
+
+
+def _empty_batch(
+    ref_table: LoadedTable,
+    cur_table: LoadedTable,
+    reference_rows: int,
+    nothing: str,
+    *,
+    drift_share: float,
+    model_ref: ModelRef | None,
+) -> Evaluation:
+    """The evaluation of an empty current batch that ``allow_empty`` accepts: nothing compared, a finding that says so."""
+    what = f"the current batch {Path(cur_table.subject.name).name}"
+    report: dict[str, Any] = {
+        "gate": GATE_NAME,
+        "reference": ref_table.subject.name,
+        "current": cur_table.subject.name,
+        "drift_share": drift_share,
+        "empty_batch": True,
+        "note": f"{what} {nothing}: nothing was compared (allow_empty=True)",
+    }
+    details: dict[str, Any] = {"empty_batch": True, "formats": {"reference": ref_table.format, "current": cur_table.format}}
+    if model_ref is not None:
+        report["model"] = details["model"] = model_ref.to_dict()
+    return Evaluation(
+        passed=True,
+        summary=f"empty batch accepted (allow_empty=True): {what} {nothing}, nothing was compared",
+        subjects=[ref_table.subject, cur_table.subject],
+        findings=[empty_batch_finding(GATE_NAME, what, nothing)],
+        metrics={"columns": 0.0, "rows_reference": float(reference_rows), "rows_current": 0.0, "dataset_drift": 0.0},
+        files={JSON_FILE: json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8")},
+        details=details,
     )
 
 
@@ -365,16 +429,20 @@ def _evaluate(
     html: bool,
     csv_delimiter: str | None,
     model: str | ModelRef | None,
+    allow_empty: bool = False,
 ) -> Evaluation:
     """What the drift gate found: the body :func:`detect_drift` runs (same parameters)."""
-    _check_arguments(drift_share, max_rows)
+    _check_arguments(drift_share, max_rows, allow_empty)
     model_ref = model if isinstance(model, ModelRef) else parse_model_ref(str(model)) if model else None
     ref_table = local_table(reference, csv_delimiter=csv_delimiter)
     cur_table = local_table(current, csv_delimiter=csv_delimiter)
     ref_name, cur_name = Path(ref_table.subject.name).name, Path(cur_table.subject.name).name
     selected = _select_columns(ref_table.frame, cur_table.frame, columns)
     ref_frame, cur_frame = ref_table.frame[selected], cur_table.frame[selected]
-    _check_frames(ref_frame, cur_frame, selected, (ref_name, cur_name))
+    _check_frames(ref_frame, cur_frame, selected, (ref_name, cur_name), allow_empty=allow_empty)
+    nothing = emptiness(cur_frame)
+    if nothing:
+        return _empty_batch(ref_table, cur_table, len(ref_frame), nothing, drift_share=drift_share, model_ref=model_ref)
     ref_used, ref_sampled = _sample(ref_frame, max_rows, random_state)
     cur_used, cur_sampled = _sample(cur_frame, max_rows, random_state)
 

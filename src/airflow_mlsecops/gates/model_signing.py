@@ -230,12 +230,14 @@ def verify_gate(
     signature_path: str | os.PathLike[str] | None = None,
     context: PipelineContext | None = None,
     workers: int | None = None,
+    warn_only: bool = False,
 ) -> GateOutcome:
     """Gate ``model-signature-verification``: check a model against its OpenSSF signature.
 
-    Fails (verdict ``failed``) with a finding per problem: ``model-signing.signature`` when the
-    bundle cannot be trusted, ``model-signing.changed|missing|added|renamed|symlink|...`` naming each
-    file. A model that cannot be read is an ``error`` verdict, never a pass.
+    Fails (verdict ``failed``; ``warned`` with ``warn_only``) with a finding per problem:
+    ``model-signing.signature`` when the bundle cannot be trusted,
+    ``model-signing.changed|missing|added|renamed|symlink|...`` naming each file. A model that
+    cannot be read is an ``error`` verdict, never a pass (``warn_only`` does not change that).
 
     :param model_path: the local model file or directory.
     :param bundle: the signature bytes (``model.sig``).
@@ -244,12 +246,14 @@ def verify_gate(
     :param signature_path: where ``bundle`` was read from (ignored if inside the model).
     :param context: where the gate runs in Airflow.
     :param workers: hashing threads.
+    :param warn_only: report a rejection as ``warned`` instead of failing.
     """
     subject = name or str(Path(model_path).absolute())
     return run_gate(
         VERIFY_GATE_NAME,
         lambda: _evaluate_verification(model_path, bundle, trusted_keys, subject, signature_path=signature_path, workers=workers),
         policy={"format": "openssf-model-signing-v1.0", "trusted_keys": sorted(trusted_keys)},
+        warn_only=warn_only,
         distributions=("cryptography",),
         context=context,
     )

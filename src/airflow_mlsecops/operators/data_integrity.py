@@ -43,6 +43,9 @@ class DataIntegrityGateOperator(BaseGateOperator):
         is parsed, so an unknown name or a bad value fails the DAG file, not the run.
     :param csv_delimiter: delimiter of CSV files (default ``,``).
     :param random_state: seed of the samples and the model, so a rerun reaches the same verdict.
+    :param allow_empty: accept a batch with no rows (no check runs; finding
+        ``data-integrity.empty-batch`` records it). Off by default: an empty batch is an ``error``
+        verdict (retried, then the task fails), never a pass. An empty reference always is.
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "reference")
@@ -57,9 +60,12 @@ class DataIntegrityGateOperator(BaseGateOperator):
         thresholds: Mapping[str, Any] | None = None,
         csv_delimiter: str | None = None,
         random_state: int = 0,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(allow_empty, bool):
+            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
         from airflow_mlsecops.exceptions import ConfigurationError
         from airflow_mlsecops.gates.data_integrity import IntegrityThresholds
 
@@ -81,6 +87,7 @@ class DataIntegrityGateOperator(BaseGateOperator):
         self.thresholds = dict(thresholds or {})
         self.csv_delimiter = csv_delimiter
         self.random_state = random_state
+        self.allow_empty = allow_empty
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_integrity import check_integrity, inputs_unavailable
@@ -97,6 +104,7 @@ class DataIntegrityGateOperator(BaseGateOperator):
                 warn_only=self.warn_only,
                 context=pipeline,
                 random_state=self.random_state,
+                allow_empty=self.allow_empty,
             )
         return check_integrity(
             data,
@@ -107,4 +115,5 @@ class DataIntegrityGateOperator(BaseGateOperator):
             context=pipeline,
             csv_delimiter=self.csv_delimiter,
             random_state=self.random_state,
+            allow_empty=self.allow_empty,
         )

@@ -34,6 +34,9 @@ class DataValidationGateOperator(BaseGateOperator):
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
     :param include_unexpected_values: keep GX's sample of offending values in the evidence (off by
         default: they may be personal data).
+    :param allow_empty: accept a batch with no rows (the suite still runs; finding
+        ``data-validation.empty-batch`` records it). Off by default: an empty batch is an ``error``
+        verdict (retried, then the task fails), never a pass.
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "suite")
@@ -47,9 +50,12 @@ class DataValidationGateOperator(BaseGateOperator):
         suite: str | Path | Mapping[str, Any] | Any,
         csv_delimiter: str | None = None,
         include_unexpected_values: bool = False,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(allow_empty, bool):
+            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
         if not data:
             raise ValueError(f"{self.task_id}: data is required")
         if suite is None or (isinstance(suite, (str, Mapping)) and not suite):
@@ -58,6 +64,7 @@ class DataValidationGateOperator(BaseGateOperator):
         self.suite = str(suite) if isinstance(suite, Path) else suite
         self.csv_delimiter = csv_delimiter
         self.include_unexpected_values = include_unexpected_values
+        self.allow_empty = allow_empty
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_validation import inputs_unavailable, validate_data
@@ -71,6 +78,7 @@ class DataValidationGateOperator(BaseGateOperator):
                 warn_only=self.warn_only,
                 context=pipeline,
                 include_unexpected_values=self.include_unexpected_values,
+                allow_empty=self.allow_empty,
             )
         return validate_data(
             table,
@@ -79,4 +87,5 @@ class DataValidationGateOperator(BaseGateOperator):
             context=pipeline,
             csv_delimiter=self.csv_delimiter,
             include_unexpected_values=self.include_unexpected_values,
+            allow_empty=self.allow_empty,
         )

@@ -45,14 +45,15 @@ def _local_path(location: str) -> str:
     return location[len("file://") :] if location.startswith("file://") else location
 
 
-def _guarded(gate: str, pipeline: PipelineContext, run: Callable[[], GateOutcome]) -> GateOutcome:
-    """``run()``, or an ``error`` verdict (recorded, retried, never a pass) when its inputs could not be prepared."""
+def _guarded(gate: str, pipeline: PipelineContext, run: Callable[[], GateOutcome], *, warn_only: bool = False) -> GateOutcome:
+    """``run()``, or an ``error`` verdict (recorded, retried, never a pass, whatever ``warn_only`` says) when
+    its inputs could not be prepared."""
     from airflow_mlsecops.gates.base import raising, run_gate
 
     try:
         return run()
     except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-        return run_gate(gate, raising(exc), context=pipeline)
+        return run_gate(gate, raising(exc), context=pipeline, warn_only=warn_only)
 
 
 class ModelSignOperator(BaseGateOperator):
@@ -60,6 +61,10 @@ class ModelSignOperator(BaseGateOperator):
 
     The task's XCom return value adds ``signature`` (the ``runs:/`` URI of the recorded
     ``model.sig``, which :class:`ModelVerifyOperator` takes) and ``signature_sha256``.
+
+    ``warn_only=True`` is refused (``ValueError`` when the DAG is parsed): signing rejects nothing,
+    so there is no rejection to turn into a warning. It signs the model (``passed``) or could not
+    (``error``: no key, an unreadable model), and an error is never softened.
 
     :param path: the model: a local file or directory, or an MLflow ``models:/`` / ``runs:/`` URI
         (downloaded and signed exactly as stored). (templated)
@@ -73,6 +78,11 @@ class ModelSignOperator(BaseGateOperator):
 
     def __init__(self, *, path: str, signature_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if self.warn_only:
+            raise ValueError(
+                f"{self.task_id}: warn_only=True means nothing for model signing: it signs the model or cannot "
+                "(an error verdict, which warn-only mode never softens); remove warn_only"
+            )
         if not path:
             raise ValueError(f"{self.task_id}: path must name a model file, directory or MLflow URI")
         self.path = path
@@ -115,8 +125,10 @@ class ModelVerifyOperator(BaseGateOperator):
 
     Rejects (task fails, no retry) when a file changed, is missing, was added or renamed, when a
     symbolic link or special file is present, or when the signature is not from a trusted key
-    (``MLSECOPS_TRUSTED_KEYS``, or ``public_keys``), is altered or is for another model. A missing
-    model or signature is an error verdict (retried), never a pass.
+    (``MLSECOPS_TRUSTED_KEYS``, or ``public_keys``), is altered or is for another model. With
+    ``warn_only=True`` such a rejection is recorded as ``warned`` and the task succeeds (promotion
+    never counts it as passed). A missing model or signature is an error verdict (retried), never a
+    pass, with or without ``warn_only``.
 
     :param path: the model, as signed: local file or directory, or ``models:/`` / ``runs:/`` URI.
         (templated)
@@ -160,9 +172,10 @@ class ModelVerifyOperator(BaseGateOperator):
                     name=subject_name(location),
                     signature_path=_local_path(signature) if _is_local(signature) else None,
                     context=pipeline,
+                    warn_only=self.warn_only,
                 )
 
-            return _guarded(VERIFY_GATE_NAME, pipeline, run)
+            return _guarded(VERIFY_GATE_NAME, pipeline, run, warn_only=self.warn_only)
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
         details = outcome.result.details

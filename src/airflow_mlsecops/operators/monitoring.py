@@ -161,6 +161,9 @@ class DriftMonitorOperator(_ModelTagging):
     :param model: the model that scores this batch, e.g. ``models:/credit-risk@champion``:
         recorded (pinned to its version) and tagged on the MLflow run. (templated)
     :param csv_delimiter: delimiter of CSV files (default ``,``).
+    :param allow_empty: accept a current batch with no rows (it passes with finding
+        ``drift.empty-batch``). Off by default: an empty batch is an ``error`` verdict (retried,
+        then the task fails), never a pass. An empty reference always is.
     """
 
     template_fields: Sequence[str] = (
@@ -187,9 +190,12 @@ class DriftMonitorOperator(_ModelTagging):
         html: bool = True,
         model: str | None = None,
         csv_delimiter: str | None = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(allow_empty, bool):
+            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
         if not reference:
             raise ValueError(f"{self.task_id}: reference is required")
         if not current:
@@ -211,6 +217,7 @@ class DriftMonitorOperator(_ModelTagging):
         self.html = html
         self.model = model
         self.csv_delimiter = csv_delimiter
+        self.allow_empty = allow_empty
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
@@ -231,6 +238,7 @@ class DriftMonitorOperator(_ModelTagging):
                 random_state=self.random_state,
                 warn_only=self.warn_only,
                 context=pipeline,
+                allow_empty=self.allow_empty,
             )
         return detect_drift(
             reference,
@@ -244,6 +252,7 @@ class DriftMonitorOperator(_ModelTagging):
             context=pipeline,
             csv_delimiter=self.csv_delimiter,
             model=model,
+            allow_empty=self.allow_empty,
         )
 
 
@@ -275,6 +284,9 @@ class InputAnomalyGateOperator(_ModelTagging):
     :param allow_pickled_model: deprecated alias of ``trust_pickle`` (a ``DeprecationWarning``; giving
         both with different values is a ``ValueError``).
     :param csv_delimiter: delimiter of a CSV batch (default ``,``).
+    :param allow_empty: accept a batch with no rows (it passes with finding
+        ``input-anomaly.empty-batch`` once the detector and model check out). Off by default: an
+        empty batch is an ``error`` verdict (retried, then the task fails), never a pass.
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "model", "detector", "max_flagged_share")
@@ -292,9 +304,12 @@ class InputAnomalyGateOperator(_ModelTagging):
         trust_pickle: bool | None = None,
         allow_pickled_model: bool | None = None,
         csv_delimiter: str | None = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(allow_empty, bool):
+            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
         for name, flag in (("trust_pickle", trust_pickle), ("allow_pickled_model", allow_pickled_model)):
             if flag is not None and not isinstance(flag, bool):
                 raise ValueError(f"{self.task_id}: {name} must be True or False")
@@ -324,6 +339,7 @@ class InputAnomalyGateOperator(_ModelTagging):
         self.max_reported_rows = max_reported_rows
         self.trust_pickle = bool(trust_pickle if trust_pickle is not None else allow_pickled_model)
         self.csv_delimiter = csv_delimiter
+        self.allow_empty = allow_empty
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.input_detection import inputs_unavailable, score_batch
@@ -346,6 +362,7 @@ class InputAnomalyGateOperator(_ModelTagging):
                     max_reported_rows=self.max_reported_rows,
                     warn_only=self.warn_only,
                     context=pipeline,
+                    allow_empty=self.allow_empty,
                 )
             return score_batch(
                 table,
@@ -357,6 +374,7 @@ class InputAnomalyGateOperator(_ModelTagging):
                 warn_only=self.warn_only,
                 context=pipeline,
                 csv_delimiter=self.csv_delimiter,
+                allow_empty=self.allow_empty,
             )
 
 

@@ -42,6 +42,9 @@ class PIIScanGateOperator(BaseGateOperator):
         :data:`~airflow_mlsecops.gates.pii.PII_TYPES`); an unknown name is refused when the DAG is parsed.
     :param max_rows: scan only the first ``max_rows`` rows; the evidence says the scan was sampled.
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    :param allow_empty: accept a file with no rows (it passes with finding
+        ``pii-scan.empty-batch``). Off by default: an empty file is an ``error`` verdict (retried,
+        then the task fails), never a pass.
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "allow_columns")
@@ -55,9 +58,12 @@ class PIIScanGateOperator(BaseGateOperator):
         types: Sequence[str] | str | None = None,
         max_rows: int | None = None,
         csv_delimiter: str | None = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(allow_empty, bool):
+            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
         from airflow_mlsecops.exceptions import ConfigurationError
         from airflow_mlsecops.gates.pii import resolve_types
 
@@ -75,6 +81,7 @@ class PIIScanGateOperator(BaseGateOperator):
         self.allow_columns = allow_columns if isinstance(allow_columns, str) else list(allow_columns)
         self.max_rows = max_rows
         self.csv_delimiter = csv_delimiter
+        self.allow_empty = allow_empty
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.pii import inputs_unavailable, scan_pii
@@ -89,6 +96,7 @@ class PIIScanGateOperator(BaseGateOperator):
                 max_rows=self.max_rows,
                 warn_only=self.warn_only,
                 context=pipeline,
+                allow_empty=self.allow_empty,
             )
         return scan_pii(
             table,
@@ -98,4 +106,5 @@ class PIIScanGateOperator(BaseGateOperator):
             warn_only=self.warn_only,
             context=pipeline,
             csv_delimiter=self.csv_delimiter,
+            allow_empty=self.allow_empty,
         )

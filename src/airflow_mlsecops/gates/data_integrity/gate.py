@@ -12,6 +12,11 @@ already contains (it is trusted).
 Identifier, timestamp and free-text columns differ between any two batches: list them in
 ``ignore_columns`` or they fail the shift and range checks.
 
+**Empty inputs**: a batch with no rows (a header-only CSV, a zero-row Parquet file) is an ``error``
+verdict, never a pass, unless ``allow_empty=True``: then no check runs, every check is reported as
+skipped and finding ``data-integrity.empty-batch`` says why. An empty reference is always an
+``error`` (:mod:`airflow_mlsecops.gates.empty_data`).
+
 **Inputs are local.** :func:`check_integrity` reads local files or tables loaded already; the
 operator and the CLI load ``s3://``, ``runs:/`` and ``models:/`` data first with
 :func:`airflow_mlsecops.io.locations.load_table_at` (the evidence names it by its URI). When that
@@ -35,9 +40,17 @@ from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _near_
 from airflow_mlsecops.gates.data_integrity.label_flips import _label_flips
 from airflow_mlsecops.gates.data_integrity.labels import _label_checks, _label_reason
 from airflow_mlsecops.gates.data_integrity.report import GATE_NAME, _evaluation, _jsonable
-from airflow_mlsecops.gates.data_integrity.results import _Check, _skipped
+from airflow_mlsecops.gates.data_integrity.results import CHECK_IDS, _Check, _skipped
 from airflow_mlsecops.gates.data_integrity.schema import _schema
 from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds, _resolve_thresholds
+from airflow_mlsecops.gates.empty_data import (
+    allow_empty_policy,
+    check_allow_empty,
+    emptiness,
+    empty_batch_error,
+    empty_batch_finding,
+    empty_reference_error,
+)
 from airflow_mlsecops.io.locations import local_table, table_name
 
 if TYPE_CHECKING:
@@ -49,10 +62,14 @@ if TYPE_CHECKING:
 _DISTRIBUTIONS = ("pandas", "numpy", "scipy", "scikit-learn", "cleanlab")
 
 
-def _read(data: str | Path | LoadedTable, role: str, delimiter: str | None) -> LoadedTable:
+def _read(data: str | Path | LoadedTable, role: str, delimiter: str | None, *, allow_empty: bool = False) -> LoadedTable:
+    """One input, its column labels as strings; an empty one is an error unless it is a batch and ``allow_empty``."""
     table = local_table(data, csv_delimiter=delimiter)
-    if len(table.frame) == 0:
-        raise GateError(f"the {role} {table_name(data)} holds a header but no rows")
+    empty = emptiness(table.frame)
+    if empty and role == "reference":
+        raise empty_reference_error(f"the reference {table_name(data)}", empty)
+    if empty and not allow_empty:
+        raise empty_batch_error(f"the {role} {table_name(data)}", empty)
     if table.frame.columns.duplicated().any():
         raise GateError(f"the {role} {table_name(data)} repeats a column name")
     frame = table.frame.copy(deep=False)  # the caller's table keeps its column labels
@@ -107,6 +124,7 @@ def _evaluate_files(
     thresholds: IntegrityThresholds | Mapping[str, object] | None,
     csv_delimiter: str | None,
     random_state: int,
+    allow_empty: bool = False,
 ) -> Evaluation:
     """Read batch and reference, run every check and build the evaluation (what :func:`check_integrity` runs).
 
@@ -116,16 +134,40 @@ def _evaluate_files(
     :param thresholds: :class:`IntegrityThresholds`, a mapping of threshold names to values, or ``None``.
     :param csv_delimiter: delimiter of CSV files (default ``,``).
     :param random_state: seed of every sample and model.
-    :raises ConfigurationError: for bad thresholds or a label column in neither file.
-    :raises GateError: for an input with no rows or a repeated column name.
+    :param allow_empty: accept a batch with no rows: no check runs, the evaluation says so.
+    :raises ConfigurationError: for bad thresholds, a bad ``allow_empty`` or a label column in neither file.
+    :raises GateError: for an empty reference, an empty batch (unless allowed) or a repeated column name.
     """
     th = _resolve_thresholds(thresholds)
-    batch = _read(data, "batch", csv_delimiter)
+    check_allow_empty(allow_empty)
+    batch = _read(data, "batch", csv_delimiter, allow_empty=allow_empty)
     ref = _read(reference, "reference", csv_delimiter)
+    empty = emptiness(batch.frame)
+    if empty:
+        return _empty_batch(batch, ref, empty, label_column=label_column, random_state=random_state, thresholds=th)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         checks = _evaluate(batch.frame, ref.frame, label_column=label_column, thresholds=th, random_state=random_state)
     return _evaluation(checks, batch, ref, label_column=label_column, random_state=random_state, thresholds=th)
+
+
+def _empty_batch(
+    batch: LoadedTable,
+    ref: LoadedTable,
+    empty: str,
+    *,
+    label_column: str | None,
+    random_state: int,
+    thresholds: IntegrityThresholds,
+) -> Evaluation:
+    """The evaluation of an empty batch that ``allow_empty`` accepts: every check skipped, a finding that says why."""
+    what = f"the batch {Path(batch.subject.name).name}"
+    reason = f"{what} {empty} (accepted because allow_empty=True)"
+    checks = [_skipped(check_id, reason) for check_id in CHECK_IDS]
+    evaluation = _evaluation(checks, batch, ref, label_column=label_column, random_state=random_state, thresholds=thresholds)
+    evaluation.findings.insert(0, empty_batch_finding(GATE_NAME, what, empty))
+    evaluation.summary = f"empty batch accepted (allow_empty=True): {what} {empty}, no integrity check ran"
+    return evaluation
 
 
 def check_integrity(
@@ -138,11 +180,13 @@ def check_integrity(
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
     random_state: int = 0,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """Compare the batch at ``data`` with the trusted ``reference`` and reject signs of poisoning.
 
     Never raises for bad input: a missing, empty, unreadable or malformed file, or bad thresholds,
-    give an ``error`` verdict naming the problem.
+    give an ``error`` verdict naming the problem. A batch with no rows is never a pass unless
+    ``allow_empty=True``; an empty reference never is.
 
     :param data: the new batch: a local CSV or Parquet file, or a table loaded already
         (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/`` and
@@ -154,6 +198,8 @@ def check_integrity(
     :param context: the Airflow task running the gate, if any.
     :param csv_delimiter: delimiter of CSV files (default ``,``).
     :param random_state: seed of the samples and the model, so the verdict is reproducible.
+    :param allow_empty: accept a batch with no rows (no check runs; finding
+        ``data-integrity.empty-batch`` records it). Off by default: an ``error`` verdict.
     :returns: the outcome, with ``integrity_report.json`` as its evidence file.
     """
     return run_gate(
@@ -166,8 +212,9 @@ def check_integrity(
             thresholds=thresholds,
             csv_delimiter=csv_delimiter,
             random_state=random_state,
+            allow_empty=allow_empty,
         ),
-        policy=_policy(table_name(reference), label_column, thresholds, random_state),
+        policy=_policy(table_name(reference), label_column, thresholds, random_state, allow_empty),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -183,6 +230,7 @@ def inputs_unavailable(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     random_state: int = 0,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """The outcome of :func:`check_integrity` when the batch or the reference could not be fetched or loaded.
 
@@ -194,8 +242,8 @@ def inputs_unavailable(
     """
     return run_gate(
         GATE_NAME,
-        raising(error, check=lambda: _resolve_thresholds(thresholds)),
-        policy=_policy(str(reference), label_column, thresholds, random_state),
+        raising(error, check=lambda: (_resolve_thresholds(thresholds), check_allow_empty(allow_empty))),
+        policy=_policy(str(reference), label_column, thresholds, random_state, allow_empty),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -203,7 +251,11 @@ def inputs_unavailable(
 
 
 def _policy(
-    reference: str, label_column: str | None, thresholds: IntegrityThresholds | Mapping[str, object] | None, random_state: int
+    reference: str,
+    label_column: str | None,
+    thresholds: IntegrityThresholds | Mapping[str, object] | None,
+    random_state: int,
+    allow_empty: object,
 ) -> dict[str, Any]:
     """The policy on record; bad thresholds are shown as given (the gate reports them as an error)."""
     try:
@@ -211,4 +263,10 @@ def _policy(
     except ConfigurationError:
         given = thresholds if isinstance(thresholds, Mapping) else {"thresholds": repr(thresholds)}
         policy_thresholds = {str(k): _jsonable(v) for k, v in given.items()}
-    return {"reference": reference, "label_column": label_column, "random_state": random_state, "thresholds": policy_thresholds}
+    return {
+        "reference": reference,
+        "label_column": label_column,
+        "random_state": random_state,
+        "thresholds": policy_thresholds,
+        "allow_empty": allow_empty_policy(allow_empty),
+    }

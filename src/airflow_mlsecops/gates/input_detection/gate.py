@@ -10,6 +10,10 @@ score quantiles, the flagged rows' 0-based positions in the batch and their scor
 ``max_reported_rows``); metrics ``rows``, ``flagged_rows``, ``flagged_share`` and a share per
 score; findings ``input.off_distribution`` and ``input.boundary``.
 
+**Empty batches**: a batch with no rows is an ``error`` verdict, never a pass, unless
+``allow_empty=True``: then the detector and the model are still loaded and checked, and the gate
+passes with finding ``input-anomaly.empty-batch`` (:mod:`airflow_mlsecops.gates.empty_data`).
+
 Measured on the example credit data (logistic regression; 1,000-row batches, 10 seeds; default
 ``target_fpr=0.01``): normal batches flag 1.0% of rows (at most 1.7%), the drifted batch 2.2%.
 Evasion rows that stop 0.01 logit past the boundary (p = 0.4975) are all flagged (AUC:
@@ -33,6 +37,13 @@ from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.empty_data import (
+    allow_empty_policy,
+    check_allow_empty,
+    emptiness,
+    empty_batch_error,
+    empty_batch_finding,
+)
 from airflow_mlsecops.gates.input_detection.detector import SCORE_KINDS, InputDetector
 from airflow_mlsecops.gates.input_detection.storage import ARRAYS_FILE, DETECTOR_ARTIFACT_PATH, DETECTOR_FILE, load_detector
 from airflow_mlsecops.io.artifacts import subject_name
@@ -64,6 +75,7 @@ def score_batch(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """Score every row of the batch ``data``; fail if too many rows are flagged.
 
@@ -83,6 +95,9 @@ def score_batch(
     :param warn_only: report a failing batch as ``warned`` instead of rejecting.
     :param context: the Airflow task that runs the gate, if any.
     :param csv_delimiter: delimiter of a CSV batch (default ``,``).
+    :param allow_empty: accept a batch with no rows: it passes with finding
+        ``input-anomaly.empty-batch`` once the detector (and model) check out. Off by default: an
+        ``error`` verdict, never a pass.
     """
     evaluate = functools.partial(
         _evaluate,
@@ -93,11 +108,12 @@ def score_batch(
         max_reported_rows=max_reported_rows,
         trust_pickle=trust_pickle,
         csv_delimiter=csv_delimiter,
+        allow_empty=allow_empty,
     )
     return run_gate(
         GATE_NAME,
         evaluate,
-        policy=_policy(detector_dir, model_uri, max_flagged_share),
+        policy=_policy(detector_dir, model_uri, max_flagged_share, allow_empty),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -113,6 +129,7 @@ def inputs_unavailable(
     max_reported_rows: int = MAX_REPORTED_ROWS,
     warn_only: bool = False,
     context: PipelineContext | None = None,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """The outcome of :func:`score_batch` when its inputs could not be fetched or loaded.
 
@@ -126,8 +143,8 @@ def inputs_unavailable(
 
     return run_gate(
         GATE_NAME,
-        raising(error, check=lambda: _check_arguments(max_flagged_share, max_reported_rows)),
-        policy=_policy(detector_dir, model_uri, max_flagged_share),
+        raising(error, check=lambda: _check_arguments(max_flagged_share, max_reported_rows, allow_empty)),
+        policy=_policy(detector_dir, model_uri, max_flagged_share, allow_empty),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -141,17 +158,22 @@ def _requested(location: str | Path | LocalArtifact | None) -> str | None:
 
 
 def _policy(
-    detector_dir: str | Path | LocalArtifact | None, model_uri: str | Path | LocalArtifact | None, max_flagged_share: float
+    detector_dir: str | Path | LocalArtifact | None,
+    model_uri: str | Path | LocalArtifact | None,
+    max_flagged_share: float,
+    allow_empty: object,
 ) -> dict[str, Any]:
     return {
         "max_flagged_share": max_flagged_share,
         "detector": _requested(detector_dir),
         "model": _requested(model_uri),
         "rule": "a row is flagged when any score exceeds its calibrated threshold",
+        "allow_empty": allow_empty_policy(allow_empty),
     }
 
 
-def _check_arguments(max_flagged_share: float, max_reported_rows: int) -> None:
+def _check_arguments(max_flagged_share: float, max_reported_rows: int, allow_empty: object = False) -> None:
+    check_allow_empty(allow_empty)
     if isinstance(max_flagged_share, bool) or not isinstance(max_flagged_share, (int, float)) or not 0 <= max_flagged_share < 1:
         raise ConfigurationError(f"max_flagged_share must be a number in [0, 1), not {max_flagged_share!r}")
     if isinstance(max_reported_rows, bool) or not isinstance(max_reported_rows, int) or max_reported_rows < 0:
@@ -173,12 +195,15 @@ def _evaluate(
     max_reported_rows: int,
     trust_pickle: bool,
     csv_delimiter: str | None,
+    allow_empty: bool = False,
 ) -> Evaluation:
     """What the input-anomaly gate found: the body :func:`score_batch` runs (same parameters)."""
-    _check_arguments(max_flagged_share, max_reported_rows)
+    _check_arguments(max_flagged_share, max_reported_rows, allow_empty)
     table = local_table(data, csv_delimiter=csv_delimiter)
-    if len(table.frame) == 0:
-        raise GateError(f"{table.subject.name if isinstance(data, LoadedTable) else data} holds no rows")
+    what = f"the batch {Path(table.subject.name).name}"
+    empty = emptiness(table.frame)
+    if empty and not allow_empty:
+        raise empty_batch_error(what, empty)
     subjects = [table.subject]
     model: LocalArtifact | None = None
     if model_uri:
@@ -208,6 +233,10 @@ def _evaluate(
         estimator = load_model(model_path, trust_pickle=trust_pickle).estimator
         validate_trees(estimator)  # the loader accepts decision trees only on this condition
         detector.check_model(estimator)
+    if empty:
+        # The batch must still have the detector's columns (a header-only CSV types them as text: no dtype check).
+        detector.matrix(table.frame.astype({c: "float64" for c in detector.feature_columns if c in table.frame.columns}))
+        return _empty_batch(table, what, empty, subjects=subjects, detector_location=detector_location, model=model)
     scores = detector.scores(table.frame, estimator)
     return _judge(
         table,
@@ -218,6 +247,41 @@ def _evaluate(
         model_ref=model.ref if model is not None else None,
         max_flagged_share=max_flagged_share,
         max_reported_rows=max_reported_rows,
+    )
+
+
+def _empty_batch(
+    table: LoadedTable,
+    what: str,
+    empty: str,
+    *,
+    subjects: list[Subject],
+    detector_location: str,
+    model: LocalArtifact | None,
+) -> Evaluation:
+    """The evaluation of an empty batch that ``allow_empty`` accepts: nothing scored, a finding that says so."""
+    model_ref = model.ref.to_dict() if model is not None else None
+    report = {
+        "gate": GATE_NAME,
+        "data": table.subject.name,
+        "rows": 0,
+        "flagged_rows": 0,
+        "empty_batch": True,
+        "note": f"{what} {empty}: nothing was scored (allow_empty=True)",
+        "detector": {"location": detector_location},
+        "model": model_ref,
+    }
+    details: dict[str, Any] = {"empty_batch": True, "detector": detector_location}
+    if model_ref is not None:
+        details["model"] = model_ref
+    return Evaluation(
+        passed=True,
+        summary=f"empty batch accepted (allow_empty=True): {what} {empty}, nothing was scored",
+        subjects=subjects,
+        findings=[empty_batch_finding(GATE_NAME, what, empty)],
+        metrics={"rows": 0.0, "flagged_rows": 0.0, "flagged_share": 0.0},
+        files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
+        details=details,
     )
 
 

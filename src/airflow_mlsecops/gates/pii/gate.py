@@ -5,6 +5,10 @@ any other date without its meaning), national IDs other than US SSNs, passport a
 numbers, free-form account numbers. Boolean, date/time and other non-text, non-numeric columns are
 not scanned; numeric columns are scanned for card numbers only.
 
+**Empty inputs**: a file with no rows to scan (a header-only CSV, a zero-row Parquet file) or no
+columns is an ``error`` verdict, never "no personal data found", unless ``allow_empty=True``
+(then finding ``pii-scan.empty-batch`` records it; :mod:`airflow_mlsecops.gates.empty_data`).
+
 **Inputs are local.** :func:`scan_pii` reads a local file or a table loaded already; the operator
 and the CLI load ``s3://``, ``runs:/`` and ``models:/`` data first with
 :func:`airflow_mlsecops.io.locations.load_table_at` (the evidence names it by its URI). When that
@@ -23,6 +27,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.empty_data import (
+    allow_empty_policy,
+    check_allow_empty,
+    emptiness,
+    empty_batch_error,
+    empty_batch_finding,
+)
 from airflow_mlsecops.gates.pii.columns import _columns
 from airflow_mlsecops.gates.pii.detectors import resolve_types
 from airflow_mlsecops.gates.pii.report import GATE_NAME, _evaluation
@@ -42,9 +53,13 @@ def _row_limit(max_rows: Any) -> int | None:
     return int(max_rows)
 
 
-def _check_arguments(types: Sequence[str] | str | None, max_rows: Any) -> tuple[tuple[str, ...], int | None]:
-    """The selected types and the row limit, checked (a :class:`ConfigurationError` otherwise)."""
-    return resolve_types(types), _row_limit(max_rows)
+def _check_arguments(
+    types: Sequence[str] | str | None, max_rows: Any, allow_empty: object = False
+) -> tuple[tuple[str, ...], int | None]:
+    """The selected types and the row limit, checked, and ``allow_empty`` (a :class:`ConfigurationError` otherwise)."""
+    selected, limit = resolve_types(types), _row_limit(max_rows)
+    check_allow_empty(allow_empty)
+    return selected, limit
 
 
 def _scan_file(
@@ -54,6 +69,7 @@ def _scan_file(
     types: Sequence[str] | str | None,
     max_rows: int | None,
     csv_delimiter: str | None,
+    allow_empty: bool = False,
 ) -> Evaluation:
     """Read the file, scan its first ``max_rows`` rows and build the evaluation (what :func:`scan_pii` runs).
 
@@ -62,19 +78,29 @@ def _scan_file(
     :param types: PII types to look for (default: all of :data:`~airflow_mlsecops.gates.pii.detectors.PII_TYPES`).
     :param max_rows: scan only the first ``max_rows`` rows.
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
-    :raises ConfigurationError: for an unknown or empty type selection or a bad ``max_rows``.
+    :param allow_empty: accept a file with no rows to scan (or no columns).
+    :raises ConfigurationError: for an unknown or empty type selection, a bad ``max_rows`` or ``allow_empty``.
+    :raises GateError: for a file with no rows to scan, unless ``allow_empty``.
     """
-    selected, limit = _check_arguments(types, max_rows)
+    selected, limit = _check_arguments(types, max_rows, allow_empty)
     table = local_table(data, csv_delimiter=csv_delimiter)
     total_rows = len(table.frame)
     frame = table.frame if limit is None or limit >= total_rows else table.frame.iloc[:limit]
     rows = len(frame)
+    what = f"the batch {Path(table.subject.name).name}"
+    empty = emptiness(frame)  # the rows scanned: none when the file has none
+    if empty and not allow_empty:
+        raise empty_batch_error(what, empty)
     import pyarrow.compute  # noqa: F401 - imported before the clock starts
 
     started = time.perf_counter()
     columns = scan_frame(frame, allow_columns=allowed, types=selected)
     elapsed = time.perf_counter() - started
-    return _evaluation(table, columns, rows=rows, limit=limit, selected=selected, allowed=allowed, elapsed=elapsed)
+    evaluation = _evaluation(table, columns, rows=rows, limit=limit, selected=selected, allowed=allowed, elapsed=elapsed)
+    if empty:
+        evaluation.findings.insert(0, empty_batch_finding(GATE_NAME, what, empty))
+        evaluation.summary = f"empty batch accepted (allow_empty=True): {what} {empty}, nothing was scanned"
+    return evaluation
 
 
 def scan_pii(
@@ -86,12 +112,14 @@ def scan_pii(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     csv_delimiter: str | None = None,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """Scan the data file at ``data`` for personal data in columns not allowed to hold it.
 
     The verdict is ``failed`` if a column outside ``allow_columns`` holds any of the selected
     types, ``passed`` otherwise; PII in allowed columns is reported as passed ``info`` findings.
-    An unreadable file, an unknown type or a bad ``max_rows`` is an ``error`` verdict.
+    An unreadable file, a file with no rows to scan (unless ``allow_empty``), an unknown type or a
+    bad ``max_rows`` is an ``error`` verdict.
 
     :param data: a local CSV or Parquet file, or a table loaded already
         (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/`` and
@@ -103,12 +131,22 @@ def scan_pii(
     :param warn_only: report a rejection as ``warned`` instead of failing.
     :param context: the Airflow task running the gate, if any.
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    :param allow_empty: accept a file with no rows (or no columns): it passes with finding
+        ``pii-scan.empty-batch``. Off by default: an ``error`` verdict, never a pass.
     """
     allowed = _columns(allow_columns)
     return run_gate(
         GATE_NAME,
-        functools.partial(_scan_file, data, allowed=allowed, types=types, max_rows=max_rows, csv_delimiter=csv_delimiter),
-        policy=_policy(allowed, types, max_rows),
+        functools.partial(
+            _scan_file,
+            data,
+            allowed=allowed,
+            types=types,
+            max_rows=max_rows,
+            csv_delimiter=csv_delimiter,
+            allow_empty=allow_empty,
+        ),
+        policy=_policy(allowed, types, max_rows, allow_empty),
         warn_only=warn_only,
         distributions=("pandas", "pyarrow"),
         context=context,
@@ -123,6 +161,7 @@ def inputs_unavailable(
     max_rows: int | None = None,
     warn_only: bool = False,
     context: PipelineContext | None = None,
+    allow_empty: bool = False,
 ) -> GateOutcome:
     """The outcome of :func:`scan_pii` when its data could not be fetched or loaded.
 
@@ -136,15 +175,15 @@ def inputs_unavailable(
     allowed = _columns(allow_columns)
     return run_gate(
         GATE_NAME,
-        raising(error, check=lambda: _check_arguments(types, max_rows)),
-        policy=_policy(allowed, types, max_rows),
+        raising(error, check=lambda: _check_arguments(types, max_rows, allow_empty)),
+        policy=_policy(allowed, types, max_rows, allow_empty),
         warn_only=warn_only,
         distributions=("pandas", "pyarrow"),
         context=context,
     )
 
 
-def _policy(allowed: tuple[str, ...], types: Sequence[str] | str | None, max_rows: Any) -> dict[str, Any]:
+def _policy(allowed: tuple[str, ...], types: Sequence[str] | str | None, max_rows: Any, allow_empty: object) -> dict[str, Any]:
     """The policy on record; a bad ``types`` or ``max_rows`` is shown as given (the gate reports it as an error)."""
     try:
         policy_types: Any = list(resolve_types(types))
@@ -156,4 +195,5 @@ def _policy(allowed: tuple[str, ...], types: Sequence[str] | str | None, max_row
         "max_rows": int(max_rows) if isinstance(max_rows, numbers.Integral) else max_rows if max_rows is None else str(max_rows),
         "numeric_columns": "credit_card only",
         "card_identifier_column": {"min_candidates": CARD_ID_MIN_CANDIDATES, "min_valid_share": CARD_ID_MIN_VALID_SHARE},
+        "allow_empty": allow_empty_policy(allow_empty),
     }
