@@ -68,7 +68,25 @@ class ApprovalRefused(GateRejected):
 
 
 class GateError(MLSecOpsError):
-    """A gate could not reach a verdict (unreadable input, tool failure, timeout). Never a pass."""
+    """A gate could not reach a verdict (unreadable input, tool failure, timeout). Never a pass.
+
+    ``finding`` names the gate's finding for the error (``<gate>.<finding>``); without one the
+    error verdict's finding is ``gate.could-not-run``.
+    """
+
+    finding: str | None = None
+
+
+class EmptyBatch(GateError):
+    """A data gate's batch holds no rows or no columns: nothing to judge (finding ``<gate>.empty-batch``)."""
+
+    finding = "empty-batch"
+
+
+class EmptyReference(GateError):
+    """A data gate's trusted reference holds no data: it vouches for nothing (finding ``<gate>.empty-reference``)."""
+
+    finding = "empty-reference"
 
 
 class ModelFileError(GateError):

@@ -349,7 +349,8 @@ def test_bad_input_is_an_error_with_a_clear_message(reference: str, tmp_path: Pa
     assert outcome.result.verdict is Verdict.ERROR
     assert message in outcome.result.summary
     assert outcome.error is not None
-    assert [f.id for f in outcome.result.findings] == ["gate.could-not-run"]
+    expected = {"batch": "data-integrity.empty-batch", "reference": "data-integrity.empty-reference"}[role]
+    assert [f.id for f in outcome.result.findings] == [expected if case == "header-only" else "gate.could-not-run"]
 
 
 @pytest.mark.parametrize("role", ["batch", "reference"])

@@ -238,6 +238,7 @@ def test_an_empty_batch_is_never_a_pass(tmp_path: Path, kind: str, warn_only: bo
     assert "no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
     assert "holds no rows" in result.summary or "holds no columns" in result.summary
     assert result.policy["allow_empty"] is False
+    assert [f.id for f in result.findings] == ["data-validation.empty-batch"]
     assert outcome.error is not None
 
 

@@ -218,6 +218,7 @@ def test_an_empty_batch_is_never_a_pass(stream: dict[str, str], tmp_path: Path, 
     result = outcome.result
     assert result.verdict is Verdict.ERROR, result.summary
     assert "holds no rows: no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert [f.id for f in result.findings] == ["drift.empty-batch"]
     assert result.policy["allow_empty"] is False
 
 

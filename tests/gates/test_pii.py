@@ -511,6 +511,7 @@ def test_an_empty_file_is_never_a_pass(tmp_path: Path, kind: str, max_rows: int 
     result = outcome.result
     assert result.verdict is Verdict.ERROR, result.summary
     assert "holds no rows: no data to check is never a pass" in result.summary and "allow_empty=True" in result.summary
+    assert [f.id for f in result.findings] == ["pii-scan.empty-batch"]
     assert result.policy["allow_empty"] is False
     assert outcome.files == {}
 

@@ -72,6 +72,12 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def _error_finding(gate: str, error: MLSecOpsError) -> str:
+    """The finding id of an error verdict: the error's own (``<gate>.empty-batch``), else ``gate.could-not-run``."""
+    finding = getattr(error, "finding", None)
+    return f"{gate}.{finding}" if isinstance(finding, str) and finding else "gate.could-not-run"
+
+
 def raising(error: BaseException, *, check: Callable[[], object] | None = None) -> Callable[[], Evaluation]:
     """A gate body for inputs that could not be fetched or loaded: run ``check`` (the gate's own
     argument check, so a bad argument is still reported first), then raise ``error``.
@@ -108,7 +114,7 @@ def run_gate(
         evaluation = Evaluation(
             passed=False,
             summary=f"could not run: {exc}",
-            findings=[Finding(id="gate.could-not-run", severity=Severity.HIGH, message=str(exc))],
+            findings=[Finding(id=_error_finding(gate, exc), severity=Severity.HIGH, message=str(exc))],
         )
         verdict = Verdict.ERROR
     except Exception as exc:  # noqa: BLE001 - an unexpected failure is an error verdict, never a pass

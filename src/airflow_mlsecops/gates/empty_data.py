@@ -2,7 +2,8 @@
 
 A batch with no rows (a CSV file holding only its header, a Parquet file of zero rows) or no
 columns gives a data gate nothing to judge. Data validation, data integrity, the PII scan, drift
-and input anomaly then all record an ``error`` verdict, as each already does for a zero-byte or
+and input anomaly then all record an ``error`` verdict (finding ``<gate>.empty-batch``; an empty
+reference gives ``<gate>.empty-reference``), as each already does for a zero-byte or
 unreadable file: the gate could not reach a verdict (CLI exit 2; in Airflow the task is retried,
 since the batch may still be being written, then fails). ``warn_only`` does not soften it:
 warn-only mode turns a *rejection* into a warning, and here nothing was judged.
@@ -26,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.evidence.models import Finding, Severity
-from airflow_mlsecops.exceptions import ConfigurationError, GateError
+from airflow_mlsecops.exceptions import ConfigurationError, EmptyBatch, EmptyReference
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,24 +60,24 @@ def emptiness(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def empty_batch_error(what: str, why: str) -> GateError:
+def empty_batch_error(what: str, why: str) -> EmptyBatch:
     """The error an empty batch gives when empty batches are not allowed.
 
     :param what: the batch as the message names it (``the batch train.csv``).
     :param why: what :func:`emptiness` said.
     """
-    return GateError(
+    return EmptyBatch(
         f"{what} {why}: no data to check is never a pass (allow_empty=True, or --allow-empty, accepts an empty batch explicitly)"
     )
 
 
-def empty_reference_error(what: str, why: str) -> GateError:
+def empty_reference_error(what: str, why: str) -> EmptyReference:
     """The error an empty reference always gives (``allow_empty`` covers batches only).
 
     :param what: the reference as the message names it (``the reference reference.csv``).
     :param why: what :func:`emptiness` said.
     """
-    return GateError(f"{what} {why}: an empty reference cannot vouch for any batch (allow_empty applies to batches only)")
+    return EmptyReference(f"{what} {why}: an empty reference cannot vouch for any batch (allow_empty applies to batches only)")
 
 
 def empty_batch_finding(gate: str, what: str, why: str, *, checked: str = "nothing was checked") -> Finding:
