@@ -79,12 +79,23 @@ class BaseGateOperator(BaseOperator):
         # works in a DAG as it does for TaskFlow tasks; ``gate.output`` is still the whole summary.
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
-        if not isinstance(warn_only, bool):
-            raise ValueError(f"{self.task_id}: warn_only must be True or False")
+        self.require_flags(warn_only=warn_only)
         self.warn_only = warn_only
         self.experiment_name = experiment_name
         self.mlflow_run_id = mlflow_run_id
         self.mlflow_run_url: str | None = None
+
+    def require_flags(self, **flags: object) -> None:
+        """Refuse, when the DAG is parsed, any flag that is not ``True`` or ``False``.
+
+        A string such as ``"false"`` would be truthy, and ``None`` falsy: a flag that turns a check
+        on or off must be exact.
+
+        :raises ValueError: naming the task and the flag.
+        """
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.task_id}: {name} must be True or False, not {value!r}")
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         """Run the gate's engine. Subclasses implement this and nothing else."""

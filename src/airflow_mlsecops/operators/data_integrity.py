@@ -64,8 +64,7 @@ class DataIntegrityGateOperator(BaseGateOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(allow_empty, bool):
-            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
+        self.require_flags(allow_empty=allow_empty)
         from airflow_mlsecops.exceptions import ConfigurationError
         from airflow_mlsecops.gates.data_integrity import IntegrityThresholds
 
@@ -92,28 +91,17 @@ class DataIntegrityGateOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_integrity import check_integrity, inputs_unavailable
 
+        options: dict[str, Any] = {
+            "label_column": self.label_column,
+            "thresholds": self.thresholds,
+            "warn_only": self.warn_only,
+            "context": pipeline,
+            "random_state": self.random_state,
+            "allow_empty": self.allow_empty,
+        }
         try:
             data = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
             reference = self.load_input_table(self.reference, csv_delimiter=self.csv_delimiter)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-            return inputs_unavailable(
-                exc,
-                reference=str(self.reference),
-                label_column=self.label_column,
-                thresholds=self.thresholds,
-                warn_only=self.warn_only,
-                context=pipeline,
-                random_state=self.random_state,
-                allow_empty=self.allow_empty,
-            )
-        return check_integrity(
-            data,
-            reference,
-            label_column=self.label_column,
-            thresholds=self.thresholds,
-            warn_only=self.warn_only,
-            context=pipeline,
-            csv_delimiter=self.csv_delimiter,
-            random_state=self.random_state,
-            allow_empty=self.allow_empty,
-        )
+            return inputs_unavailable(exc, reference=str(self.reference), **options)
+        return check_integrity(data, reference, csv_delimiter=self.csv_delimiter, **options)

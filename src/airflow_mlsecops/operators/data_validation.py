@@ -54,8 +54,7 @@ class DataValidationGateOperator(BaseGateOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(allow_empty, bool):
-            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
+        self.require_flags(allow_empty=allow_empty)
         if not data:
             raise ValueError(f"{self.task_id}: data is required")
         if suite is None or (isinstance(suite, (str, Mapping)) and not suite):
@@ -69,23 +68,14 @@ class DataValidationGateOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_validation import inputs_unavailable, validate_data
 
+        options: dict[str, Any] = {
+            "warn_only": self.warn_only,
+            "context": pipeline,
+            "include_unexpected_values": self.include_unexpected_values,
+            "allow_empty": self.allow_empty,
+        }
         try:
             table = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-            return inputs_unavailable(
-                exc,
-                suite=self.suite,
-                warn_only=self.warn_only,
-                context=pipeline,
-                include_unexpected_values=self.include_unexpected_values,
-                allow_empty=self.allow_empty,
-            )
-        return validate_data(
-            table,
-            self.suite,
-            warn_only=self.warn_only,
-            context=pipeline,
-            csv_delimiter=self.csv_delimiter,
-            include_unexpected_values=self.include_unexpected_values,
-            allow_empty=self.allow_empty,
-        )
+            return inputs_unavailable(exc, suite=self.suite, **options)
+        return validate_data(table, self.suite, csv_delimiter=self.csv_delimiter, **options)

@@ -76,8 +76,7 @@ class ModelScanGateOperator(BaseGateOperator):
             if unknown:
                 raise ValueError(f"{self.task_id}: unknown scan limits {sorted(unknown)}")
             self.limits = ScanLimits(**dict(limits))
-        if not isinstance(second_opinion, bool):
-            raise ValueError(f"{self.task_id}: second_opinion must be True or False")
+        self.require_flags(second_opinion=second_opinion)
         self.path = str(path) if isinstance(path, Path) else path
         self.allow_globals = list(allow_globals)
         self.second_opinion = second_opinion

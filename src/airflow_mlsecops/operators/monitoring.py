@@ -194,8 +194,7 @@ class DriftMonitorOperator(_ModelTagging):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(allow_empty, bool):
-            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
+        self.require_flags(allow_empty=allow_empty)
         if not reference:
             raise ValueError(f"{self.task_id}: reference is required")
         if not current:
@@ -223,37 +222,22 @@ class DriftMonitorOperator(_ModelTagging):
         from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
 
         columns = _columns(self.columns)
-        drift_share = _rendered_number(self.drift_share)
-        max_rows = _rendered_number(self.max_rows, integer=True)
+        options: dict[str, Any] = {
+            "columns": columns,
+            "drift_share": _rendered_number(self.drift_share),
+            "max_rows": _rendered_number(self.max_rows, integer=True),
+            "random_state": self.random_state,
+            "warn_only": self.warn_only,
+            "context": pipeline,
+            "allow_empty": self.allow_empty,
+        }
         try:
             model = self.resolve_input_model(self.model) if self.model else None
             reference = self.load_input_table(self.reference, csv_delimiter=self.csv_delimiter)
             current = self.load_input_table(self.current, csv_delimiter=self.csv_delimiter)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-            return inputs_unavailable(
-                exc,
-                columns=columns,
-                drift_share=drift_share,
-                max_rows=max_rows,
-                random_state=self.random_state,
-                warn_only=self.warn_only,
-                context=pipeline,
-                allow_empty=self.allow_empty,
-            )
-        return detect_drift(
-            reference,
-            current,
-            columns=columns,
-            drift_share=drift_share,
-            max_rows=max_rows,
-            random_state=self.random_state,
-            html=self.html,
-            warn_only=self.warn_only,
-            context=pipeline,
-            csv_delimiter=self.csv_delimiter,
-            model=model,
-            allow_empty=self.allow_empty,
-        )
+            return inputs_unavailable(exc, **options)
+        return detect_drift(reference, current, html=self.html, csv_delimiter=self.csv_delimiter, model=model, **options)
 
 
 class InputAnomalyGateOperator(_ModelTagging):
@@ -308,11 +292,8 @@ class InputAnomalyGateOperator(_ModelTagging):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(allow_empty, bool):
-            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
-        for name, flag in (("trust_pickle", trust_pickle), ("allow_pickled_model", allow_pickled_model)):
-            if flag is not None and not isinstance(flag, bool):
-                raise ValueError(f"{self.task_id}: {name} must be True or False")
+        given = {"trust_pickle": trust_pickle, "allow_pickled_model": allow_pickled_model}  # None: not given
+        self.require_flags(allow_empty=allow_empty, **{name: flag for name, flag in given.items() if flag is not None})
         if allow_pickled_model is not None:
             warnings.warn(
                 f"{self.task_id}: allow_pickled_model is deprecated; use trust_pickle", DeprecationWarning, stacklevel=2
@@ -346,7 +327,13 @@ class InputAnomalyGateOperator(_ModelTagging):
 
         detector = str(self.detector) if self.detector else None
         model = str(self.model) if self.model else None
-        max_flagged_share = _rendered_number(self.max_flagged_share)
+        options: dict[str, Any] = {
+            "max_flagged_share": _rendered_number(self.max_flagged_share),
+            "max_reported_rows": self.max_reported_rows,
+            "warn_only": self.warn_only,
+            "context": pipeline,
+            "allow_empty": self.allow_empty,
+        }
         with tempfile.TemporaryDirectory(prefix="mlsecops-input-") as tmp:
             try:
                 table = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
@@ -354,27 +341,14 @@ class InputAnomalyGateOperator(_ModelTagging):
                 fetched_model = self.fetch_input_artifact(model, Path(tmp, "model")) if model else None
                 fetched_detector = self.fetch_input_artifact(detector, Path(tmp, "detector")) if detector else None
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-                return inputs_unavailable(
-                    exc,
-                    detector_dir=detector,
-                    model_uri=model,
-                    max_flagged_share=max_flagged_share,
-                    max_reported_rows=self.max_reported_rows,
-                    warn_only=self.warn_only,
-                    context=pipeline,
-                    allow_empty=self.allow_empty,
-                )
+                return inputs_unavailable(exc, detector_dir=detector, model_uri=model, **options)
             return score_batch(
                 table,
                 fetched_detector,
                 model_uri=fetched_model,
-                max_flagged_share=max_flagged_share,
-                max_reported_rows=self.max_reported_rows,
                 trust_pickle=self.trust_pickle,
-                warn_only=self.warn_only,
-                context=pipeline,
                 csv_delimiter=self.csv_delimiter,
-                allow_empty=self.allow_empty,
+                **options,
             )
 
 

@@ -62,8 +62,7 @@ class PIIScanGateOperator(BaseGateOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(allow_empty, bool):
-            raise ValueError(f"{self.task_id}: allow_empty must be True or False, not {allow_empty!r}")
+        self.require_flags(allow_empty=allow_empty)
         from airflow_mlsecops.exceptions import ConfigurationError
         from airflow_mlsecops.gates.pii import resolve_types
 
@@ -86,25 +85,16 @@ class PIIScanGateOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.pii import inputs_unavailable, scan_pii
 
+        options: dict[str, Any] = {
+            "allow_columns": self.allow_columns,
+            "types": self.types,
+            "max_rows": self.max_rows,
+            "warn_only": self.warn_only,
+            "context": pipeline,
+            "allow_empty": self.allow_empty,
+        }
         try:
             table = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-            return inputs_unavailable(
-                exc,
-                allow_columns=self.allow_columns,
-                types=self.types,
-                max_rows=self.max_rows,
-                warn_only=self.warn_only,
-                context=pipeline,
-                allow_empty=self.allow_empty,
-            )
-        return scan_pii(
-            table,
-            allow_columns=self.allow_columns,
-            types=self.types,
-            max_rows=self.max_rows,
-            warn_only=self.warn_only,
-            context=pipeline,
-            csv_delimiter=self.csv_delimiter,
-            allow_empty=self.allow_empty,
-        )
+            return inputs_unavailable(exc, **options)
+        return scan_pii(table, csv_delimiter=self.csv_delimiter, **options)

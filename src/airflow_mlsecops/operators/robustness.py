@@ -113,9 +113,7 @@ class RobustnessGateOperator(BaseGateOperator):
         for name, value in (("max_samples", max_samples), ("attack_max_samples", attack_max_samples)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{task}: {name} must be a positive integer, not {value!r}")
-        for name, flag in (("allow_bounds", allow_bounds), ("trust_pickle", trust_pickle)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{task}: {name} must be True or False")
+        self.require_flags(allow_bounds=allow_bounds, trust_pickle=trust_pickle)
         self.model = str(model) if isinstance(model, Path) else model
         self.data = str(data) if isinstance(data, Path) else data
         self.label_column = label_column

@@ -88,9 +88,7 @@ class SBOMGateOperator(BaseGateOperator):
             self.fail_on = parse_fail_on(DEFAULT_FAIL_ON if fail_on is None else fail_on)
         except ConfigurationError as exc:
             raise ValueError(f"{self.task_id}: {exc}") from exc
-        for name, flag in (("online", online), ("require_vulnerability_check", require_vulnerability_check)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{self.task_id}: {name} must be True or False")
+        self.require_flags(online=online, require_vulnerability_check=require_vulnerability_check)
         self.model = str(model) if isinstance(model, Path) else model
         self.python = python
         self.osv_db = str(osv_db) if isinstance(osv_db, Path) else osv_db
