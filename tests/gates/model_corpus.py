@@ -202,6 +202,8 @@ def build_corpus(root: Path) -> list[Sample]:
 
     _keras_zip(benign / "model.keras", lambda_layer=False)
     samples.append(Sample("benign/model.keras", False, "keras"))
+    _keras_zip(benign / "cnn.keras", lambda_layer=False, config=_keras_rich_config())
+    samples.append(Sample("benign/cnn.keras", False, "keras"))
     _keras_h5(benign / "model.h5", lambda_layer=False)
     samples.append(Sample("benign/model.h5", False, "keras-h5"))
     _onnx(benign / "model.onnx", external=None)
@@ -267,6 +269,32 @@ def build_corpus(root: Path) -> list[Sample]:
     memo_put = PROTO2 + b"Vos\np0\n0Vsystem\np1\n0" + b"\x80\x04g0\ng1\n\x93" + _s(touch("memo_put")) + b"\x85R."
     (bad / "memo_put.pkl").write_bytes(memo_put)
     samples.append(Sample("malicious/memo_put.pkl", True, "pickle", "os.system"))
+    # protocol-0 arguments CPython reads in forms the scanner once could not decode (then judged it
+    # "text"): INT 010 is octal 8 for the C unpickler; a NUL ends a C memo index; plain, gzip, torch zip
+    octal = b"I010\n0" + _g("os", "system") + b"(V" + touch("octal").encode() + b"\ntR."
+    (bad / "p0_octal_int.pkl").write_bytes(octal)
+    samples.append(Sample("malicious/p0_octal_int.pkl", True, "pickle", "os.system", "model-scan.pickle-loader-dependent"))
+    import gzip
+
+    (bad / "p0_octal_int.pkl.gz").write_bytes(gzip.compress(octal))
+    samples.append(Sample("malicious/p0_octal_int.pkl.gz", True, "gzip/pickle", "os.system", "model-scan.pickle-gadget"))
+    _torch_zip(
+        bad / "p0_octal_int.pt", data_pkl=b"I00010\n0" + _g("os", "system") + b"(V" + touch("octal_pt").encode() + b"\ntR."
+    )
+    samples.append(Sample("malicious/p0_octal_int.pt", True, "pytorch-zip", "os.system", "model-scan.pickle-gadget"))
+    nul_memo = b"Vos\np0\n0Vsystem\np1\n0\x80\x04g0\x00\ng1\x00x\n\x93" + _s(touch("nul_memo")) + b"\x85R."
+    (bad / "p0_nul_memo.pkl").write_bytes(nul_memo)
+    samples.append(Sample("malicious/p0_nul_memo.pkl", True, "pickle", "os.system", "model-scan.pickle-gadget"))
+    # an opcode reading across its FRAME's end: pickle.load(file) drops the rest of the frame and runs
+    # what pickle.loads (and a frame-blind scanner) reads as the payload of a string
+    hidden = _g("os", "system") + b"(V" + touch("frame").encode() + b"\ntR."
+    assert len(hidden) < 128, "the marker path is too long for this sample"
+    frame_body = b"\x8c\x05ab"  # SHORT_BINUNICODE of 5 bytes, 2 of them inside the frame
+    skew = (
+        PROTO4 + b"\x95" + struct.pack("<Q", len(frame_body)) + frame_body + b"cde" + b"U" + bytes([len(hidden)]) + hidden + b"."
+    )
+    (bad / "frame_skew.pkl").write_bytes(skew)
+    samples.append(Sample("malicious/frame_skew.pkl", True, "pickle", "frame", "model-scan.pickle-loader-dependent"))
     # the five gadgets modelscan misses
     code = f"open({marker('exec')!r}, 'w').close()"
     import cProfile
@@ -327,6 +355,33 @@ def build_corpus(root: Path) -> list[Sample]:
     samples.append(Sample("malicious/untrusted.skops", True, "skops", "posix.system", "model-scan.skops-untrusted-type"))
     _keras_zip(bad / "lambda.keras", lambda_layer=True)
     samples.append(Sample("malicious/lambda.keras", True, "keras", "Lambda", "model-scan.keras-lambda"))
+    # Keras names that fetch or run code (CVE-2025-8747: keras.utils.get_file), as an object and as a function
+    fetch = {"fname": marker("get_file"), "origin": "http://127.0.0.1:9/payload"}
+    _keras_zip(
+        bad / "get_file.keras", lambda_layer=False, config=_keras_rich_config(_keras_object("keras.utils", "get_file", fetch))
+    )
+    samples.append(Sample("malicious/get_file.keras", True, "keras", "keras.utils.get_file", "model-scan.keras-unsafe-object"))
+    get_file_fn = _keras_rich_config(_keras_object("keras.utils", "function", "get_file"))
+    _keras_zip(bad / "get_file_function.keras", lambda_layer=False, config=get_file_fn)
+    samples.append(Sample("malicious/get_file_function.keras", True, "keras", "get_file", "model-scan.keras-unsafe-object"))
+    tfsm = _keras_rich_config()
+    tfsm["config"]["layers"].append(_keras_object("keras.layers", "TFSMLayer", {"filepath": "/tmp/x", "name": "tfsm"}))
+    _keras_zip(bad / "tfsm_layer.keras", lambda_layer=False, config=tfsm)
+    samples.append(Sample("malicious/tfsm_layer.keras", True, "keras", "TFSMLayer", "model-scan.keras-unsafe-object"))
+    # a .keras zip with a Lambda layer hidden in another format's data: zip readers find it from the end
+    hidden_zip = io.BytesIO()
+    _keras_zip(hidden_zip, lambda_layer=True)
+    keras_bytes = np.frombuffer(hidden_zip.getvalue(), dtype=np.uint8)
+    (bad / "keras_in.safetensors").write_bytes(_safetensors({"w": np.zeros(4, dtype="<f4"), "blob": keras_bytes}))
+    samples.append(Sample("malicious/keras_in.safetensors", True, "safetensors", "Lambda", "model-scan.polyglot"))
+    np.save(bad / "keras_in.npy", keras_bytes)
+    samples.append(Sample("malicious/keras_in.npy", True, "npy", "Lambda", "model-scan.keras-lambda"))
+    (bad / "keras_in_middle.safetensors").write_bytes(
+        _safetensors({"blob": keras_bytes, "w": np.zeros(40_000, dtype="<f4")})  # 160 KB after the zip: not in the tail
+    )
+    samples.append(Sample("malicious/keras_in_middle.safetensors", True, "safetensors", "Lambda", "model-scan.keras-lambda"))
+    (bad / "keras_in_pickle.pkl").write_bytes(pickle.dumps({"weights": keras_bytes.tobytes()}, protocol=4))
+    samples.append(Sample("malicious/keras_in_pickle.pkl", True, "pickle", "Lambda", "model-scan.polyglot"))
     _keras_h5(bad / "lambda.h5", lambda_layer=True)
     samples.append(Sample("malicious/lambda.h5", True, "keras-h5", "Lambda", "model-scan.keras-lambda"))
     onnx_dir = bad / "onnx_external"
@@ -412,7 +467,31 @@ def build_corpus(root: Path) -> list[Sample]:
     shutil.copytree(benign / "mlflow_cloudpickle", mlflow_bad)
     (mlflow_bad / "model.pkl").write_bytes(payload)
     samples.append(Sample("malicious/mlflow_model", True, None, "posix.system"))
+    # MLflow models whose loading runs code they ship (every file is text): models from code,
+    # code_paths, a loader_module of their own
+    code = f"import os\nos.system({touch('mlflow_code')!r})\n"
+    _mlflow_variant(benign / "mlflow_cloudpickle", bad / "mlflow_from_code", {"model_code_path": "model_code.py"})
+    (bad / "mlflow_from_code" / "model_code.py").write_text(code + "import mlflow\nmlflow.models.set_model(None)\n")
+    samples.append(Sample("malicious/mlflow_from_code", True, None, "model_code_path", "model-scan.mlflow-model-code"))
+    _mlflow_variant(benign / "mlflow_cloudpickle", bad / "mlflow_code_paths", {"code": "code"})
+    (bad / "mlflow_code_paths" / "code").mkdir()
+    (bad / "mlflow_code_paths" / "code" / "sklearn.py").write_text(code)  # shadows the real sklearn on sys.path
+    samples.append(Sample("malicious/mlflow_code_paths", True, None, "code_paths", "model-scan.mlflow-model-code"))
+    _mlflow_variant(benign / "mlflow_cloudpickle", bad / "mlflow_loader", {"code": "code", "loader_module": "custom_loader"})
+    (bad / "mlflow_loader" / "code").mkdir()
+    (bad / "mlflow_loader" / "code" / "custom_loader.py").write_text(code + "def _load_pyfunc(path):\n    return None\n")
+    samples.append(Sample("malicious/mlflow_loader", True, None, "custom_loader", "model-scan.mlflow-model-code"))
     return samples
+
+
+def _mlflow_variant(source: Path, target: Path, pyfunc: dict[str, Any]) -> None:
+    """A copy of an MLflow model directory whose ``python_function`` flavor gets ``pyfunc`` settings."""
+    import yaml
+
+    shutil.copytree(source, target)
+    mlmodel = yaml.safe_load((target / "MLmodel").read_text())
+    mlmodel["flavors"]["python_function"].update(pyfunc)
+    (target / "MLmodel").write_text(yaml.safe_dump(mlmodel))
 
 
 # -- format writers -----------------------------------------------------------------------------
@@ -420,7 +499,7 @@ def build_corpus(root: Path) -> list[Sample]:
 
 def _safetensors(tensors: dict[str, np.ndarray]) -> bytes:
     """The safetensors format, written by hand (the safetensors package is not a dependency)."""
-    codes = {"<f4": "F32", "<f2": "F16", "<i8": "I64", "<f8": "F64"}
+    codes = {"<f4": "F32", "<f2": "F16", "<i8": "I64", "<f8": "F64", "|u1": "U8"}
     header: dict[str, Any] = {"__metadata__": {"format": "np"}}
     offset = 0
     blobs = []
@@ -466,7 +545,65 @@ def _keras_config(lambda_layer: bool) -> dict[str, Any]:
     }
 
 
-def _keras_zip(path: Path, *, lambda_layer: bool, weights_npz: bytes | None = None) -> None:
+def _keras_object(module: str, class_name: str, config: Any) -> dict[str, Any]:
+    return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
+
+
+def _keras_rich_config(extra_initializer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Keras 3 functional model config with the standard objects real models hold (initializers,
+    regularizers, constraints, dtype policies, built-in functions, compile config)."""
+    dtype = _keras_object("keras", "DTypePolicy", {"name": "float32"})
+    conv = {
+        "name": "conv",
+        "filters": 4,
+        "kernel_size": [3, 3],
+        "activation": "relu",
+        "dtype": dtype,
+        "kernel_initializer": extra_initializer or _keras_object("keras.initializers", "GlorotUniform", {"seed": None}),
+        "bias_initializer": _keras_object("keras.initializers", "Zeros", {}),
+        "kernel_regularizer": _keras_object("keras.regularizers", "L2", {"l2": 0.01}),
+        "kernel_constraint": _keras_object("keras.constraints", "MaxNorm", {"max_value": 2, "axis": 0}),
+    }
+    tensor = {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": [None, 8, 8, 1], "dtype": "float32", "keras_history": ["input", 0, 0]},
+    }
+    layers = [
+        _keras_object("keras.layers", "InputLayer", {"batch_shape": [None, 8, 8, 1], "dtype": "float32", "name": "input"}),
+        {**_keras_object("keras.layers", "Conv2D", conv), "inbound_nodes": [{"args": [tensor], "kwargs": {}}]},
+        _keras_object("keras.layers", "BatchNormalization", {"name": "bn", "dtype": dtype}),
+        _keras_object("keras.layers", "Dropout", {"name": "drop", "rate": 0.1, "dtype": dtype}),
+        _keras_object("keras.layers", "Flatten", {"name": "flat", "dtype": dtype}),
+        _keras_object(
+            "keras.layers",
+            "Dense",
+            {"name": "out", "units": 2, "dtype": dtype, "activation": _keras_object("builtins", "function", "softmax")},
+        ),
+    ]
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {"name": "cnn", "layers": layers, "input_layers": [["input", 0, 0]], "output_layers": [["out", 0, 0]]},
+        "registered_name": "Functional",
+        "compile_config": {
+            "optimizer": _keras_object(
+                "keras.optimizers",
+                "Adam",
+                {
+                    "learning_rate": _keras_object(
+                        "keras.optimizers.schedules", "ExponentialDecay", {"initial_learning_rate": 0.1}
+                    )
+                },
+            ),
+            "loss": _keras_object("keras.losses", "SparseCategoricalCrossentropy", {"from_logits": False}),
+            "metrics": ["accuracy", _keras_object("keras.metrics", "function", "sparse_categorical_accuracy")],
+        },
+    }
+
+
+def _keras_zip(
+    path: Path | io.BytesIO, *, lambda_layer: bool, weights_npz: bytes | None = None, config: dict[str, Any] | None = None
+) -> None:
     import h5py
 
     weights = io.BytesIO()
@@ -475,7 +612,7 @@ def _keras_zip(path: Path, *, lambda_layer: bool, weights_npz: bytes | None = No
         h5.create_dataset("layers/dense/vars/1", data=np.zeros(2, dtype="f4"))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.6.0", "date_saved": "2026-01-01@00:00:00"}))
-        zf.writestr("config.json", json.dumps(_keras_config(lambda_layer)))
+        zf.writestr("config.json", json.dumps(config or _keras_config(lambda_layer)))
         if weights_npz is None:
             zf.writestr("model.weights.h5", weights.getvalue())
         else:

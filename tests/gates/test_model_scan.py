@@ -146,7 +146,7 @@ def test_benign_mlflow_directory_reports_every_file(corpus) -> None:
     assert outcome.verdict is Verdict.PASSED, [f.message for f in outcome.result.findings]
     files = {f["path"]: f for f in _report(outcome)["files"]}
     assert {"MLmodel", "conda.yaml", "requirements.txt", "model.pkl"} <= set(files)
-    assert files["MLmodel"]["format"] == "text"
+    assert files["MLmodel"]["format"] == "mlflow-mlmodel" and files["MLmodel"]["verdict"] == "passed"
     model = files["model.pkl"]
     assert model["format"] == "pickle" and model["verdict"] == "passed"
     assert "sklearn.pipeline.Pipeline" in model["globals"] and all(count >= 1 for count in model["globals"].values())
@@ -404,3 +404,154 @@ def test_second_opinion_is_recorded_but_never_decides(corpus) -> None:
     missed_by_modelscan = scan_model(str(root / "malicious/timeit.pkl"), second_opinion=True)
     assert missed_by_modelscan.verdict is Verdict.FAILED
     assert "second_opinion" in missed_by_modelscan.result.details
+
+
+# -- issue 11, class 1: arguments decoded exactly as CPython's unpicklers decode them -------------
+
+_C_FORMS = {  # argument forms CPython's C unpickler (pickle.load, numpy, torch, pandas) accepts
+    "INT": [b"010", b"0010", b"+1", b" 1", b"\t7", b"7\x00junk", b"\x00", b"0x1f", b"0o17", b"1_0", b"7\r"],
+    "LONG": [b"+7L", b" 7", b"7\x00L", b"0b11", b"1_000L"],
+    "FLOAT": [b"inf", b"-Infinity", b"1.5\x00x", b".5", b"5."],
+}
+
+
+@pytest.mark.parametrize(("opcode", "form"), [(op, form) for op, forms in _C_FORMS.items() for form in forms])
+def test_text_arguments_cpython_accepts_never_hide_a_payload(tmp_path: Path, opcode: str, form: bytes) -> None:
+    import gzip
+
+    code = {"INT": b"I", "LONG": b"L", "FLOAT": b"F"}[opcode]
+    literal = code + form + b"\n"
+    pickle.loads(literal + b".")  # CPython's C unpickler reads the form (a lone literal: nothing to run)
+    stream = literal + b"0cos\nsystem\n(Vtrue\ntR."
+    for name, data in (("model.pkl", stream), ("model.pkl.gz", gzip.compress(stream))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        outcome = scan_model(str(path))
+        assert outcome.verdict is Verdict.FAILED, (form, name)
+        assert any("os.system" in f.message for f in outcome.result.findings), (form, name)
+        assert "text" not in _report(outcome)["files"][0]["format"]
+
+
+def test_memo_indices_are_read_as_cpython_reads_them(tmp_path: Path) -> None:
+    for index in (b"0\x00", b"00", b"+0", b" 0", b"0_0", b"0\r"):
+        stream = b"Vos\np" + index + b"\n0Vsystem\np1\n0(g" + index + b"\ng1\n\x93Vtrue\ntR."
+        analysis = analyze_pickle(ByteSource.from_bytes(stream))
+        assert "os.system" in analysis.refs, index
+        path = tmp_path / "m.pkl"
+        path.write_bytes(stream)
+        assert scan_model(str(path)).verdict is Verdict.FAILED, index
+
+
+def test_argument_decoders_match_both_cpython_unpicklers() -> None:
+    from airflow_mlsecops.gates._model_scan import pickle_args as args
+
+    forms = [f for forms in _C_FORMS.values() for f in forms] + [b"", b"01", b"00", b"-0", b"1e999", b" 1.5", b"1_0.5", b"08"]
+    pairs = {b"I": (args.c_int, args.py_int), b"L": (args.c_long, args.py_long), b"F": (args.c_float, args.py_float)}
+    for code, (c_read, py_read) in pairs.items():
+        for form in forms:
+            for loads, read in ((pickle.loads, c_read), (pickle._loads, py_read)):  # literals only: nothing to run
+                try:
+                    expected = ("ok", loads(code + form + b"\n."))
+                except Exception:
+                    expected = ("error", None)
+                try:
+                    got = ("ok", read(form))
+                except args.ArgumentRejected:
+                    got = ("error", None)
+                assert got[0] == expected[0] and (got[0] == "error" or args.same(got[1], expected[1])), (code, form, loads)
+                assert got[0] == "error" or type(got[1]) is type(expected[1]), (code, form, loads)
+
+
+def test_pickle_starts_that_cannot_be_read_are_never_text(tmp_path: Path) -> None:
+    long_line = tmp_path / "long.pkl"  # a protocol-0 STRING longer than the scanner reads (CPython has no limit)
+    long_line.write_bytes(b"S'" + b"a" * (17 << 20) + b"'\n0cos\nsystem\n(S'true'\ntR.")
+    outcome = scan_model(str(long_line))
+    assert outcome.verdict is Verdict.FAILED
+    assert any(f.id == "model-scan.pickle-undecodable" for f in outcome.result.findings)
+    cut = tmp_path / "cut.pkl"  # joblib's pure-Python unpickler imports a module named by a line cut by EOF
+    cut.write_bytes(b"(cantigravity\nx")
+    outcome = scan_model(str(cut))
+    assert outcome.verdict is Verdict.FAILED
+    assert any("antigravity" in f.message for f in outcome.result.findings)
+
+
+# -- issue 11, class 4: Keras names are allowed one by one, never wholesale -----------------------
+
+
+def _keras_layer(module: str, class_name: str, config: object) -> dict:
+    return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (_keras_layer("keras.utils", "get_file", {"fname": "x", "origin": "http://127.0.0.1:9/x"}), "keras.utils.get_file"),
+        (_keras_layer("keras.utils", "function", "get_file"), "keras.utils.get_file"),
+        (_keras_layer("keras.src.utils.file_utils", "get_file", {}), "get_file"),
+        (_keras_layer("keras.layers", "TFSMLayer", {"filepath": "/tmp/saved"}), "TFSMLayer"),
+        (_keras_layer("keras.layers", "TFOpLambda", {"function": "io.write_file"}), "TFOpLambda"),
+        (_keras_layer("keras.saving", "load_model", {}), "keras.saving.load_model"),
+        (_keras_layer("keras.layers", "SomethingNew", {}), "keras.layers.SomethingNew"),
+        (_keras_layer("keras.layers", "StringLookup", {"vocabulary": "gs://bucket/vocab.txt"}), "vocabulary"),
+        ({"class_name": "TensorFlowOpLayer", "config": {"node_def": {}}}, "TensorFlowOpLayer"),
+    ],
+)
+def test_keras_names_that_fetch_or_run_code_are_rejected(tmp_path: Path, bad: dict, expected: str) -> None:
+    benign = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "seq",
+            "layers": [
+                _keras_layer("keras.layers", "InputLayer", {"batch_shape": [None, 4], "name": "in"}),
+                _keras_layer(
+                    "keras.layers",
+                    "Dense",
+                    {
+                        "units": 2,
+                        "activation": "relu",
+                        "kernel_initializer": _keras_layer("keras.initializers", "GlorotUniform", {"seed": None}),
+                        "kernel_regularizer": _keras_layer("keras.regularizers", "L1L2", {"l1": 0.0, "l2": 0.1}),
+                        "kernel_constraint": _keras_layer("keras.constraints", "NonNeg", {}),
+                        "dtype": _keras_layer("keras", "DTypePolicy", {"name": "float32"}),
+                    },
+                ),
+                _keras_layer("keras.layers", "Activation", {"activation": "gelu"}),
+            ],
+        },
+    }
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(benign))
+    assert scan_model(str(good)).verdict is Verdict.PASSED
+    benign["config"]["layers"].append(bad)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(benign))
+    outcome = scan_model(str(path))
+    assert outcome.verdict is Verdict.FAILED
+    assert any(f.id == "model-scan.keras-unsafe-object" and expected in f.message for f in outcome.result.findings), [
+        f.message for f in outcome.result.findings
+    ]
+
+
+# -- issue 11, class 5: MLflow models whose loading runs code they ship ----------------------------
+
+
+def test_mlflow_models_that_run_shipped_code_are_rejected_unless_allowed(corpus) -> None:
+    root, _ = corpus
+    for name, what in (
+        ("mlflow_from_code", "model_code_path"),
+        ("mlflow_code_paths", "sys.path"),
+        ("mlflow_loader", "custom_loader"),
+    ):
+        path = str(root / "malicious" / name)
+        outcome = scan_model(path)
+        assert outcome.verdict is Verdict.FAILED, name
+        code = [f for f in outcome.result.findings if f.id == "model-scan.mlflow-model-code"]
+        assert code and code[0].severity is Severity.CRITICAL and any(what in f.message for f in code), name
+        allowed = scan_model(path, allow_model_code=True)
+        assert allowed.verdict is Verdict.PASSED, [f.message for f in allowed.result.findings]
+        report = _report(allowed)
+        assert report["allow_model_code"] is True
+        (mlmodel,) = [f for f in report["files"] if f["path"] == "MLmodel"]
+        assert mlmodel["parts"][0]["model_code"], name  # recorded, not hidden
+    assert list((root / "markers").iterdir()) == []

@@ -46,12 +46,20 @@ header, the ONNX protobuf prefix, then pickle opcodes, then UTF-8 text. A pickle
   function, extension codes and opcodes that do not parse are findings too. A joblib file is also
   judged as ``pickle.load`` would read it (without joblib's array handling), so nothing can hide in
   array data. Bytes after the last ``STOP`` are a finding (hidden content for another reader).
+  Text arguments are decoded as both CPython unpicklers decode them (:mod:`._model_scan.pickle_args`);
+  a stream they read differently (``I010``, an opcode across a ``FRAME`` end) is rejected, and a
+  stream that starts like a pickle but cannot be read exactly as CPython reads it is never text.
 * *safetensors*: 8-byte header length, JSON header (no duplicate keys), dtypes, shapes, and data
   offsets that are in bounds, non-overlapping and tile the data section exactly.
 * *skops*: ``skops.io.get_untrusted_types``; every untrusted type is a finding.
 * *Keras* ``.keras`` (zip with ``config.json``), Keras H5 (``model_config``, read with h5py) and
   bare Keras JSON configs: ``Lambda`` layers and serialized lambdas (critical), objects from modules
-  outside Keras (high). Without h5py an H5 file is a *cannot inspect* finding (not a pass).
+  outside Keras (high), Keras names off the allowlist of :mod:`._model_scan.keras_names`
+  (``keras.utils.get_file``: critical). Without h5py an H5 file is a *cannot inspect* finding.
+* *Hidden archives*: zip end records in any file's last 64 KiB (``.npy`` and safetensors: anywhere)
+  are a polyglot finding, and the archive is scanned (:mod:`._model_scan.embedded`).
+* *MLflow* ``MLmodel`` files: models from code, ``code_paths`` and foreign ``loader_module`` s are
+  critical unless ``allow_model_code`` (:mod:`._model_scan.mlflow_models`).
 * *ONNX* (parsed with the ``onnx`` package; without it, a *cannot inspect* finding): external-data
   locations that are absolute, climb out with ``..`` or are links leading out of the model directory.
 * *Archives* (zip, tar; nested up to ``max_archive_depth``) and compressed streams: member names
@@ -60,8 +68,8 @@ header, the ONNX protobuf prefix, then pickle opcodes, then UTF-8 text. A pickle
   scan-wide total of decompressed bytes, see :class:`ScanLimits`). Every member is scanned by content.
 * *Fail closed*: empty files, truncated files, random bytes, unknown or unsupported formats
   (7z, RAR, zstd, joblib < 0.10 ``ZF``), parse errors and exceeded limits are findings: the verdict
-  is never ``passed``. Plain UTF-8 text (``MLmodel``, ``conda.yaml``, ``requirements.txt``, JSON)
-  is data and passes.
+  is never ``passed``. Plain UTF-8 text (``conda.yaml``, ``requirements.txt``, JSON) is data and
+  passes.
 
 **Never executes the payload**: no unpickling, no import of a named module, no ``eval``. numpy is
 used only to size joblib arrays and parse ``.npy`` headers from plain values; h5py, onnx and skops
@@ -133,6 +141,7 @@ def scan_model(
     allow_globals: Iterable[str] = (),
     second_opinion: bool = False,
     subject: str | None = None,
+    allow_model_code: bool = False,
 ) -> GateOutcome:
     """Scan a model file or every file of a model directory, and judge whether it is safe to load.
 
@@ -145,6 +154,9 @@ def scan_model(
     :param second_opinion: also run modelscan and record its report (the verdict ignores it).
     :param subject: the name the scanned artifact is recorded under (default: the absolute path;
         the operator passes the ``s3://`` / ``models:/`` URI it fetched).
+    :param allow_model_code: accept MLflow models whose loading runs code shipped with them (models
+        from code, ``code_paths``, a ``loader_module`` outside MLflow): recorded in the report
+        instead of rejected. Off by default: such a model is a critical finding.
     :returns: the outcome; ``error`` only when the path cannot be read at all.
     :raises ConfigurationError: ``allow_globals`` names a known gadget.
     """
@@ -161,12 +173,13 @@ def scan_model(
         "allow_globals": sorted(allow),
         "limits": asdict(limits),
         "second_opinion": "modelscan" if second_opinion else None,
+        "allow_model_code": allow_model_code,
         "blocking_findings": "any finding (unknown formats and parse errors included)",
     }
     distributions = ["numpy", "h5py", "onnx", "skops", "lz4", *(["modelscan"] if second_opinion else [])]
     return run_gate(
         GATE_NAME,
-        lambda: _evaluate(Path(path), limits, allow, second_opinion, subject),
+        lambda: _evaluate(Path(path), limits, allow, second_opinion, subject, allow_model_code),
         policy=policy,
         warn_only=warn_only,
         distributions=distributions,
@@ -174,7 +187,14 @@ def scan_model(
     )
 
 
-def _evaluate(root: Path, limits: ScanLimits, allow: frozenset[str], second_opinion: bool, subject: str | None) -> Evaluation:
+def _evaluate(
+    root: Path,
+    limits: ScanLimits,
+    allow: frozenset[str],
+    second_opinion: bool,
+    subject: str | None,
+    allow_model_code: bool = False,
+) -> Evaluation:
     """Scan ``root`` (a file or a directory) and judge it (the body of :func:`scan_model`).
 
     :param root: the local file or directory to scan.
@@ -182,6 +202,7 @@ def _evaluate(root: Path, limits: ScanLimits, allow: frozenset[str], second_opin
     :param allow: exact ``module.name`` references allowed on top of the built-in allowlist.
     :param second_opinion: also run modelscan and record its report.
     :param subject: the name the artifact is recorded under (default: its absolute path).
+    :param allow_model_code: record MLflow models that run shipped code instead of rejecting them.
     :raises GateError: ``root`` is a symbolic link, missing, empty or holds too many files.
     """
     from airflow_mlsecops.io.artifacts import subject_name
@@ -201,7 +222,7 @@ def _evaluate(root: Path, limits: ScanLimits, allow: frozenset[str], second_opin
         digest = pool.submit(sha256_path, root)  # hashlib releases the GIL: hashing overlaps the scan
         reports: list[FileReport] = []
         with scan_tmpdir() as tmp:
-            scanner = Scanner(limits, allow, tmp)
+            scanner = Scanner(limits, allow, tmp, allow_model_code=allow_model_code)
             for file in files:
                 display = file.name if file is root else file.relative_to(root).as_posix()
                 reports.append(scanner.scan_file(file, display, file.parent))
@@ -224,6 +245,7 @@ def _evaluate(root: Path, limits: ScanLimits, allow: frozenset[str], second_opin
         "allowlist_size": len(ALLOWED),
         "allowlist_sha256": sha256_bytes("\n".join(sorted(ALLOWED)).encode("utf-8")),
         "allow_globals": sorted(allow),
+        "allow_model_code": allow_model_code,
         "limits": asdict(limits),
         "files": [r.to_dict() for r in reports],
         "totals": {

@@ -31,6 +31,7 @@ from airflow_mlsecops.evidence.models import Finding, Severity
 from airflow_mlsecops.gates._model_scan.archives import scan_tar, scan_zip
 from airflow_mlsecops.gates._model_scan.compressed import DECOMPRESSORS, scan_compressed
 from airflow_mlsecops.gates._model_scan.detect import detect, read_head
+from airflow_mlsecops.gates._model_scan.embedded import find_embedded_zips
 from airflow_mlsecops.gates._model_scan.formats import (
     FormatError,
     Problem,
@@ -41,6 +42,12 @@ from airflow_mlsecops.gates._model_scan.formats import (
     keras_config_problems,
     looks_like_keras_config,
     read_npy_header,
+)
+from airflow_mlsecops.gates._model_scan.mlflow_models import (
+    MAX_MLMODEL_BYTES,
+    looks_like_mlmodel,
+    mlmodel_problems,
+    parse_mlmodel,
 )
 from airflow_mlsecops.gates._model_scan.parts import FileReport, Part, byte_source
 from airflow_mlsecops.gates._model_scan.pickle_judging import (
@@ -114,11 +121,13 @@ class Scanner:
     :param limits: the limits.
     :param allow: extra exact ``module.name`` references to allow (gadgets stay critical).
     :param tmpdir: where members that need random access (zip in zip, HDF5, ONNX) are spooled.
+    :param allow_model_code: MLflow models that run code shipped with them are recorded, not rejected.
     """
 
-    def __init__(self, limits: ScanLimits, allow: frozenset[str], tmpdir: Path) -> None:
+    def __init__(self, limits: ScanLimits, allow: frozenset[str], tmpdir: Path, *, allow_model_code: bool = False) -> None:
         self.limits = limits
         self.allow = allow
+        self.allow_model_code = allow_model_code
         self.tmpdir = tmpdir
         self.budget = Budget(limits.max_total_uncompressed_bytes)
         self._spooled = 0
@@ -205,7 +214,10 @@ class Scanner:
         try:
             if fmt is not None and head[0] in OPCODE_BYTES:
                 polyglot_probe(self, part, report, fmt)
-            return self._dispatch(fmt, head, part, report)
+            result = self._dispatch(fmt, head, part, report)
+            if part.path is not None and part.size is not None and fmt != "zip":
+                self._embedded_zips(part, report, result)
+            return result
         except LimitExceeded as exc:
             self.problem(report, part, Problem("limit", Severity.HIGH, str(exc)))
         except FormatError as exc:
@@ -251,18 +263,12 @@ class Scanner:
         if head[0] in OPCODE_BYTES:
             analyses, legacy = pickle_stream(part)
             first = analyses[0]
-            if first.complete or first.effects:
+            # a stream the loaders may read further than the scanner can is a pickle, never text
+            if first.complete or first.effects or first.undecidable:
                 return report_pickles(self, analyses, legacy, part, report)
         with part.opener() as fh:
             if is_text(byte_source(part, fh)):
                 return self._scan_text(head, part, report)
-        if part.path is not None and zipfile.is_zipfile(part.path):
-            self.problem(
-                report,
-                part,
-                Problem("polyglot", Severity.HIGH, "has a zip archive appended to data of an unknown format", 0),
-            )
-            return scan_zip(self, part, report)
         why = "is not a complete pickle, nor text, nor a format this scanner knows"
         if analyses and analyses[0].error:
             why += f" (read as a pickle: {analyses[0].error} at byte {analyses[0].error_offset})"
@@ -290,7 +296,18 @@ class Scanner:
                     fmt = "keras-config"
                     for problem in keras_config_problems(value):
                         self.problem(report, part, problem)
-        self.record_part(report, part, fmt)
+        details: dict[str, Any] = {}
+        if fmt == "text" and looks_like_mlmodel(head) and (part.size or 0) <= MAX_MLMODEL_BYTES:
+            with part.opener() as fh:
+                mlmodel = parse_mlmodel(fh.read(MAX_MLMODEL_BYTES + 1))
+            if mlmodel is not None:
+                fmt = "mlflow-mlmodel"
+                problems, code = mlmodel_problems(mlmodel, part.model_dir, self.allow_model_code)
+                for problem in problems:
+                    self.problem(report, part, problem)
+                if code:
+                    details["model_code"] = code
+        self.record_part(report, part, fmt, **details)
         return fmt
 
     # -- NumPy ---------------------------------------------------------------------------------
@@ -373,6 +390,54 @@ class Scanner:
             self.external_data.update((part.model_dir / name).resolve() for name in info.get("external_files", ()))
         self.record_part(report, part, "onnx", **info)
         return "onnx"
+
+    # -- archives hidden in other formats -------------------------------------------------------
+
+    def _embedded_zips(self, part: Part, report: FileReport, fmt: str) -> None:
+        """Zip archives a zip reader finds in ``part`` (a file of another format): a finding each, members scanned."""
+        assert part.path is not None and part.size is not None
+        records = find_embedded_zips(part.path, part.size, whole=fmt in ("npy", "safetensors"))
+        whole_scanned = False
+        for record in records:
+            where = "in the last 64 KiB, where zip readers look" if record.in_tail else "inside the data"
+            self.problem(
+                report,
+                part,
+                Problem(
+                    "polyglot",
+                    Severity.HIGH,
+                    f"is a {fmt} file that also holds a zip archive (end record at byte {record.eocd}, {where}): "
+                    "zip readers such as Keras, skops and torch open it; its members are scanned",
+                    record.eocd,
+                ),
+            )
+            if record.start is not None:
+                self.scan_part(self._carve(part, record.start, record.end), report)
+            elif record.in_tail and not whole_scanned:
+                whole_scanned = True  # ZIP64: let zipfile find it from the end, as loaders do
+                inner = Part(f"zip archive in {part.label}", part.opener, part.size, path=part.path, depth=part.depth + 1)
+                scan_zip(self, inner, report)
+
+    def _carve(self, part: Part, start: int, end: int) -> Part:
+        """Bytes ``[start, end)`` of a path-backed ``part`` as a part of their own (spooled), one level deeper."""
+        assert part.path is not None
+        self._spooled += 1
+        target = self.tmpdir / f"part-{self._spooled}"
+        with open(part.path, "rb") as src, open(target, "wb") as dst:
+            src.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                dst.write(chunk)
+                remaining -= len(chunk)
+
+        def opener() -> BinaryIO:
+            return open(target, "rb")
+
+        label = f"zip archive at byte {start} in {part.label}"
+        return Part(label, opener, end - start, path=target, depth=part.depth + 1, model_dir=part.model_dir)
 
     # -- for containers ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 from airflow_mlsecops.evidence.models import Severity
 from airflow_mlsecops.exceptions import FormatError
 from airflow_mlsecops.gates._model_scan.allowlist import judge
+from airflow_mlsecops.gates._model_scan.keras_names import keras_module, keras_name_problem
 from airflow_mlsecops.gates._model_scan.source import ByteSource
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -216,12 +217,6 @@ def check_safetensors(src: ByteSource, size: int, max_header: int) -> tuple[list
 
 # -- Keras configs --------------------------------------------------------------------------------
 
-_KERAS_MODULES = ("keras", "tf_keras")
-
-
-def _keras_module(module: str) -> bool:
-    return any(module == root or module.startswith(root + ".") for root in _KERAS_MODULES)
-
 
 def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
     if depth > 200:
@@ -236,15 +231,18 @@ def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
 
 
 def keras_config_problems(config: Any) -> list[Problem]:
-    """Lambda layers, serialized lambdas and objects from modules outside Keras in a Keras model config.
+    """Lambda layers, serialized lambdas, objects from outside Keras and Keras names not known to be safe.
 
     Keras runs a ``Lambda`` layer's marshalled bytecode when it loads the model (with
-    ``safe_mode=False``, or in Keras 2 always) and imports the ``module`` named by any serialized
-    object; both are arbitrary code.
+    ``safe_mode=False``, or in Keras 2 always), imports the ``module`` named by any serialized
+    object, and calls what it finds there; inside Keras only the names of :mod:`.keras_names`
+    (layers, initializers, regularizers, constraints, activations... that only compute) are allowed.
     """
     problems: list[Problem] = []
     for node in _walk(config):
         class_name = node.get("class_name")
+        if not isinstance(class_name, str):
+            continue
         layer = node.get("config", {}).get("name") if isinstance(node.get("config"), dict) else None
         if class_name == "Lambda":
             problems.append(
@@ -254,12 +252,19 @@ def keras_config_problems(config: Any) -> list[Problem]:
                     f"Lambda layer {layer!r}: its Python code runs when the model is loaded",
                 )
             )
-        elif class_name == "__lambda__":
+            continue
+        if class_name == "__lambda__":
             problems.append(
                 Problem("keras-lambda", Severity.CRITICAL, "a serialized Python lambda runs when the model is loaded")
             )
+            continue
         module = node.get("module")
-        if isinstance(module, str) and not _keras_module(module):
+        if module is not None and not isinstance(module, str):
+            problems.append(
+                Problem("keras-unsafe-object", Severity.HIGH, f"names {class_name} with a module that is not a string")
+            )
+            continue
+        if module is not None and not keras_module(module) and not (module == "builtins" and class_name == "function"):
             target = node.get("config") if class_name == "function" and isinstance(node.get("config"), str) else class_name
             ref = f"{module}.{target}" if isinstance(target, str) else module
             status, what = judge(ref)
@@ -273,6 +278,11 @@ def keras_config_problems(config: Any) -> list[Problem]:
                         f"names {ref} from module {module!r} outside Keras: its code is imported when the model loads",
                     )
                 )
+            continue
+        why = keras_name_problem(module, class_name, node.get("config"))
+        if why is not None:
+            severity, reason = why
+            problems.append(Problem("keras-unsafe-object", Severity(severity), f"{reason}; Keras imports and calls it on load"))
     return problems
 
 

@@ -45,7 +45,7 @@ def pickle_stream(part: Part) -> tuple[list[PickleAnalysis], bool]:
                 start = src.offset
                 if src.buf[src.pos] in OPCODE_BYTES:
                     nxt = analyze_pickle(src)
-                    if nxt.complete or nxt.effects:
+                    if nxt.complete or nxt.effects or nxt.undecidable:
                         analyses.append(nxt)
                         if nxt.complete:
                             continue
@@ -131,6 +131,14 @@ def pickle_problems(analysis: PickleAnalysis, allow: frozenset[str]) -> Iterator
         more = f" ({count} times)" if count > 1 else ""
         code = kind if kind == "trailing-data" else f"pickle-{kind}"
         yield Problem(code, severity, detail + more, issue.offset, kind="security")
+    if analysis.undecidable and not any(issue.kind == "loader-dependent" for issue in analysis.issues):
+        yield Problem(
+            "pickle-undecodable",
+            Severity.HIGH,
+            f"starts like a pickle but cannot be read exactly as CPython's unpicklers read it "
+            f"({analysis.undecidable}); a loader may run what follows, so it is never judged as text",
+            analysis.error_offset,
+        )
     if not analysis.complete:
         yield Problem(
             "pickle-malformed",

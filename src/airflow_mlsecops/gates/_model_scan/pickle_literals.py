@@ -4,6 +4,12 @@
 handler reads its opcode's argument from the stream and pushes the value, or a stand-in
 (:data:`~.pickle_values.BYTES`, :data:`~.pickle_values.LONG_STR`, :data:`~.pickle_values.BIG_INT`)
 for a payload too large to keep, which is then skipped without being read.
+
+Text arguments (``INT``, ``LONG``, ``FLOAT``, and the ``GET`` / ``PUT`` indices in :mod:`.pickles`) are
+decoded by both of CPython's unpicklers' rules (:mod:`.pickle_args`): where both raise, the stream
+is broken for every loader (:class:`PickleError`); where they disagree (``I010`` is 8 for
+``pickle.load`` and an error for ``joblib.load``), the analysis goes on with the value a loader reads
+and records a ``loader-dependent`` issue, so the file is rejected and never mistaken for text.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from struct import unpack
 from typing import Any
 
 from airflow_mlsecops.exceptions import PickleError
+from airflow_mlsecops.gates._model_scan import pickle_args
+from airflow_mlsecops.gates._model_scan.pickle_args import ArgumentRejected
+from airflow_mlsecops.gates._model_scan.pickle_results import Issue, PickleAnalysis
 from airflow_mlsecops.gates._model_scan.pickle_values import BIG_INT, BYTES, LONG_STR
 from airflow_mlsecops.gates._model_scan.source import ByteSource
 
@@ -26,11 +35,47 @@ class LiteralOpcodes:
 
     src: ByteSource
     stack: list[Any]
+    out: PickleAnalysis
 
     # -- reading arguments -----------------------------------------------------------------------
 
     def _line(self) -> bytes:
         return self.src.readline()[:-1]
+
+    def _decide(
+        self,
+        opcode: str,
+        line: bytes,
+        c_read: Callable[[bytes], Any],
+        py_read: Callable[[bytes], Any],
+        offset: int,
+    ) -> Any:
+        """The value both unpicklers read from ``line``; where they disagree, the one a loader reads, and an issue."""
+        try:
+            c_value: Any = c_read(line)
+        except ArgumentRejected as exc:
+            c_value = exc
+        try:
+            py_value: Any = py_read(line)
+        except ArgumentRejected as exc:
+            py_value = exc
+        c_failed, py_failed = isinstance(c_value, ArgumentRejected), isinstance(py_value, ArgumentRejected)
+        if c_failed and py_failed:
+            raise PickleError(f"{opcode} argument {line[:40]!r}: {c_value}", offset)
+        if not c_failed and not py_failed and pickle_args.same(c_value, py_value):
+            return c_value
+        c_says = "an error" if c_failed else repr(c_value)
+        py_says = "an error" if py_failed else repr(py_value)
+        self.out.undecidable = self.out.undecidable or f"{opcode} argument {line[:40]!r} read differently by the loaders"
+        self.out.issues.append(
+            Issue(
+                "loader-dependent",
+                f"{opcode} argument {line[:40]!r} is {c_says} for pickle.load (C unpickler) but {py_says} for "
+                "joblib.load (pure-Python unpickler): a stream written to be read differently by different loaders",
+                offset,
+            )
+        )
+        return py_value if c_failed else c_value
 
     def _push_str(self, data: bytes | None, size: int, decode: Callable[[bytes], str]) -> None:
         if data is None:
@@ -50,11 +95,10 @@ class LiteralOpcodes:
     # -- literal opcodes -------------------------------------------------------------------------
 
     def op_float(self, offset: int) -> None:
-        self.stack.append(float(self._line()))
+        self.stack.append(self._decide("FLOAT", self._line(), pickle_args.c_float, pickle_args.py_float, offset))
 
     def op_int(self, offset: int) -> None:
-        data = self._line()
-        self.stack.append(False if data == b"00" else True if data == b"01" else int(data, 0))
+        self.stack.append(self._decide("INT", self._line(), pickle_args.c_int, pickle_args.py_int, offset))
 
     def op_binint(self, offset: int) -> None:
         self.stack.append(unpack("<i", self.src.read(4))[0])
@@ -66,10 +110,7 @@ class LiteralOpcodes:
         self.stack.append(unpack("<H", self.src.read(2))[0])
 
     def op_long(self, offset: int) -> None:
-        val = self._line()
-        if val and val[-1] == 0x4C:  # L
-            val = val[:-1]
-        self.stack.append(int(val, 0))
+        self.stack.append(self._decide("LONG", self._line(), pickle_args.c_long, pickle_args.py_long, offset))
 
     def op_long1(self, offset: int) -> None:
         n = self.src.read(1)[0]
@@ -97,7 +138,13 @@ class LiteralOpcodes:
             data = data[1:-1]
         else:
             raise PickleError("the STRING opcode argument must be quoted", offset)
-        self.stack.append(codecs.escape_decode(data)[0].decode("latin-1"))
+        try:
+            decoded = codecs.escape_decode(data)[0]
+        except ValueError as exc:  # the same decoder as both unpicklers': they raise too
+            raise PickleError(f"invalid STRING escape: {exc}", offset) from None
+        # the unpicklers decode with their ``encoding`` (ASCII by default, UTF-8 in torch.load, latin-1 in
+        # pandas' fallback); latin-1 never fails, and a non-ASCII name is never on the allowlist either way
+        self.stack.append(decoded.decode("latin-1"))
 
     def op_binstring(self, offset: int) -> None:
         (n,) = unpack("<i", self.src.read(4))
@@ -134,7 +181,10 @@ class LiteralOpcodes:
         self.stack.append(BYTES)
 
     def op_unicode(self, offset: int) -> None:
-        self.stack.append(str(self._line(), "raw-unicode-escape"))
+        try:
+            self.stack.append(str(self._line(), "raw-unicode-escape"))
+        except UnicodeDecodeError as exc:  # the same decoder as both unpicklers'
+            raise PickleError(f"invalid UNICODE argument: {exc.reason}", offset) from None
 
     def op_binunicode(self, offset: int) -> None:
         (n,) = unpack("<I", self.src.read(4))

@@ -47,6 +47,9 @@ class PickleAnalysis:
     joblib_array_bytes: int = 0
     persistent_ids: int = 0
     result: Any = None
+    #: why the stream cannot be read the way every CPython loader reads it (loaders disagree, or a
+    #: scanner limit was hit): such a stream is judged as a pickle, never as text, and is rejected
+    undecidable: str | None = None
 
     def globals_count(self) -> Counter[str]:
         return Counter({ref: seen.count for ref, seen in self.refs.items()})
@@ -65,5 +68,6 @@ class PickleAnalysis:
         self.joblib_arrays += other.joblib_arrays
         self.joblib_array_bytes += other.joblib_array_bytes
         self.persistent_ids += other.persistent_ids
+        self.undecidable = self.undecidable or other.undecidable
         if keep_errors and other.error and not self.error:
             self.error, self.error_offset = other.error, other.error_offset

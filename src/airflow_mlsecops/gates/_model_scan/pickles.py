@@ -31,11 +31,12 @@ from struct import unpack
 from typing import Any
 
 from airflow_mlsecops.exceptions import PickleError
+from airflow_mlsecops.gates._model_scan import pickle_args
 from airflow_mlsecops.gates._model_scan.joblib_arrays import rebuild_dtype, shape_count
 from airflow_mlsecops.gates._model_scan.pickle_literals import LiteralOpcodes
 from airflow_mlsecops.gates._model_scan.pickle_results import Issue, PickleAnalysis, RefSeen
 from airflow_mlsecops.gates._model_scan.pickle_values import BUFFER, FROZENSET, Global, Obj, Persistent, SymSet, describe
-from airflow_mlsecops.gates._model_scan.source import ByteSource, Truncated
+from airflow_mlsecops.gates._model_scan.source import ByteSource, LineTooLong, Truncated
 
 #: The ``module.name`` joblib replaces numpy arrays with.
 JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
@@ -66,6 +67,7 @@ class _Machine(LiteralOpcodes):
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = memo if memo is not None else {}
         self.proto = 0
+        self.frame_end = -1  # where the current FRAME ends (-1: none)
         self.out = PickleAnalysis(start=src.offset)
         self.dispatch: list[Callable[[int], None] | None] = [None] * 256
         for code, handler in _HANDLERS.items():
@@ -115,6 +117,24 @@ class _Machine(LiteralOpcodes):
             self.out.issues.append(Issue("call-non-global", f"{kind} calls {describe(func)}, not a named callable", offset))
         return Obj(func, args, kind, offset)
 
+    def _across_frame(self, offset: int) -> None:
+        """An opcode that starts inside a FRAME and reads past its end: each loader reads on differently.
+
+        ``pickle.loads`` reads straight on; ``pickle.load`` of a file (``numpy.load``, ``torch.load``)
+        drops the rest of the frame and reads on after it; ``joblib.load`` fails. Picklers never
+        write this (a frame ends at an opcode boundary), so it is rejected.
+        """
+        self.out.undecidable = self.out.undecidable or "an opcode reads across the end of its frame"
+        self.out.issues.append(
+            Issue(
+                "loader-dependent",
+                f"the opcode at byte {offset} reads past the end of its frame (byte {self.frame_end}): pickle.load "
+                "from a file skips the rest of the frame and reads different opcodes than pickle.loads",
+                offset,
+            )
+        )
+        self.frame_end = -1
+
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self) -> PickleAnalysis:
@@ -122,12 +142,15 @@ class _Machine(LiteralOpcodes):
         src = self.src
         dispatch = self.dispatch
         opcodes = 0
-        offset = src.offset
+        last = offset = src.offset
         try:
             while True:
+                offset = src.base + src.pos
+                if last < self.frame_end < offset:  # the previous opcode read across its frame's end
+                    self._across_frame(last)
+                last = offset
                 if src.pos >= len(src.buf) and not src.fill(1):
                     raise PickleError("stream ends before STOP", src.offset)
-                offset = src.base + src.pos
                 code = src.buf[src.pos]
                 src.pos += 1
                 opcodes += 1
@@ -139,12 +162,17 @@ class _Machine(LiteralOpcodes):
                 if handler is None:
                     raise PickleError(f"invalid opcode 0x{code:02x}", offset)
                 handler(offset)
-        except PickleError as exc:
+        except PickleError as exc:  # every CPython unpickler raises here too
             out.error, out.error_offset = str(exc), exc.offset
+        except LineTooLong as exc:
+            out.error, out.error_offset = f"cannot be read: {exc}", offset
+            out.undecidable = out.undecidable or f"a text line longer than the scanner reads ({exc})"
         except Truncated as exc:
             out.error, out.error_offset = f"truncated: {exc}", offset
         except (ValueError, OverflowError, IndexError, KeyError, TypeError, RecursionError) as exc:
+            # not a failure known to match CPython's: the scanner cannot tell what a loader reads here
             out.error, out.error_offset = f"invalid argument: {exc}", offset
+            out.undecidable = out.undecidable or f"the scanner could not decode an argument as CPython does ({exc})"
         except (EOFError, OSError, zlib.error, lzma.LZMAError, RuntimeError) as exc:
             # the stream under the pickle broke (a truncated or corrupt compressed file, a bad zip member)
             out.error, out.error_offset = f"the stream cannot be read: {type(exc).__name__}: {exc}", offset
@@ -165,6 +193,10 @@ class _Machine(LiteralOpcodes):
         (size,) = unpack("<Q", self.src.read(8))
         if size > sys.maxsize:
             raise PickleError("frame size too large", offset)
+        end = self.src.offset + size
+        if offset < self.frame_end < end:  # a frame reaching past the frame it starts in
+            self._across_frame(offset)
+        self.frame_end = end
 
     def op_mark(self, offset: int) -> None:
         self.metastack.append(self.stack)
@@ -286,7 +318,7 @@ class _Machine(LiteralOpcodes):
             raise PickleError(f"memo value not found at index {idx}", offset) from None
 
     def op_get(self, offset: int) -> None:
-        self._memo_get(int(self._line()), offset)
+        self._memo_get(self._decide("GET", self._line(), pickle_args.c_index, pickle_args.py_index, offset), offset)
 
     def op_binget(self, offset: int) -> None:
         self._memo_get(self.src.read(1)[0], offset)
@@ -295,7 +327,7 @@ class _Machine(LiteralOpcodes):
         self._memo_get(unpack("<I", self.src.read(4))[0], offset)
 
     def op_put(self, offset: int) -> None:
-        idx = int(self._line())
+        idx = self._decide("PUT", self._line(), pickle_args.c_index, pickle_args.py_index, offset)
         if idx < 0:
             raise PickleError("negative PUT argument", offset)
         self.memo[idx] = self._top(offset)
@@ -309,9 +341,35 @@ class _Machine(LiteralOpcodes):
     def op_memoize(self, offset: int) -> None:
         self.memo[len(self.memo)] = self._top(offset)
 
+    def _names(self, opcode: str, encoding: str, offset: int) -> tuple[str, str]:
+        """The module and name lines of ``GLOBAL`` / ``INST``.
+
+        Where the stream ends inside them, ``pickle._Unpickler`` (``joblib.load``) still calls
+        ``find_class`` with the lines cut short (its ``readline()[:-1]`` drops their last byte), so
+        the module is imported: that reference is recorded before the truncation is reported.
+        """
+        lines: list[bytes] = []
+        for _ in range(2):
+            line = self.src.readline(partial=True)
+            if not line.endswith(b"\n"):
+                names = [*lines, line[:-1], b""][:2]
+                try:
+                    module, name = (n.decode(encoding) for n in names)
+                except UnicodeDecodeError:
+                    break
+                ref = self._ref(module, name, offset, opcode)
+                self.out.refs[ref.ref].note = "read only by joblib.load, which imports it from a line cut by the end of the file"
+                break
+            lines.append(line[:-1])
+        if len(lines) < 2:
+            raise Truncated(f"stream ends inside the {opcode} argument at byte {self.src.offset}")
+        try:
+            return lines[0].decode(encoding), lines[1].decode(encoding)
+        except UnicodeDecodeError as exc:  # both unpicklers decode strictly and raise too
+            raise PickleError(f"{opcode} names are not {encoding}: {exc.reason}", offset) from None
+
     def op_global(self, offset: int) -> None:
-        module = self._line().decode("utf-8")
-        name = self._line().decode("utf-8")
+        module, name = self._names("GLOBAL", "utf-8", offset)
         self.stack.append(self._ref(module, name, offset, "GLOBAL"))
 
     def op_stack_global(self, offset: int) -> None:
@@ -332,8 +390,7 @@ class _Machine(LiteralOpcodes):
         self.stack.append(Global("<computed>", offset))
 
     def op_inst(self, offset: int) -> None:
-        module = self._line().decode("ascii")
-        name = self._line().decode("ascii")
+        module, name = self._names("INST", "ascii", offset)
         cls = self._ref(module, name, offset, "INST")
         args = self._pop_mark(offset)
         obj = self._call(cls, tuple(args[:_CONTAINER_CAP]), "INST", offset)
@@ -383,7 +440,10 @@ class _Machine(LiteralOpcodes):
         self.stack.append(Global(f"<extension {code}>", offset))
 
     def op_persid(self, offset: int) -> None:
-        pid = self._line().decode("ascii")
+        try:
+            pid = self._line().decode("ascii")
+        except UnicodeDecodeError:  # both unpicklers raise: protocol-0 persistent ids are ASCII
+            raise PickleError("persistent IDs in protocol 0 must be ASCII strings", offset) from None
         self.out.persistent_ids += 1
         self.stack.append(Persistent(pid))
 
@@ -416,6 +476,10 @@ class _Machine(LiteralOpcodes):
         else:
             fields["__state__"] = state
         if self.joblib and inst.class_ref() == JOBLIB_WRAPPER:
+            if offset < self.frame_end and self.src.offset != self.frame_end:
+                # joblib reads the array from the file, after the whole frame; the unpickler goes on inside it
+                self._across_frame(offset)
+            self.frame_end = -1
             self.stack[-1] = self._joblib_array(inst, offset)
 
     def _init_fields(self, obj: Obj) -> None:

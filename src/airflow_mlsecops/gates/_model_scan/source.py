@@ -10,6 +10,13 @@ from typing import BinaryIO
 from airflow_mlsecops.exceptions import LimitExceeded, Truncated
 
 CHUNK = 1 << 20
+#: The longest text line (a protocol-0 opcode argument) the scanner reads; CPython has no limit, so a
+#: longer line is never "not a pickle": the analysis reports it as a stream it cannot read (rejected).
+MAX_LINE = 16 << 20
+
+
+class LineTooLong(Truncated):
+    """A text line longer than the scanner reads (not the end of the stream)."""
 
 
 class ByteSource:
@@ -83,19 +90,30 @@ class ByteSource:
     def at_eof(self) -> bool:
         return not self.fill(1)
 
-    def readline(self, limit: int = 1 << 16) -> bytes:
-        """Bytes up to and including the next ``\\n`` (which must come within ``limit`` bytes)."""
+    def readline(self, limit: int = MAX_LINE, *, partial: bool = False) -> bytes:
+        """Bytes up to and including the next ``\\n`` (which must come within ``limit`` bytes).
+
+        :param partial: at the end of the stream, return the rest (without a ``\\n``) instead of
+            raising :class:`Truncated` (what ``pickle._Unpickler``'s ``readline`` does).
+        :raises LineTooLong: no ``\\n`` within ``limit`` bytes.
+        """
+        searched = self.pos
         while True:
-            idx = self.buf.find(b"\n", self.pos)
+            idx = self.buf.find(b"\n", searched)
             if idx >= 0:
                 line = self.buf[self.pos : idx + 1]
                 self.pos = idx + 1
                 return line
             have = len(self.buf) - self.pos
             if have >= limit:
-                raise Truncated(f"no line end within {limit} bytes at byte {self.offset}")
+                raise LineTooLong(f"no line end within {limit} bytes at byte {self.offset}")
             if not self.fill(have + 1):
+                if partial:
+                    rest = self.buf[self.pos :]
+                    self.pos = len(self.buf)
+                    return rest
                 raise Truncated(f"stream ends inside a text line at byte {self.offset}")
+            searched = self.pos + have
 
     def skip(self, n: int) -> None:
         """Move ``n`` bytes forward (seeking over them if possible), or :class:`Truncated`."""
