@@ -60,7 +60,7 @@ class ModelScanGateOperator(BaseGateOperator):
     ) -> None:
         super().__init__(**kwargs)
         from airflow_mlsecops.gates._model_scan.allowlist import judge
-        from airflow_mlsecops.gates._model_scan.engine import ScanLimits
+        from airflow_mlsecops.gates.model_scan import ScanLimits
 
         if not path:
             raise ValueError(f"{self.task_id}: path is required (a model file, directory or URI)")

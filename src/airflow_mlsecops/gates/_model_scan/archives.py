@@ -20,7 +20,7 @@ from airflow_mlsecops.gates._model_scan.parts import FileReport, Part
 from airflow_mlsecops.gates._model_scan.source import LimitedStream
 
 if TYPE_CHECKING:
-    from airflow_mlsecops.gates._model_scan.engine import Scanner
+    from airflow_mlsecops.gates._model_scan.context import ScanContext
 
 
 def _unsafe_member_name(name: str) -> str | None:
@@ -50,7 +50,7 @@ def _zip_kind(names: set[str]) -> str:
     return "zip"
 
 
-def scan_zip(scanner: Scanner, part: Part, report: FileReport) -> str:
+def scan_zip(scanner: ScanContext, part: Part, report: FileReport) -> str:
     """Check a zip archive's structure, then scan its members; returns the format (``pytorch-zip``, ``keras``...)."""
     if scanner.too_deep(part, report, "zip archive"):
         return "zip"
@@ -95,7 +95,7 @@ def scan_zip(scanner: Scanner, part: Part, report: FileReport) -> str:
     return {"pytorch": "pytorch-zip", "zip": "zip"}.get(kind, kind)
 
 
-def _zip_member(scanner: Scanner, zf: zipfile.ZipFile, info: zipfile.ZipInfo, part: Part) -> Part:
+def _zip_member(scanner: ScanContext, zf: zipfile.ZipFile, info: zipfile.ZipInfo, part: Part) -> Part:
     label = f"{info.filename} in {part.label}"
     limits = scanner.limits
 
@@ -116,7 +116,7 @@ def _zip_member(scanner: Scanner, zf: zipfile.ZipFile, info: zipfile.ZipInfo, pa
 
 
 def _zip_structure(
-    scanner: Scanner, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], part: Part, report: FileReport
+    scanner: ScanContext, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], part: Part, report: FileReport
 ) -> set[str]:
     """Names, links, encryption, declared sizes, ratios and overlaps. Returns members not to open."""
     skip: set[str] = set()
@@ -204,7 +204,9 @@ def _zip_structure(
     return skip
 
 
-def _zip_overlaps(scanner: Scanner, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], part: Part, report: FileReport) -> None:
+def _zip_overlaps(
+    scanner: ScanContext, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], part: Part, report: FileReport
+) -> None:
     """Members whose data overlap (the non-recursive zip bomb) or whose local header lies."""
     assert part.path is not None
     spans = []
@@ -245,7 +247,7 @@ def _zip_overlaps(scanner: Scanner, zf: zipfile.ZipFile, infos: list[zipfile.Zip
             )
 
 
-def _skops(scanner: Scanner, part: Part, report: FileReport) -> None:
+def _skops(scanner: ScanContext, part: Part, report: FileReport) -> None:
     assert part.path is not None
     try:
         from skops.io import get_untrusted_types
@@ -291,7 +293,7 @@ def _skops(scanner: Scanner, part: Part, report: FileReport) -> None:
     report.globals.update({f"skops:{name}": 1 for name in untrusted})
 
 
-def _torchscript(scanner: Scanner, names: set[str], part: Part, report: FileReport) -> None:
+def _torchscript(scanner: ScanContext, names: set[str], part: Part, report: FileReport) -> None:
     code = sorted(n for n in names if re.match(r"^[^/]+/code/", n))
     if code:
         scanner.problem(
@@ -306,7 +308,7 @@ def _torchscript(scanner: Scanner, names: set[str], part: Part, report: FileRepo
         )
 
 
-def scan_tar(scanner: Scanner, part: Part, report: FileReport) -> str:
+def scan_tar(scanner: ScanContext, part: Part, report: FileReport) -> str:
     """Check a tar archive's member names and types, then scan its regular files."""
     if scanner.too_deep(part, report, "tar archive"):
         return "tar"

@@ -16,7 +16,7 @@ from airflow_mlsecops.gates._model_scan.parts import FileReport, Part
 from airflow_mlsecops.gates._model_scan.source import LimitedStream
 
 if TYPE_CHECKING:
-    from airflow_mlsecops.gates._model_scan.engine import Scanner
+    from airflow_mlsecops.gates._model_scan.context import ScanContext
 
 
 class _ZlibReader(io.RawIOBase):
@@ -96,7 +96,7 @@ DECOMPRESSORS: dict[str, Callable[[BinaryIO], Any]] = {
 }
 
 
-def scan_compressed(scanner: Scanner, fmt: str, part: Part, report: FileReport) -> str:
+def scan_compressed(scanner: ScanContext, fmt: str, part: Part, report: FileReport) -> str:
     """Scan what the ``fmt`` stream ``part`` decompresses to, as a part one level deeper."""
     if scanner.too_deep(part, report, fmt):
         return fmt

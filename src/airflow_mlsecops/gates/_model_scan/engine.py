@@ -23,13 +23,13 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from airflow_mlsecops.evidence.models import Finding, Severity
 from airflow_mlsecops.gates._model_scan.archives import scan_tar, scan_zip
 from airflow_mlsecops.gates._model_scan.compressed import DECOMPRESSORS, scan_compressed
+from airflow_mlsecops.gates._model_scan.context import ScanLimits
 from airflow_mlsecops.gates._model_scan.detect import detect, read_head
 from airflow_mlsecops.gates._model_scan.embedded import find_embedded_zips
 from airflow_mlsecops.gates._model_scan.formats import (
@@ -63,44 +63,6 @@ from airflow_mlsecops.gates._model_scan.source import Budget, LimitExceeded, Tru
 
 ATLAS = ("AML.T0011.000", "AML.T0010.003")
 OWASP = ("ML06:2023",)
-
-
-@dataclass(frozen=True)
-class ScanLimits:
-    """Limits that keep a hostile file from exhausting the scanner. Exceeding one is a finding.
-
-    :param max_total_uncompressed_bytes: bytes that decompression (compressed zip/tar members,
-        gzip/zlib/bz2/xz/lzma/lz4 streams, joblib compression) may produce in one scan: 8 GiB.
-        Stored (uncompressed) zip members and plain files do not count.
-    :param max_compression_ratio: largest expansion of one compressed member or stream (declared
-        and actual): 200x. Zero-filled data reaches ~1000x with deflate; real model files stay far
-        below 100x.
-    :param ratio_min_bytes: the ratio is only judged for members/streams larger than this: 16 MiB
-        (a small file may compress arbitrarily well).
-    :param max_archive_depth: containers inside containers (zip in zip, tar in gzip, compressed
-        joblib in zip count one level each): 4.
-    :param max_members: members of one zip or tar archive: 10,000.
-    :param max_files: files in a scanned directory: 100,000.
-    :param max_header_bytes: a safetensors or ``.npy`` header: 100 MiB (as the safetensors library).
-    :param max_json_bytes: a Keras configuration or a JSON file checked for one: 64 MiB.
-    :param max_findings_per_file: findings listed per file (the rest are counted): 100.
-    """
-
-    max_total_uncompressed_bytes: int = 8 << 30
-    max_compression_ratio: float = 200.0
-    ratio_min_bytes: int = 16 << 20
-    max_archive_depth: int = 4
-    max_members: int = 10_000
-    max_files: int = 100_000
-    max_header_bytes: int = 100 << 20
-    max_json_bytes: int = 64 << 20
-    max_findings_per_file: int = 100
-
-    def __post_init__(self) -> None:
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"ScanLimits.{name} must be a positive number, not {value!r}")
 
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (

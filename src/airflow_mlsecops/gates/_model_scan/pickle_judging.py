@@ -19,7 +19,7 @@ from airflow_mlsecops.gates._model_scan.pickle_results import Issue, PickleAnaly
 from airflow_mlsecops.gates._model_scan.pickles import OPCODE_BYTES, TORCH_LEGACY_MAGIC, analyze_pickle
 
 if TYPE_CHECKING:
-    from airflow_mlsecops.gates._model_scan.engine import Scanner
+    from airflow_mlsecops.gates._model_scan.context import ScanContext
 
 
 def pickle_stream(part: Part) -> tuple[list[PickleAnalysis], bool]:
@@ -69,7 +69,7 @@ def pickle_stream(part: Part) -> tuple[list[PickleAnalysis], bool]:
     return analyses, legacy
 
 
-def report_pickles(scanner: Scanner, analyses: list[PickleAnalysis], legacy: bool, part: Part, report: FileReport) -> str:
+def report_pickles(scanner: ScanContext, analyses: list[PickleAnalysis], legacy: bool, part: Part, report: FileReport) -> str:
     """Record the problems and globals of a part's pickles; returns its format (``joblib``, ``torch-legacy``, ``pickle``)."""
     first = analyses[0]
     joblib = any(a.joblib_arrays for a in analyses)
@@ -149,7 +149,7 @@ def pickle_problems(analysis: PickleAnalysis, allow: frozenset[str]) -> Iterator
         )
 
 
-def polyglot_probe(scanner: Scanner, part: Part, report: FileReport, fmt: str) -> None:
+def polyglot_probe(scanner: ScanContext, part: Part, report: FileReport, fmt: str) -> None:
     """A file of another format that also starts with pickle opcodes doing imports or calls."""
     with part.opener() as fh:
         probe = analyze_pickle(byte_source(part, fh), joblib=False)
