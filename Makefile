@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsecops-installed
 
-.PHONY: venv demo test test-fast lint bench clean
+.PHONY: venv demo test test-fast fuzz lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(STAMP)
 # The suites that need no Airflow task run, no server and no fresh interpreter: engines, evidence, policy, CLI.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not airflow and not postgres and not mlflow_server and not s3 and not slow" $(PYTEST_ARGS)
+
+# The model scanner's differential fuzzer at length (make test runs 8,000 cases): every global CPython's
+# unpicklers would resolve must be among the scanner's findings, or the file rejected. FUZZ_CASES, FUZZ_SEED to vary.
+FUZZ_CASES ?= 200000
+FUZZ_SEED ?= 7
+fuzz: $(STAMP)
+	MLSECOPS_FUZZ_CASES=$(FUZZ_CASES) MLSECOPS_FUZZ_SEED=$(FUZZ_SEED) $(BIN)/python -m pytest -q -p no:randomly tests/gates/test_model_scan_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src dags tests benchmarks

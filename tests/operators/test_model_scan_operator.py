@@ -14,6 +14,7 @@ import pytest
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
+from tests.cli.test_model_scan_code import model_from_code
 from tests.helpers import pipeline_run_id, run_dag
 
 pytestmark = pytest.mark.airflow
@@ -136,3 +137,16 @@ def test_bad_arguments_fail_at_parse_time() -> None:
         ModelScanGateOperator(task_id="s", path="m.pkl", limits={"max_archive_depth": 0})
     op = ModelScanGateOperator(task_id="s", path=Path("m.pkl"), limits={"max_archive_depth": 2}, allow_globals=["pkg.Cls"])
     assert op.path == "m.pkl" and op.limits.max_archive_depth == 2 and "path" in op.template_fields
+
+
+def test_the_operator_passes_the_flag_on_and_refuses_one_that_is_not_a_bool(home, tmp_path: Path) -> None:
+    from airflow_mlsecops.evidence.models import PipelineContext, Verdict
+    from airflow_mlsecops.operators import ModelScanGateOperator
+
+    with pytest.raises(ValueError, match="allow_model_code must be True or False"):
+        ModelScanGateOperator(task_id="scan", path="/m", allow_model_code="false")
+    model = str(model_from_code(tmp_path))
+    pipeline = PipelineContext(dag_id="d", run_id="r", task_id="scan")
+    assert ModelScanGateOperator(task_id="scan", path=model).evaluate({}, pipeline).verdict is Verdict.FAILED
+    allowed = ModelScanGateOperator(task_id="scan", path=model, allow_model_code=True).evaluate({}, pipeline)
+    assert allowed.verdict is Verdict.PASSED and allowed.result.policy["allow_model_code"] is True

@@ -89,3 +89,28 @@ def test_the_adapter_reads_gates_arguments_and_edges(tmp_path: Path) -> None:
     assert dict(tasks["promote"].arguments) == {"required_approvals": 0}
     assert info.step_tasks("promote") == [tasks["promote"]] and info.changes_models
     assert info.ancestors("promote") >= {"prep", "checks.pii", "approve", "robust_many"}
+
+
+def test_a_dag_that_accepts_model_code_breaks_a_policy_that_forbids_it(tmp_path: Path) -> None:
+    """From the DAG file to the violation: ``allow_model_code=True`` is read from the operator and judged."""
+    from airflow_mlsecops.policy.engine import check_thresholds
+    from airflow_mlsecops.policy.model import parse_policy
+
+    folder = tmp_path / "dags"
+    body = (
+        "from datetime import datetime\nfrom airflow.sdk import DAG\n"
+        "from airflow_mlsecops.operators import ModelScanGateOperator\n"
+        "with DAG(dag_id='{id}', schedule=None, start_date=datetime(2026, 1, 1)) as dag:\n"
+        "    ModelScanGateOperator(task_id='scan', path='/m'{extra})\n"
+    )
+    write_dag(folder, "lax", body.format(id="lax", extra=", allow_model_code=True"))
+    write_dag(folder, "strict", body.format(id="strict", extra=""))
+    dags, errors = load_dags(folder)
+    assert errors == {}
+    (rule,) = parse_policy(
+        "version: 1\nrules:\n  - name: no-code\n    match: {dag_id_pattern: '.*'}\n"
+        "    thresholds:\n      model-scan: {allow_model_code: false}\n"
+    ).rules
+    (violation,) = check_thresholds(rule, dag_info(dags["lax"]))
+    assert "allow_model_code of gate model-scan to be false, but task scan in DAG lax sets true" in violation.message
+    assert check_thresholds(rule, dag_info(dags["strict"])) == []

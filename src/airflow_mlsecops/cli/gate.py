@@ -198,7 +198,11 @@ def cmd_gate_model_scan(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mlsecops-model-scan-") as tmp:
         local = fetch(args.path, Path(tmp, "model"))
         outcome = scan_model(
-            str(local), warn_only=args.warn_only, allow_globals=args.allow_global or (), subject=subject_name(args.path)
+            str(local),
+            warn_only=args.warn_only,
+            allow_globals=args.allow_global or (),
+            subject=subject_name(args.path),
+            allow_model_code=args.allow_model_code,
         )
         return finish_gate(args, outcome)
 
@@ -364,6 +368,11 @@ def add_gate_parsers(sub: Any) -> None:
     gp = gsub.add_parser("model-scan", help="scan a model file or directory for code execution and unsafe formats")
     gp.add_argument("path", help="model file or directory (local, s3://, runs:/ or models:/)")
     gp.add_argument("--allow-global", action="append", metavar="MODULE.NAME", help="also allow this exact pickle global")
+    gp.add_argument(
+        "--allow-model-code",
+        action="store_true",
+        help="accept an MLflow model whose loading runs code shipped with it (recorded; critical finding otherwise)",
+    )
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_model_scan)

@@ -44,6 +44,9 @@ class ModelScanGateOperator(BaseGateOperator):
     :param limits: :class:`~airflow_mlsecops.gates.model_scan.ScanLimits`, or a mapping of its
         fields (e.g. ``{"max_archive_depth": 2}``).
     :param second_opinion: also run modelscan and record its report (never changes the verdict).
+    :param allow_model_code: accept an MLflow model whose loading runs code shipped with it (models
+        from code, ``code_paths``, a shipped ``loader_module``); it is recorded in the report. Off by
+        default: such a model is a critical ``mlflow-model-code`` finding. A policy can forbid it.
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "path")
@@ -56,6 +59,7 @@ class ModelScanGateOperator(BaseGateOperator):
         allow_globals: Sequence[str] = (),
         limits: ScanLimits | Mapping[str, Any] | None = None,
         second_opinion: bool = False,
+        allow_model_code: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,10 +80,11 @@ class ModelScanGateOperator(BaseGateOperator):
             if unknown:
                 raise ValueError(f"{self.task_id}: unknown scan limits {sorted(unknown)}")
             self.limits = ScanLimits(**dict(limits))
-        self.require_flags(second_opinion=second_opinion)
+        self.require_flags(second_opinion=second_opinion, allow_model_code=allow_model_code)
         self.path = str(path) if isinstance(path, Path) else path
         self.allow_globals = list(allow_globals)
         self.second_opinion = second_opinion
+        self.allow_model_code = allow_model_code
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.base import raising, run_gate
@@ -100,4 +105,5 @@ class ModelScanGateOperator(BaseGateOperator):
                 allow_globals=self.allow_globals,
                 second_opinion=self.second_opinion,
                 subject=subject_name(location),
+                allow_model_code=self.allow_model_code,
             )

@@ -180,7 +180,11 @@ def _arguments(gate: str, get: Getter) -> dict[str, Any]:
     if gate == gate_names.DATA_INTEGRITY:
         return {"thresholds": _integrity_thresholds(get("thresholds"))}
     if gate == gate_names.MODEL_SCAN:
-        return {"allow_globals": _columns(get("allow_globals")), "second_opinion": get("second_opinion")}
+        return {
+            "allow_globals": _columns(get("allow_globals")),
+            "second_opinion": get("second_opinion"),
+            "allow_model_code": get("allow_model_code"),
+        }
     if gate == APPROVAL_GATE:
         reviewers = get("reviewers")
         return {

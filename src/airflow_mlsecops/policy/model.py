@@ -104,7 +104,7 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "significance": MIN,
             "ignore_columns": SUBSET,
         },
-        gate_names.MODEL_SCAN: {"allow_globals": SUBSET, "second_opinion": TRUE_STRICT},
+        gate_names.MODEL_SCAN: {"allow_globals": SUBSET, "second_opinion": TRUE_STRICT, "allow_model_code": FALSE_STRICT},
     }
 )
 #: The approval section: ModelApprovalGateOperator's arguments (PromoteModelOperator's required_approvals too).
