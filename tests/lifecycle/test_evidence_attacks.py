@@ -21,6 +21,9 @@ from airflow_mlsecops.lifecycle.verification import verify_run
 from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 from tests.lifecycle.test_registry import artifact_path, build_pipeline, failed_checks, register
 
+# Every test records, registers or promotes through MLflow stores: seconds each, so not in `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROBUSTNESS_DIR = "mlsecops/evidence/{task}/{attempt}"
 
 

@@ -37,6 +37,10 @@ from airflow_mlsecops.lifecycle.rollback import rollback
 from airflow_mlsecops.lifecycle.verification import verify_run
 from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 
+# Every test registers and promotes models in an MLflow Model Registry (SQLite): seconds each, so
+# not in `make test-fast`.
+pytestmark = pytest.mark.slow
+
 SIGNATURE_SHA256 = "5" * 64
 CONSTRUCTED_MODEL_GATES = {"scan_model": "model-scan", "test_robustness": "robustness", "build_sbom": "sbom"}
 
