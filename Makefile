@@ -23,9 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The suites that need no Airflow task run, no server and no fresh interpreter: engines, evidence, policy, CLI.
+# The suites that need no Airflow task run, no server and no fresh interpreter: engines, evidence, policy, CLI;
+# on every core (pytest-xdist), with the scanner's fuzzer at 1,000 cases (make test runs 8,000, make fuzz more).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not airflow and not postgres and not mlflow_server and not s3 and not slow" $(PYTEST_ARGS)
+	MLSECOPS_FUZZ_CASES=1000 $(BIN)/python -m pytest -n auto -m "not airflow and not postgres and not mlflow_server and not s3 and not slow" $(PYTEST_ARGS)
 
 # The model scanner's differential fuzzer at length (make test runs 8,000 cases): every global CPython's
 # unpicklers would resolve must be among the scanner's findings, or the file rejected. FUZZ_CASES, FUZZ_SEED to vary.
