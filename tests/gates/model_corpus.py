@@ -169,6 +169,9 @@ def build_corpus(root: Path) -> list[Sample]:
         benign / "arrays.joblib",
     )
     samples.append(Sample("benign/arrays.joblib", False, "joblib"))
+    from tests.gates.model_corpus_tabular import write_tabular
+
+    samples.extend(write_tabular(benign))  # ColumnTransformer pipelines and pandas bundles (issue 11)
 
     import skops.io
 
@@ -442,6 +445,9 @@ def build_corpus(root: Path) -> list[Sample]:
     samples.append(Sample("malicious/traversal.tar", True, "tar", "../../outside.txt", "model-scan.archive-traversal"))
     (bad / "joblib_padding.joblib").write_bytes(_joblib_padding_payload(touch("padding")))
     samples.append(Sample("malicious/joblib_padding.joblib", True, "joblib", "os.system", "model-scan.pickle-gadget"))
+    from tests.gates.model_corpus_joblib import write_wrapper_payloads
+
+    samples.extend(write_wrapper_payloads(bad, touch))  # joblib's array wrapper built indirectly (issue 11)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with zipfile.ZipFile(bad / "duplicate.zip", "w") as zf:

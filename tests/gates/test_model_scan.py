@@ -183,10 +183,10 @@ def test_h5_and_onnx_without_their_readers_are_not_passed(corpus, monkeypatch: p
     monkeypatch.setitem(sys.modules, "h5py", None)
     monkeypatch.setitem(sys.modules, "onnx", None)
     h5 = scan_model(str(root / "benign/model.h5"))
-    assert h5.verdict is Verdict.FAILED
+    assert h5.verdict is Verdict.ERROR  # could not be judged: exit 2, never a pass
     assert any("cannot inspect H5 without the formats extra" in f.message for f in h5.result.findings)
     onnx = scan_model(str(root / "benign/model.onnx"))
-    assert onnx.verdict is Verdict.FAILED
+    assert onnx.verdict is Verdict.ERROR
     assert any("cannot inspect ONNX" in f.message for f in onnx.result.findings)
     assert _report(h5)["files"][0]["verdict"] == "error"
 
@@ -256,7 +256,7 @@ def test_declared_payload_sizes_are_skipped_not_read(tmp_path: Path) -> None:
     started = time.perf_counter()
     outcome = scan_model(str(huge))
     assert time.perf_counter() - started < 5
-    assert outcome.verdict is Verdict.FAILED
+    assert outcome.verdict is Verdict.ERROR  # truncated: could not be judged
     assert any(f.id == "model-scan.unknown-format" and "runs past the end" in f.message for f in outcome.result.findings)
 
 
@@ -376,7 +376,7 @@ def test_mutated_files_never_crash_the_scanner_nor_slip_past_it(corpus, tmp_path
         path = tmp_path / f"mutant{i}.bin"
         path.write_bytes(bytes(data))
         outcome = scan_model(str(path))
-        if outcome.verdict is Verdict.ERROR:
+        if outcome.error is not None:  # a crash (a corrupt mutant is an error verdict without one)
             errors.append(outcome.result.summary)
         if outcome.verdict is not Verdict.PASSED:
             continue

@@ -37,7 +37,7 @@ header, the ONNX protobuf prefix, then pickle opcodes, then UTF-8 text. A pickle
   exactly as ``find_class`` would (``__builtin__`` -> ``builtins`` for protocols < 3). Each must be
   on an allowlist of exact ``module.name`` strings that real models use
   (:mod:`._model_scan.allowlist`: scikit-learn, numpy, scipy.sparse, joblib, torch rebuild
-  functions, XGBoost/LightGBM wrappers, plain-data builtins): a known gadget (``os.system``,
+  functions, XGBoost/LightGBM wrappers, plain-data builtins, pandas reconstructors): a known gadget (``os.system``,
   ``subprocess.*``, ``builtins.eval``/``exec``/``getattr``/``__import__``/``open``, ``runpy``,
   ``timeit.timeit``, ``cProfile.run``, ``pydoc.pipepager``, ``importlib.import_module``,
   ``numpy.testing._private.utils.runstring``, ``webbrowser``, ``socket``, ``shutil.rmtree``...) is
@@ -49,6 +49,9 @@ header, the ONNX protobuf prefix, then pickle opcodes, then UTF-8 text. A pickle
   Text arguments are decoded as both CPython unpicklers decode them (:mod:`._model_scan.pickle_args`);
   a stream they read differently (``I010``, an opcode across a ``FRAME`` end) is rejected, and a
   stream that starts like a pickle but cannot be read exactly as CPython reads it is never text.
+  joblib's array wrapper is followed however it is built (calls, ``NEWOBJ``, ``copyreg``, pandas'
+  index reconstructors; ``__init__`` defaults only when ``__init__`` runs); any other construction
+  is a finding (``pickle-joblib-wrapper``).
 * *safetensors*: 8-byte header length, JSON header (no duplicate keys), dtypes, shapes, and data
   offsets that are in bounds, non-overlapping and tile the data section exactly.
 * *skops*: ``skops.io.get_untrusted_types``; every untrusted type is a finding.
@@ -68,8 +71,9 @@ header, the ONNX protobuf prefix, then pickle opcodes, then UTF-8 text. A pickle
   scan-wide total of decompressed bytes, see :class:`ScanLimits`). Every member is scanned by content.
 * *Fail closed*: empty files, truncated files, random bytes, unknown or unsupported formats
   (7z, RAR, zstd, joblib < 0.10 ``ZF``), parse errors and exceeded limits are findings: the verdict
-  is never ``passed``. Plain UTF-8 text (``conda.yaml``, ``requirements.txt``, JSON) is data and
-  passes.
+  is never ``passed``. Something unsafe found is ``failed`` (rejected); a file that could not be
+  judged, with nothing unsafe found, is ``error`` (no verdict; ``warn_only`` never waives it).
+  Plain UTF-8 text (``conda.yaml``, ``requirements.txt``, JSON) is data and passes.
 
 **Never executes the payload**: no unpickling, no import of a named module, no ``eval``. numpy is
 used only to size joblib arrays and parse ``.npy`` headers from plain values; h5py, onnx and skops
@@ -111,13 +115,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.digest import sha256_bytes, sha256_path
-from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
+from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED, judge
 from airflow_mlsecops.gates._model_scan.engine import ScanLimits, Scanner, scan_tmpdir, walk_files
@@ -157,7 +161,9 @@ def scan_model(
     :param allow_model_code: accept MLflow models whose loading runs code shipped with them (models
         from code, ``code_paths``, a ``loader_module`` outside MLflow): recorded in the report
         instead of rejected. Off by default: such a model is a critical finding.
-    :returns: the outcome; ``error`` only when the path cannot be read at all.
+    :returns: the outcome: ``failed`` (``warned``) when something unsafe was found, ``error`` when a
+        file could not be judged and nothing unsafe was found (also with ``warn_only``) or when the
+        path cannot be read at all, ``passed`` only when every file was judged safe.
     :raises ConfigurationError: ``allow_globals`` names a known gadget.
     """
     limits = limits or ScanLimits()
@@ -177,7 +183,7 @@ def scan_model(
         "blocking_findings": "any finding (unknown formats and parse errors included)",
     }
     distributions = ["numpy", "h5py", "onnx", "skops", "lz4", *(["modelscan"] if second_opinion else [])]
-    return run_gate(
+    outcome = run_gate(
         GATE_NAME,
         lambda: _evaluate(Path(path), limits, allow, second_opinion, subject, allow_model_code),
         policy=policy,
@@ -185,6 +191,11 @@ def scan_model(
         distributions=distributions,
         context=context,
     )
+    details = outcome.result.details
+    if details.get("verdict_basis") == "could-not-judge" or (outcome.verdict is Verdict.WARNED and details.get("files_unjudged")):
+        # a file could not be judged: no verdict (exit 2), never a pass, and warn_only never waives it
+        outcome = replace(outcome, result=replace(outcome.result, verdict=Verdict.ERROR))
+    return outcome
 
 
 def _evaluate(
@@ -269,13 +280,21 @@ def _evaluate(
         **{f"findings_{s.value}": float(severities.get(s.value, 0)) for s in Severity},
         "findings_beyond_per_file_cap": float(sum(r.dropped_findings for r in reports)),
     }
-    if rejected:
+    unsafe = [r for r in rejected if r.verdict == "failed"]
+    if unsafe:
         top = "; ".join(_short(f) for f in findings[:3])
-        summary = f"{len(rejected)} of {len(reports)} file(s) rejected: {top}"
+        summary = f"{len(unsafe)} of {len(reports)} file(s) rejected: {top}"
+        if len(rejected) > len(unsafe):
+            summary += f" ({len(rejected) - len(unsafe)} more could not be judged)"
+    elif rejected:
+        top = "; ".join(_short(f) for f in findings[:3])
+        summary = f"could not judge {len(rejected)} of {len(reports)} file(s) (never a pass): {top}"
     else:
         kinds = ", ".join(f"{count} {fmt}" for fmt, count in sorted(formats.items()))
         summary = f"{len(reports)} file(s), {total_bytes} bytes scanned, nothing unsafe ({kinds})"
     details: dict[str, Any] = {
+        "verdict_basis": "unsafe" if unsafe else "could-not-judge" if rejected else "judged-safe",
+        "files_unjudged": len(rejected) - len(unsafe),
         "formats": dict(formats),
         "rejected_files": [{"path": r.path, "verdict": r.verdict, "format": r.format} for r in rejected[:20]],
     }

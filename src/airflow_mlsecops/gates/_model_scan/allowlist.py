@@ -20,6 +20,8 @@ protocols 0-5, cloudpickle and joblib (uncompressed, zlib, gzip, bz2, lzma, lz4)
 through a hooked ``find_class``. The non-scikit-learn names those pickles used are in
 :data:`NUMPY`, :data:`SCIPY` and :data:`PYTHON`, with the names older numpy/scipy releases write
 (``numpy.core.*`` before numpy 2, ``scipy.sparse.csr`` before scipy 1.8) added by hand.
+:data:`~.allowlist_pandas.PANDAS` holds pandas' own reconstructors (timestamps, periods,
+categoricals, indexes, frames), each checked to be a pure constructor.
 :data:`TORCH`, :data:`XGBOOST_LIGHTGBM` are hand-kept from those libraries' pickling code (they are
 not installed where the list was generated). Regenerate :data:`SKLEARN` when scikit-learn moves
 classes between private modules; an estimator missing from it is reported as an unknown reference
@@ -35,6 +37,8 @@ is the result of a call is always a critical finding.
 """
 
 from __future__ import annotations
+
+from airflow_mlsecops.gates._model_scan.allowlist_pandas import PANDAS
 
 #: Python built-ins and standard library names seen in model pickles (constructors of plain data).
 PYTHON: frozenset[str] = frozenset(
@@ -512,7 +516,7 @@ SKLEARN: frozenset[str] = frozenset(
 )
 
 #: Every name a model pickle may reference.
-ALLOWED: frozenset[str] = PYTHON | NUMPY | SCIPY | JOBLIB | TORCH | XGBOOST_LIGHTGBM | SKLEARN
+ALLOWED: frozenset[str] = PYTHON | NUMPY | SCIPY | JOBLIB | TORCH | XGBOOST_LIGHTGBM | SKLEARN | PANDAS
 
 #: Whole modules whose every name is a gadget (code execution, processes, files, network, imports,
 #: nested deserialisation), with what they do.

@@ -57,12 +57,23 @@ def pickle_stream(part: Part) -> tuple[list[PickleAnalysis], bool]:
         # pickle.load reads the same bytes without joblib's array handling: judge that reading too.
         with part.opener() as fh:
             plain = analyze_pickle(byte_source(part, fh), joblib=False)
+        spans = [span for a in analyses for span in a.nested_spans]
+
+        def confused(offset: int) -> bool:
+            """Inside an object-array block: a complete pickle joblib reads (and the scanner judges) with its
+            own memo, which pickle.load reads against the outer memo, fetching the outer stream's values."""
+            return any(begin <= offset < end for begin, end in spans)
+
         for ref, seen in plain.refs.items():
             if ref not in first.refs:
+                if confused(seen.offset) and judge(ref)[0] != "dangerous":
+                    continue  # a mix of the file's own names that pickle.load fails on; gadgets stay critical
                 seen.note = "read only by pickle.load, in bytes joblib.load skips as array data"
                 first.refs[ref] = seen
                 first.calls[ref] += plain.calls.get(ref, 0)
         for issue in plain.issues:
+            if confused(issue.offset) and issue.severity != "critical":
+                continue
             if issue.kind != "nested":
                 issue.detail += " (when read by pickle.load instead of joblib.load)"
                 first.issues.append(issue)

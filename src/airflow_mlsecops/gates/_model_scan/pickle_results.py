@@ -50,6 +50,8 @@ class PickleAnalysis:
     #: why the stream cannot be read the way every CPython loader reads it (loaders disagree, or a
     #: scanner limit was hit): such a stream is judged as a pickle, never as text, and is rejected
     undecidable: str | None = None
+    #: byte spans of joblib object-array blocks (nested pickles joblib reads with a fresh unpickler)
+    nested_spans: list[tuple[int, int]] = field(default_factory=list)
 
     def globals_count(self) -> Counter[str]:
         return Counter({ref: seen.count for ref, seen in self.refs.items()})
@@ -68,6 +70,7 @@ class PickleAnalysis:
         self.joblib_arrays += other.joblib_arrays
         self.joblib_array_bytes += other.joblib_array_bytes
         self.persistent_ids += other.persistent_ids
+        self.nested_spans.extend(other.nested_spans)
         self.undecidable = self.undecidable or other.undecidable
         if keep_errors and other.error and not self.error:
             self.error, self.error_offset = other.error, other.error_offset

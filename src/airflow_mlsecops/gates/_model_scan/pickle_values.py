@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED
+
 
 class _Opaque:
     __slots__ = ("kind",)
@@ -41,6 +43,19 @@ class Global:
         return self.ref
 
 
+#: Allow-listed callables that make an instance of the class given as their first argument, without
+#: running its ``__init__`` (``copyreg``, and pandas' index reconstructors, which call ``cls.__new__``).
+CLASS_FIRST = frozenset(
+    {
+        "copyreg._reconstructor",
+        "copyreg.__newobj__",
+        "copyreg.__newobj_ex__",
+        "pandas.core.indexes.base._new_Index",
+        "pandas.core.indexes.datetimes._new_DatetimeIndex",
+    }
+)
+
+
 class Obj:
     """What a call would return: ``func(*args)`` (``kind`` is the opcode that called it)."""
 
@@ -59,7 +74,7 @@ class Obj:
         func = self.func
         if not isinstance(func, Global):
             return None
-        if func.ref in ("copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"):
+        if func.ref in CLASS_FIRST:
             first = self.args[0] if isinstance(self.args, tuple) and self.args else None
             return first.ref if isinstance(first, Global) else None
         return func.ref
@@ -97,3 +112,47 @@ def describe(value: Any) -> str:
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
     return f"a {type(value).__name__ if not isinstance(value, _Opaque) else value.kind}"
+
+
+#: Values of these types are never called nor imported by name: an unpickler given one raises.
+_PLAIN = (int, float, complex, bytes, bytearray, tuple, list, dict, type(None))
+_NOT_STR_OPAQUE = (BYTES, BIG_INT, BUFFER, FROZENSET)
+_DATA = (str, _Opaque, *_PLAIN)  # every opaque stand-in is data too (bytes, long strings, big ints...)
+
+#: Allow-listed classes named in lower case (every allow-listed name in CamelCase is a class too).
+_LOWERCASE_CLASSES = frozenset(
+    {
+        *(f"builtins.{n}" for n in ("bool", "bytearray", "bytes", "complex", "dict", "float", "frozenset", "int")),
+        *(f"builtins.{n}" for n in ("list", "object", "range", "set", "slice", "tuple")),
+        "collections.defaultdict",
+        "collections.deque",
+        *(f"datetime.{n}" for n in ("date", "datetime", "time", "timedelta", "timezone")),
+        "numpy.dtype",
+        "numpy.ndarray",
+        "numpy.matrix",
+        *(r for r in ALLOWED if r.startswith("scipy.sparse.") and r.endswith(("_array", "_matrix"))),
+    }
+)
+#: Allow-listed classes: calling one (directly or through ``copyreg``) makes an instance of it, never a ``str``.
+INSTANCE_CLASSES = frozenset(r for r in ALLOWED if r.rpartition(".")[2][:1].isupper()) | (_LOWERCASE_CLASSES & ALLOWED)
+
+
+def never_exact_str(value: Any) -> bool:
+    """True when ``value`` stands for an object that is certainly not of type ``str`` (``STACK_GLOBAL`` rejects it).
+
+    Unknown results (of a function that may return a string), long strings and persistent ids are not.
+    """
+    if isinstance(value, str):
+        return False
+    if isinstance(value, _PLAIN) or any(value is v for v in _NOT_STR_OPAQUE):
+        return True
+    if isinstance(value, Global):
+        return value.ref in ALLOWED  # an allow-listed class or function, never a module-level string
+    if isinstance(value, Obj):
+        return value.kind == "joblib-array" or value.class_ref() in INSTANCE_CLASSES
+    return False
+
+
+def never_callable(value: Any) -> bool:
+    """True when ``value`` stands for plain data no unpickler can call (``REDUCE``, ``NEWOBJ``, ``OBJ`` raise)."""
+    return isinstance(value, _DATA)

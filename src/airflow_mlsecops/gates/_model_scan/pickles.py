@@ -12,7 +12,11 @@ by the stream is ever imported and no callable is ever called.
 joblib files are pickles whose ``NumpyArrayWrapper`` objects are followed, in the stream, by raw
 array bytes (or a nested pickle for object arrays). When a ``BUILD`` completes such a wrapper, the
 analyser sizes the array from its symbolic shape and dtype exactly as joblib does, and skips the
-bytes or analyses the nested pickle.
+bytes or analyses the nested pickle. joblib recognises a wrapper with ``isinstance``, whatever made
+it: the analyser follows every construction it can name (a call of the class, ``NEWOBJ``, the
+class-first reconstructors of :data:`~.pickle_values.CLASS_FIRST`) and reports any other hand-over
+of the wrapper class (to a call, a ``BUILD`` state, a container beyond what it tracks) as a
+``joblib-wrapper`` issue.
 
 This module holds the opcode walk and the opcodes that move values around (stack, memo, containers,
 imports, calls, ``BUILD``); around it: :mod:`.pickle_literals` (opcodes that decode a literal
@@ -35,7 +39,17 @@ from airflow_mlsecops.gates._model_scan import pickle_args
 from airflow_mlsecops.gates._model_scan.joblib_arrays import rebuild_dtype, shape_count
 from airflow_mlsecops.gates._model_scan.pickle_literals import LiteralOpcodes
 from airflow_mlsecops.gates._model_scan.pickle_results import Issue, PickleAnalysis, RefSeen
-from airflow_mlsecops.gates._model_scan.pickle_values import BUFFER, FROZENSET, Global, Obj, Persistent, SymSet, describe
+from airflow_mlsecops.gates._model_scan.pickle_values import (
+    BUFFER,
+    FROZENSET,
+    Global,
+    Obj,
+    Persistent,
+    SymSet,
+    describe,
+    never_callable,
+    never_exact_str,
+)
 from airflow_mlsecops.gates._model_scan.source import ByteSource, LineTooLong, Truncated
 
 #: The ``module.name`` joblib replaces numpy arrays with.
@@ -68,6 +82,7 @@ class _Machine(LiteralOpcodes):
         self.memo: dict[int, Any] = memo if memo is not None else {}
         self.proto = 0
         self.frame_end = -1  # where the current FRAME ends (-1: none)
+        self.wrapper_seen = False  # joblib's wrapper class was imported: watch where it goes
         self.out = PickleAnalysis(start=src.offset)
         self.dispatch: list[Callable[[int], None] | None] = [None] * 256
         for code, handler in _HANDLERS.items():
@@ -100,6 +115,8 @@ class _Machine(LiteralOpcodes):
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
         ref = f"{module}.{name}"
+        if ref == JOBLIB_WRAPPER and self.joblib:
+            self.wrapper_seen = True
         seen = self.out.refs.get(ref)
         if seen is None:
             self.out.refs[ref] = RefSeen(1, offset, opcode, written if written != ref else None)
@@ -110,12 +127,35 @@ class _Machine(LiteralOpcodes):
         return Global(ref, offset)
 
     def _call(self, func: Any, args: Any, kind: str, offset: int) -> Obj:
+        if never_callable(func):  # both unpicklers raise before anything runs (TypeError, UnpicklingError)
+            raise PickleError(f"{kind} calls {describe(func)}, which is not callable", offset)
         self.out.effects += 1
         if isinstance(func, Global):
             self.out.calls[func.ref] += 1
         else:
             self.out.issues.append(Issue("call-non-global", f"{kind} calls {describe(func)}, not a named callable", offset))
-        return Obj(func, args, kind, offset)
+        obj = Obj(func, args, kind, offset)
+        if self.wrapper_seen and args and obj.class_ref() != JOBLIB_WRAPPER and _holds_wrapper(args, 0):
+            self._wrapper_hidden(f"{kind} passes joblib's NumpyArrayWrapper class to {describe(func)}", offset)
+        return obj
+
+    def _wrapper_hidden(self, how: str, offset: int) -> None:
+        """joblib reads array data after a BUILD on *any* instance of its wrapper; one made in a way the
+        scanner cannot follow would make joblib skip bytes the scanner reads as opcodes (or the reverse)."""
+        self.out.issues.append(
+            Issue(
+                "joblib-wrapper",
+                f"{how}: an array wrapper built that way is one the scanner cannot follow, and joblib.load would "
+                "read the bytes after it differently from this scan",
+                offset,
+            )
+        )
+
+    def _capped(self, items: list[Any], offset: int) -> list[Any]:
+        """The first items a symbolic container keeps; a wrapper class among the dropped ones is a finding."""
+        if len(items) > _CONTAINER_CAP and self.wrapper_seen and any(_holds_wrapper(v, 3) for v in items[_CONTAINER_CAP:]):
+            self._wrapper_hidden("a container holds joblib's NumpyArrayWrapper class beyond what the scanner follows", offset)
+        return items[:_CONTAINER_CAP]
 
     def _across_frame(self, offset: int) -> None:
         """An opcode that starts inside a FRAME and reads past its end: each loader reads on differently.
@@ -225,7 +265,7 @@ class _Machine(LiteralOpcodes):
 
     def op_tuple(self, offset: int) -> None:
         items = self._pop_mark(offset)  # before self.stack is read: MARK swapped stacks
-        self.stack.append(tuple(items[:_CONTAINER_CAP]))
+        self.stack.append(tuple(self._capped(items, offset)))
 
     def op_tuple1(self, offset: int) -> None:
         self.stack.append((self._pop(offset),))
@@ -251,17 +291,21 @@ class _Machine(LiteralOpcodes):
         self.stack.append(SymSet())
 
     def op_frozenset(self, offset: int) -> None:
-        self._pop_mark(offset)
+        items = self._pop_mark(offset)
+        if self.wrapper_seen and _holds_wrapper(items, 0):
+            self._wrapper_hidden("a frozenset holds joblib's NumpyArrayWrapper class", offset)
         self.stack.append(FROZENSET)
 
     def op_list(self, offset: int) -> None:
         items = self._pop_mark(offset)
-        self.stack.append(items[:_CONTAINER_CAP])
+        self.stack.append(self._capped(items, offset))
 
     def op_dict(self, offset: int) -> None:
         items = self._pop_mark(offset)
         if len(items) % 2:
             raise PickleError("DICT with an odd number of items", offset)
+        if len(items) > 2 * _CONTAINER_CAP and self.wrapper_seen:
+            self._capped(items[_CONTAINER_CAP:], offset)  # the items _setitems drops
         d: dict[Any, Any] = {}
         self._setitems(d, items)
         self.stack.append(d)
@@ -280,12 +324,16 @@ class _Machine(LiteralOpcodes):
         target = self._top(offset)
         if isinstance(target, list) and len(target) < _CONTAINER_CAP:
             target.append(value)
+        elif self.wrapper_seen and _holds_wrapper(value, 0):
+            self._wrapper_hidden("a container holds joblib's NumpyArrayWrapper class beyond what the scanner follows", offset)
 
     def op_appends(self, offset: int) -> None:
         items = self._pop_mark(offset)
         target = self._top(offset)
         if isinstance(target, list) and len(target) < _CONTAINER_CAP:
-            target.extend(items[: _CONTAINER_CAP - len(target)])
+            target.extend(self._capped([*target, *items], offset)[len(target) :])
+        elif self.wrapper_seen and any(_holds_wrapper(v, 3) for v in items):
+            self._wrapper_hidden("a container holds joblib's NumpyArrayWrapper class beyond what the scanner follows", offset)
 
     def op_additems(self, offset: int) -> None:
         items = self._pop_mark(offset)
@@ -302,12 +350,16 @@ class _Machine(LiteralOpcodes):
                 target[key] = value
             except TypeError:
                 pass
+        elif self.wrapper_seen and _holds_wrapper((key, value), 0):
+            self._wrapper_hidden("a container holds joblib's NumpyArrayWrapper class beyond what the scanner follows", offset)
 
     def op_setitems(self, offset: int) -> None:
         items = self._pop_mark(offset)
         target = self._top(offset)
         if len(items) % 2:
             raise PickleError("SETITEMS with an odd number of items", offset)
+        if len(items) > 2 * _CONTAINER_CAP and self.wrapper_seen:
+            self._capped(items[_CONTAINER_CAP:], offset)  # the items _setitems drops
         if isinstance(target, dict) and len(target) < _CONTAINER_CAP:
             self._setitems(target, items)
 
@@ -378,6 +430,8 @@ class _Machine(LiteralOpcodes):
         if type(module) is str and type(name) is str:
             self.stack.append(self._ref(module, name, offset, "STACK_GLOBAL"))
             return
+        if never_exact_str(module) or never_exact_str(name):  # both unpicklers check type(...) is str first
+            raise PickleError(f"STACK_GLOBAL requires str (module: {describe(module)}, name: {describe(name)})", offset)
         self.out.effects += 1
         self.out.issues.append(
             Issue(
@@ -393,7 +447,7 @@ class _Machine(LiteralOpcodes):
         module, name = self._names("INST", "ascii", offset)
         cls = self._ref(module, name, offset, "INST")
         args = self._pop_mark(offset)
-        obj = self._call(cls, tuple(args[:_CONTAINER_CAP]), "INST", offset)
+        obj = self._call(cls, tuple(self._capped(args, offset)), "INST", offset)
         self._init_fields(obj)
         self.stack.append(obj)
 
@@ -401,7 +455,7 @@ class _Machine(LiteralOpcodes):
         args = self._pop_mark(offset)
         if not args:
             raise PickleError("OBJ without a class", offset)
-        obj = self._call(args[0], tuple(args[1 : _CONTAINER_CAP + 1]), "OBJ", offset)
+        obj = self._call(args[0], tuple(self._capped(args[1:], offset)), "OBJ", offset)
         self._init_fields(obj)
         self.stack.append(obj)
 
@@ -462,8 +516,13 @@ class _Machine(LiteralOpcodes):
         if not isinstance(inst, Obj):
             return
         self.out.effects += 1
-        if not self.joblib or inst.class_ref() not in (JOBLIB_WRAPPER, "numpy.dtype"):
+        if not self.joblib:
             return  # only joblib's array sizing reads state back
+        cls = inst.class_ref()
+        if self.wrapper_seen and cls != JOBLIB_WRAPPER and _holds_wrapper(state, 0):
+            self._wrapper_hidden(f"BUILD gives joblib's NumpyArrayWrapper class to {describe(inst)}", offset)
+        if cls not in (JOBLIB_WRAPPER, "numpy.dtype"):
+            return
         fields = inst.fields if inst.fields is not None else {}
         inst.fields = fields
         inst.dtype = None
@@ -475,7 +534,7 @@ class _Machine(LiteralOpcodes):
                     fields.update({k: v for k, v in part.items() if isinstance(k, str)})
         else:
             fields["__state__"] = state
-        if self.joblib and inst.class_ref() == JOBLIB_WRAPPER:
+        if cls == JOBLIB_WRAPPER:
             if offset < self.frame_end and self.src.offset != self.frame_end:
                 # joblib reads the array from the file, after the whole frame; the unpickler goes on inside it
                 self._across_frame(offset)
@@ -483,7 +542,13 @@ class _Machine(LiteralOpcodes):
             self.stack[-1] = self._joblib_array(inst, offset)
 
     def _init_fields(self, obj: Obj) -> None:
-        """A joblib wrapper made by calling its class gets its attributes from ``__init__``."""
+        """A joblib wrapper made by calling its class gets its attributes from ``__init__``.
+
+        ``INST`` and ``OBJ`` without arguments make the object with ``cls.__new__`` only (pickle's
+        ``_instantiate``): no ``__init__``, so no default ``numpy_array_alignment_bytes``.
+        """
+        if obj.kind in ("INST", "OBJ") and not obj.args:
+            return
         if self.joblib and isinstance(obj.func, Global) and obj.func.ref == JOBLIB_WRAPPER and obj.kind != "NEWOBJ":
             names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
             fields: dict[str, Any] = {"allow_mmap": False, "numpy_array_alignment_bytes": 16}
@@ -510,6 +575,7 @@ class _Machine(LiteralOpcodes):
             nested_issue = Issue("nested", f"object array pickled inside the joblib stream at byte {start}", start, "info")
             self.out.merge(nested, keep_errors=False)
             self.out.issues.append(nested_issue)
+            self.out.nested_spans.append((start, self.src.offset))
             if not nested.complete:
                 raise PickleError(f"nested pickle of a joblib object array: {nested.error}", nested.error_offset or start)
         else:
@@ -520,6 +586,19 @@ class _Machine(LiteralOpcodes):
             self.src.skip(nbytes)
             self.out.joblib_array_bytes += nbytes
         return Obj(Global("numpy.ndarray", offset), (), "joblib-array", offset)
+
+
+def _holds_wrapper(value: Any, depth: int) -> bool:
+    """Whether ``value`` is, or holds within a few levels of containers, joblib's wrapper class."""
+    if isinstance(value, Global):
+        return value.ref == JOBLIB_WRAPPER
+    if depth > 6:
+        return False
+    if isinstance(value, (tuple, list)):
+        return any(_holds_wrapper(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_wrapper(v, depth + 1) for pair in value.items() for v in pair)
+    return False
 
 
 _HANDLERS: dict[int, str] = {
