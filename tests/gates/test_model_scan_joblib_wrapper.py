@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from airflow_mlsecops.evidence.models import Verdict
@@ -60,13 +59,31 @@ def test_a_wrapper_made_without_init_has_no_alignment_padding(tmp_path: Path, te
     assert technique not in FINDINGS
 
 
-@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
-@pytest.mark.parametrize("compress", [0, "zlib", "gzip", "bz2", "lzma", "xz"])
-def test_benign_joblib_files_of_every_protocol_pass(tmp_path: Path, protocol: int, compress) -> None:
-    import joblib
+PROTOCOLS = (0, 1, 2, 3, 4, 5)
+COMPRESSIONS = (0, "zlib", "gzip", "bz2", "lzma", "xz")
 
-    path = tmp_path / "arrays.joblib"
-    value = {"w": np.arange(12.0).reshape(3, 4), "names": np.array(["a", "b"], dtype=object), "i": np.arange(5)}
-    joblib.dump(value, path, protocol=protocol, compress=(compress, 3) if compress else 0)
-    outcome = scan_model(str(path))
+
+@pytest.fixture(scope="module")
+def benign_joblib_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Benign joblib files of every protocol and compression, written by a fresh interpreter.
+
+    Written in this process, the files would depend on what earlier tests imported: once Airflow's
+    DagBag has imported ``dill``, protocols 0 and 1 write ``dill._dill`` references.
+    """
+    root = tmp_path_factory.mktemp("benign-joblib")
+    code = (
+        "import sys, joblib, numpy as np; from pathlib import Path; root = Path(sys.argv[1])\n"
+        "value = {'w': np.arange(12.0).reshape(3, 4), 'names': np.array(['a', 'b'], dtype=object), 'i': np.arange(5)}\n"
+        f"for p in {PROTOCOLS!r}:\n"
+        f"    for c in {COMPRESSIONS!r}:\n"
+        "        joblib.dump(value, root / f'arrays-{p}-{c}.joblib', protocol=p, compress=(c, 3) if c else 0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(root)], check=True, capture_output=True, timeout=300)
+    return root
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("compress", COMPRESSIONS)
+def test_benign_joblib_files_of_every_protocol_pass(benign_joblib_files: Path, protocol: int, compress) -> None:
+    outcome = scan_model(str(benign_joblib_files / f"arrays-{protocol}-{compress}.joblib"))
     assert outcome.verdict is Verdict.PASSED, [f.message for f in outcome.result.findings]
