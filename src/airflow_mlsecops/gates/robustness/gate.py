@@ -101,36 +101,27 @@ def evaluate_robustness(
     :param model_subject: the name the model is attested under (default: its absolute path); the
         original URI when the caller fetched the model.
     """
-    policy = robustness_policy(
-        label_column=label_column,
-        epsilon=epsilon,
-        min_robust_accuracy=min_robust_accuracy,
-        max_accuracy_drop=max_accuracy_drop,
-        method=method,
-        max_samples=max_samples,
-        feature_columns=feature_columns,
-        norm=norm,
-        random_state=random_state,
-        epsilon_scale=epsilon_scale,
-        allow_bounds=allow_bounds,
-        attack_max_samples=attack_max_samples,
-    )
+    # What the policy records is what the evaluation judges by: one mapping serves both.
+    judged: dict[str, Any] = {
+        "label_column": label_column,
+        "epsilon": epsilon,
+        "min_robust_accuracy": min_robust_accuracy,
+        "max_accuracy_drop": max_accuracy_drop,
+        "method": method,
+        "max_samples": max_samples,
+        "feature_columns": feature_columns,
+        "norm": norm,
+        "random_state": random_state,
+        "epsilon_scale": epsilon_scale,
+        "allow_bounds": allow_bounds,
+        "attack_max_samples": attack_max_samples,
+    }
+    policy = robustness_policy(**judged)
     evaluate = functools.partial(
         evaluate_model_on_data,
         model,
         data,
-        label_column=label_column,
-        epsilon=epsilon,
-        min_robust_accuracy=min_robust_accuracy,
-        max_accuracy_drop=max_accuracy_drop,
-        method=method,
-        max_samples=max_samples,
-        feature_columns=feature_columns,
-        norm=norm,
-        random_state=random_state,
-        epsilon_scale=epsilon_scale,
-        allow_bounds=allow_bounds,
-        attack_max_samples=attack_max_samples,
+        **judged,
         max_iter=max_iter,
         noise_draws=noise_draws,
         trust_pickle=trust_pickle,
