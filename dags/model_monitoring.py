@@ -94,7 +94,7 @@ def _champion(model_uri: str, bootstrap: bool, settings):
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
     from airflow_mlsecops.io.model_loader import load_model
 
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    store = MLflowEvidenceStore.from_settings(settings)
     try:
         ref = resolve_model_ref(model_uri, store)
     except ConfigurationError:

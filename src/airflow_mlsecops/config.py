@@ -59,6 +59,8 @@ class Settings:
     trusted_key_paths: tuple[Path, ...]
     #: What configured the trusted keys: ``MLSECOPS_TRUSTED_KEYS``, ``MLSECOPS_HOME``, or "" (nothing: none trusted).
     trust_source: str = ""
+    #: MLflow model registry URI; empty means the tracking URI.
+    registry_uri_set: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,7 +87,12 @@ class Settings:
             signing_key_pem_set=_env("MLSECOPS_SIGNING_KEY_PEM") is not None,
             trusted_key_paths=trusted_paths,
             trust_source=source,
+            registry_uri_set=_env("MLSECOPS_REGISTRY_URI") or "",
         )
+
+    @property
+    def registry_uri(self) -> str:
+        return self.registry_uri_set or self.tracking_uri
 
     @property
     def keys_dir(self) -> Path:

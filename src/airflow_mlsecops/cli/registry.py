@@ -15,7 +15,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from airflow_mlsecops.lifecycle.rollback import rollback
 
     settings = Settings.from_env()
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    store = MLflowEvidenceStore.from_settings(settings)
     record = rollback(store, name=args.model, alias=args.alias, settings=settings, force=args.force, reason=args.reason)
     data = record.to_dict() if hasattr(record, "to_dict") else dict(record.__dict__)
     if args.json:
@@ -33,7 +33,7 @@ def cmd_verify_model_version(args: argparse.Namespace) -> int:
     from airflow_mlsecops.lifecycle.version_verification import verify_model_alias, verify_model_version
 
     settings = Settings.from_env()
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    store = MLflowEvidenceStore.from_settings(settings)
     name, at, alias = str(args.name).partition("@")
     if at:
         if args.version is not None:

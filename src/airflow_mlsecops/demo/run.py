@@ -217,7 +217,7 @@ def run_demo(
     else:
         state = "awaiting_approval"
 
-    store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    store = MLflowEvidenceStore.from_settings(settings)
     mlflow_run_id = None
     with store.errors("cannot find the demo's MLflow run"):
         experiment = store.client.get_experiment_by_name(dag_id)

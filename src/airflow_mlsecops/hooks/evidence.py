@@ -49,7 +49,7 @@ class EvidenceHook(BaseHook):
     def store(self) -> MLflowEvidenceStore:
         from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
-        return MLflowEvidenceStore(self.settings.tracking_uri, self.settings.artifact_root)
+        return MLflowEvidenceStore.from_settings(self.settings)
 
     def pipeline_run_id(self, *, dag_id: str, run_id: str) -> str:
         """The MLflow run that holds this DAG run's evidence (created on first use)."""

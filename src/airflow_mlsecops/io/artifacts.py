@@ -96,7 +96,7 @@ def fetch(location: str, dst: Path, store: MLflowEvidenceStore | None = None) ->
             from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
             settings = Settings.from_env()
-            store = MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+            store = MLflowEvidenceStore.from_settings(settings)
         return store.download_uri(location, dst)
     if location.startswith("s3://"):
         return download_s3(location, dst)

@@ -79,7 +79,7 @@ def _configured_store(store: MLflowEvidenceStore | None) -> MLflowEvidenceStore:
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
     settings = Settings.from_env()
-    return MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    return MLflowEvidenceStore.from_settings(settings)
 
 
 def parse_model_ref(location: str) -> ModelRef:

@@ -20,7 +20,6 @@ This module imports mlflow lazily; it has no Airflow import.
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import time
@@ -31,7 +30,7 @@ from datetime import timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlsecops.config import telemetry_off
+from airflow_mlsecops.config import Settings, telemetry_off
 from airflow_mlsecops.evidence.models import GateResult
 from airflow_mlsecops.exceptions import ConfigurationError, StoreUnavailable
 
@@ -120,13 +119,22 @@ class MLflowEvidenceStore:
     :param tracking_uri: the MLflow tracking URI.
     :param artifact_root: where experiments created here keep artifacts, for database-backed
         stores used directly (an MLflow server chooses its own).
+    :param registry_uri: the MLflow model registry URI (default: the tracking URI).
+
+    Every call goes through this store's own client: nothing here reads or sets MLflow's
+    process-global tracking or registry URI, so a task behaves the same in a fresh process.
     """
 
-    def __init__(self, tracking_uri: str, artifact_root: Path | None = None) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: Path | None = None, registry_uri: str | None = None) -> None:
         telemetry_off()
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
+        self.registry_uri = registry_uri or tracking_uri
         self._client: MlflowClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MLflowEvidenceStore:
+        return cls(settings.tracking_uri, settings.artifact_root, registry_uri=settings.registry_uri)
 
     @property
     def client(self) -> MlflowClient:
@@ -135,10 +143,8 @@ class MLflowEvidenceStore:
 
             # Always both URIs: a registry URI left unset follows MLFLOW_REGISTRY_URI, which
             # mlflow.set_registry_uri() writes into the process environment, so whatever a task set
-            # before (in a long-lived worker, another store) would win. The registry lives with the
-            # tracking store unless MLSECOPS_REGISTRY_URI says otherwise.
-            registry = os.environ.get("MLSECOPS_REGISTRY_URI") or self.tracking_uri
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry)
+            # before (in a long-lived worker, another store) would win.
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         return self._client
 
     def errors(self, action: str) -> Any:
@@ -272,7 +278,7 @@ class MLflowEvidenceStore:
                     artifact_uri=source,
                     dst_path=str(dst),
                     tracking_uri=self.tracking_uri,
-                    registry_uri=os.environ.get("MLSECOPS_REGISTRY_URI") or self.tracking_uri,
+                    registry_uri=self.registry_uri,
                 )
             )
 

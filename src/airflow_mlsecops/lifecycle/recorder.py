@@ -77,7 +77,7 @@ class EvidenceRecorder:
         return cls(
             signing_key=settings.load_signing_key(),
             ledger=EvidenceLedger(settings.ledger_url),
-            store=MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root),
+            store=MLflowEvidenceStore.from_settings(settings),
         )
 
     def resolve_run(self, result: GateResult, *, experiment_name: str, mlflow_run_id: str | None = None) -> str:

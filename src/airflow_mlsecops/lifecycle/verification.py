@@ -215,7 +215,7 @@ def verify_run(
     recomputed from the latest signed record of each task and compared.
     """
     settings = settings or Settings.from_env()
-    store = store or MLflowEvidenceStore(settings.tracking_uri, settings.artifact_root)
+    store = store or MLflowEvidenceStore.from_settings(settings)
     trusted = dict(trusted_keys) if trusted_keys is not None else settings.load_trusted_keys()
     report = VerificationReport(mlflow_run_id=mlflow_run_id, tracking_uri=store.tracking_uri)
     report.trusted_keys = describe_trusted_keys(trusted)
