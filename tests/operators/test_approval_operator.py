@@ -122,3 +122,43 @@ def test_model_changed_after_the_request_voids_the_approval(airflow_db, home: Se
     assert dag_run.state == "failed" and states["approve_model"] == "failed"
     store = MLflowEvidenceStore(home.tracking_uri)
     assert store.run_tags(pipeline_run_id(home, dag_id))["mlsecops.gate.approve_model.verdict"] == "failed"
+
+
+def test_users_barred_by_separation_of_duties_are_never_assigned(
+    airflow_db, home: Settings, tmp_path: Path, write_dag
+) -> None:
+    """The model's author is one of the named reviewers: Airflow is never told she may answer (so it
+    answers her 403 and shows her no button), neither in the first request nor in the request
+    re-opened after a response that did not complete the quorum (a new task process)."""
+    from airflow_mlsecops.lifecycle.hitl import pending_approvals
+
+    dag_id = f"approve_barred_{uuid.uuid4().hex[:6]}"
+    source = _source(_model(tmp_path), reviewers=["alice", "bob", "carol"], required_approvals=2)
+    dag = write_dag(dag_id, source, header=HEADER)
+    assigned_seen: list[list[str]] = []
+    bodies: list[str] = []
+
+    def look_at_the_request(user: str) -> None:
+        pending = pending_approvals(dag_id)[0]
+        assigned_seen.append(sorted(pending.assigned_users))
+        bodies.append(pending.body or "")
+
+    # alice's second approval does not count (re-opens the request); bob's completes the quorum.
+    reviewer = Reviewer(dag_id, [("alice", True), ("alice", True), ("bob", True)], before_each=look_at_the_request)
+    dag_run, states = run_dag_with_reviewer(dag, reviewer)
+    assert not reviewer.errors, reviewer.errors
+    assert dag_run.state == "success", states
+    assert assigned_seen == [["alice", "bob"]] * 3
+    assert "carol (authored the model)" in bodies[0]
+
+
+def test_a_quorum_that_separation_of_duties_makes_unreachable_fails_at_once(
+    airflow_db, home: Settings, tmp_path: Path, write_dag
+) -> None:
+    dag_id = f"approve_unreachable_{uuid.uuid4().hex[:6]}"
+    source = _source(_model(tmp_path), reviewers=["alice", "carol"], required_approvals=2)
+    dag = write_dag(dag_id, source, header=HEADER)
+    dag_run, states = run_dag_with_reviewer(dag, Reviewer(dag_id, [], timeout=1))
+    assert dag_run.state == "failed" and states["approve_model"] == "failed", states
+    _, decisions = _decisions(home, dag_id)
+    assert decisions[-1]["decision"] == "void" and decisions[-1]["verdict"] == "failed"

@@ -33,9 +33,11 @@ from airflow_mlsecops.lifecycle.approval import OPTIONS, validate_reviewers
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.sdk.execution_time.hitl import HITLUser
 
     from airflow_mlsecops.evidence.models import PipelineContext
     from airflow_mlsecops.hooks.evidence import EvidenceHook
+    from airflow_mlsecops.lifecycle.approval import ApprovalRequest
 
 _REQUEST_KEY = "mlsecops_approval_request"
 _TALLY_KEY = "mlsecops_approval_tally"
@@ -214,6 +216,26 @@ class ModelApprovalGateOperator(HITLOperator):
                 triggering_user=triggering_user, model_author=author, separation_of_duties=self.separation_of_duties
             ),
         )
+        allowed = self._allowed_reviewers(request)
+        if self.reviewers and len(allowed) < self.required_approvals:
+            barred = ", ".join(f"{user} ({why})" for user, why in request.excluded.items() if user in self.reviewers)
+            summary = (
+                f"{self.required_approvals} approval(s) are needed but only {len(allowed)} reviewer(s) may give one: "
+                f"{barred} may not (separation of duties)"
+            )
+            self._record(
+                context,
+                hook,
+                gate=gate_names.MODEL_APPROVAL,
+                passed=False,
+                summary=summary,
+                details={**base, **request.to_dict(), "decision": "void"},
+                record="request-1",
+            )
+            self._fail(f"approval of {self.model_uri} cannot reach its quorum: {summary}")
+        # Airflow itself refuses (403, no Approve button) anyone left out of assigned_users: the users
+        # barred by separation of duties never get to answer.
+        self.assigned_users = self._assigned(allowed)
         self.body = render_body(request, report.results, run_url=hook.run_url(run_id), title=str(self.title))
         context["ti"].xcom_push(key=_REQUEST_KEY, value=request.to_dict())
         context["ti"].xcom_push(key=_TALLY_KEY, value={"approvals": [], "refused": [], "responses": 0})
@@ -343,13 +365,25 @@ class ModelApprovalGateOperator(HITLOperator):
                 "evidence_sha256": request.evidence_sha256,
                 "evidence": evidence,
             }
-        return self._wait_again(context)
+        return self._wait_again(context, request)
 
-    def _wait_again(self, context: Context) -> Any:
-        """Quorum not reached (or a response did not count): re-open the request and wait again."""
+    def _allowed_reviewers(self, request: ApprovalRequest) -> list[str]:
+        """The reviewers who may answer: everyone named, less the users separation of duties bars."""
+        return [user for user in self.reviewers if user not in request.excluded]
+
+    @staticmethod
+    def _assigned(allowed: Sequence[str]) -> list[HITLUser] | None:
+        return [{"id": user, "name": user} for user in allowed] or None
+
+    def _wait_again(self, context: Context, request: ApprovalRequest) -> Any:
+        """Quorum not reached (or a response did not count): re-open the request and wait again.
+
+        This runs in a new task process, which built the operator from the DAG file: the assigned
+        users are derived again from the request, so the barred users stay left out."""
         from airflow.sdk.exceptions import TaskAwaitingInput
         from airflow.sdk.execution_time.hitl import upsert_hitl_detail
 
+        self.assigned_users = self._assigned(self._allowed_reviewers(request))
         upsert_hitl_detail(
             ti_id=context["task_instance"].id,
             options=self.options,
