@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsecops-installed
 
-.PHONY: venv demo test test-fast fuzz lint bench clean
+.PHONY: venv demo airflow test test-fast fuzz lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/mlsecops demo
+
+# A real local Airflow (api-server, scheduler, dag-processor, triggerer) with the example DAGs, policy
+# and reviewers on the embedded default; prints the URL and the passwords; Ctrl-C stops it.
+airflow: $(STAMP)
+	$(BIN)/mlsecops airflow
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

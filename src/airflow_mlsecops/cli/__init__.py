@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each command group lives in its own module; the order here is the order of ``--help``.
+    from airflow_mlsecops.cli.airflow import add_airflow_parser
     from airflow_mlsecops.cli.approval import add_approval_parsers
     from airflow_mlsecops.cli.demo import add_demo_parser
     from airflow_mlsecops.cli.evidence import add_evidence_parsers, add_verify_artifact_parser
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_parsers(sub)
     add_policy_parser(sub)
     add_demo_parser(sub)
+    add_airflow_parser(sub)
     return parser
 
 

@@ -116,6 +116,16 @@ class LocalAirflow:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                # One bundle, the DAGs folder (whatever bundles the calling environment names).
+                "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                    [
+                        {
+                            "name": "dags-folder",
+                            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                            "kwargs": {"path": str(self.dags_folder)},
+                        }
+                    ]
+                ),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
@@ -203,11 +213,20 @@ class LocalAirflow:
         self.migrate()
         env = self.environment()
         for component in components or self.components:
-            log = open(self.home / "logs" / f"{component}.log", "ab")  # noqa: SIM115 (closed by stop())
-            self._logs.append(log)
-            self.processes[component] = subprocess.Popen(
-                self._command(component), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            self.start_process(component, self._command(component), env)
+
+    def start_process(self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        """Start one more process beside Airflow (an MLflow server...), stopped and measured with it."""
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (closed by stop())
+        self._logs.append(log)
+        self.processes[name] = subprocess.Popen(
+            list(command),
+            env=dict(env) if env is not None else self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def log_tail(self, component: str, lines: int = 30) -> str:
         path = self.home / "logs" / f"{component}.log"
