@@ -1,15 +1,18 @@
-"""Answer a pending approval through Airflow's own human-in-the-loop mechanism, from the CLI.
+"""Answer a pending approval by writing Airflow's database directly: the embedded demo's path only.
 
-This is what ``mlsecops approve`` / ``mlsecops reject`` do on a machine that shares Airflow's
-metadata database (the embedded default of ``mlsecops demo``, or an operator's shell on a
-deployment). It mirrors the public REST endpoint
+``mlsecops demo`` runs the example DAG with ``dag.test()`` on an embedded SQLite Airflow with no API
+server, so ``mlsecops approve --as USER`` (without ``--api-url``) and ``mlsecops demo --approve-as``
+answer through here. The person at the terminal is trusted to be ``USER``: anyone who can write the
+database can answer as any reviewer, so this is never the path of a deployment. With an Airflow API
+URL configured, ``mlsecops approve`` refuses ``--as`` and answers through
+:mod:`airflow_mlsecops.lifecycle.airflow_api`, where the responder is the user Airflow authenticated.
+
+It mirrors the public REST endpoint
 ``PATCH /api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{map_index}/hitlDetails``: lock the
 task instance and its request, refuse a second answer (409 there), refuse users outside
 ``assigned_users`` (403 there), write the response and resume the waiting task with
 ``handle_event_submit``. It uses Airflow internals (``airflow.models.hitl``,
-``airflow.models.trigger.handle_event_submit``) that may change between releases; on a deployment
-with an API server, prefer the REST API, which identifies the user from the login instead of
-trusting ``--as``.
+``airflow.models.trigger.handle_event_submit``) that may change between releases.
 
 Separation of duties is checked here too, before anything is written, so trying to approve as the
 run's triggering user or the model's author is refused with a clear message.
