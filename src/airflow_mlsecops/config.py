@@ -1,55 +1,253 @@
-"""All settings in one place, read from the environment when asked for (never at import time).
+"""All settings in one place, read when they are needed (never at import time).
 
-- ``MLSECOPS_HOME``: project-local home of the embedded default. Default ``./.mlsecops`` for the
-  stores and the signing key; its ``keys/`` folder is trusted for verification only when
-  ``MLSECOPS_HOME`` is set (see ``MLSECOPS_TRUSTED_KEYS``).
-- ``MLSECOPS_SIGNING_KEY``: path of the PEM private key that signs evidence. Default
-  ``$MLSECOPS_HOME/keys/signing-key.pem`` if that file exists (``mlsecops keygen`` creates it).
-- ``MLSECOPS_SIGNING_KEY_PEM``: the PEM private key itself (e.g. injected from a secret). Unset.
-- ``MLSECOPS_SIGNING_KEY_PASSWORD``: password of an encrypted private key. Unset.
-- ``MLSECOPS_TRUSTED_KEYS``: public key PEM files, or directories of ``*.pub.pem`` files,
-  separated by ``os.pathsep``, that the verifier trusts. Default ``$MLSECOPS_HOME/keys`` when
-  ``MLSECOPS_HOME`` is set, else none: the ``./.mlsecops/keys`` of whatever directory a verifier
-  runs in is never trusted by default (anyone who can write there would choose the trusted keys).
-  ``mlsecops demo`` sets ``MLSECOPS_HOME`` to its own home, and prints it in every command it
-  suggests. Every verification report names the trusted key ids and where each came from.
-- ``MLSECOPS_LEDGER_URL``: SQLAlchemy URL of the evidence ledger. Default
-  ``sqlite:///$MLSECOPS_HOME/ledger.db``.
-- ``MLFLOW_TRACKING_URI``: MLflow tracking URI. Default ``sqlite:///$MLSECOPS_HOME/mlflow.db``.
-- ``MLSECOPS_REGISTRY_URI``: MLflow model registry URI. Default: the tracking URI. (MLflow's own
-  ``MLFLOW_REGISTRY_URI`` is not read: ``mlflow.set_registry_uri()`` rewrites it inside a process.)
-- ``MLSECOPS_ARTIFACT_ROOT``: artifact root of experiments this package creates in a
-  database-backed store used directly (an MLflow server decides its own). Default
-  ``$MLSECOPS_HOME/mlartifacts``.
-- ``MLSECOPS_MLFLOW_UI_URL``: base URL of the MLflow UI for task links. Default: the tracking URI
-  when it is http(s), else no link.
-- ``MLSECOPS_S3_ENDPOINT_URL``: S3-compatible endpoint (MinIO...) for ``s3://`` inputs. Default:
-  ``MLFLOW_S3_ENDPOINT_URL``, then boto3's own configuration.
+Every setting is an option of Airflow's ``[mlsecops]`` configuration section and has an
+environment-variable twin (:data:`OPTIONS` lists them; ``docs/configuration.md`` explains each).
+Where a value comes from, first match wins:
 
-Inside Airflow these are set the usual way (environment of the worker, or a secrets backend that
-exports them). A key is never logged; only its key id is.
+1. the MLflow Connection of the hook or operator (``mlflow_conn_id``, default ``mlflow_default``):
+   only the store options ``tracking_uri``, ``registry_uri``, ``artifact_root``, ``mlflow_ui_url``;
+2. Airflow's configuration, section ``[mlsecops]``: ``AIRFLOW__MLSECOPS__<OPTION>``, ``airflow.cfg``,
+   and for sensitive options ``_cmd`` / ``_secret`` and the secrets backend (Airflow's own order);
+3. the environment variable (``MLSECOPS_*``, ``MLFLOW_TRACKING_URI``);
+4. the default, mostly below ``home`` (``./.mlsecops`` of the working directory).
+
+An option with an empty value counts as unset. The registry URI, artifact root and MLflow UI URL
+belong to one MLflow store: they are never taken from a source of lower precedence than the one
+that named the tracking URI (a registry URI in the environment does not pair with a tracking
+server named by a Connection).
+
+:meth:`Settings.from_env` reads the environment only (the ``mlsecops`` CLI uses it: its flags set
+environment variables, and loading Airflow's configuration would cost seconds).
+:meth:`Settings.resolve` adds Airflow's configuration and a connection's values; the evidence
+hook (:mod:`airflow_mlsecops.hooks.evidence`) uses it in every task. This module imports Airflow
+only inside :func:`airflow_config_values`, and only when asked to.
+
+Trust: the ``keys/`` folder of ``home`` is trusted for verification only when ``home`` was set
+explicitly (``[mlsecops] home`` or ``MLSECOPS_HOME``); the ``./.mlsecops/keys`` of whatever
+directory a verifier runs in is never trusted by default. A key is never logged; only its key id is.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey, load_trusted_keys
-from airflow_mlsecops.exceptions import KeyLoadError
+from airflow_mlsecops.exceptions import ConfigurationError, KeyLoadError
+
+if TYPE_CHECKING:
+    # Imported where keys are loaded: Airflow imports this module (through the provider info) in
+    # every process, so it stays free of cryptography.
+    from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey
 
 SIGNING_KEY_FILE = "signing-key.pem"
 PUBLIC_KEY_FILE = "signing-key.pub.pem"
 
+#: Airflow configuration section of this package.
+SECTION = "mlsecops"
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its ``[mlsecops]`` option name, its environment variable and what it means.
+
+    :param sensitive: the value may hold a secret: Airflow masks it and accepts ``<option>_cmd`` /
+        ``<option>_secret`` for it.
+    """
+
+    name: str
+    env: str
+    description: str
+    default: str
+    sensitive: bool = False
+    example: str | None = None
+
+
+#: Every setting, in the order ``docs/configuration.md`` and the provider's config section list them.
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "home",
+        "MLSECOPS_HOME",
+        "Home of the embedded default: the MLflow SQLite store, the ledger and the signing key live below it. "
+        "Its keys/ folder is trusted for verification only when this is set. Use an absolute path in Airflow.",
+        "./.mlsecops (of the process's working directory)",
+        example="/opt/airflow/mlsecops",
+    ),
+    Option(
+        "tracking_uri",
+        "MLFLOW_TRACKING_URI",
+        "MLflow tracking URI of the evidence store (an MLflow Connection takes precedence).",
+        "sqlite:///<home>/mlflow.db",
+        sensitive=True,
+        example="https://mlflow.example.com",
+    ),
+    Option(
+        "registry_uri",
+        "MLSECOPS_REGISTRY_URI",
+        "MLflow model registry URI, if the registry is not the tracking store. MLflow's own MLFLOW_REGISTRY_URI is not "
+        "read (mlflow.set_registry_uri() rewrites it inside a process).",
+        "the tracking URI",
+        sensitive=True,
+    ),
+    Option(
+        "artifact_root",
+        "MLSECOPS_ARTIFACT_ROOT",
+        "Artifact root of experiments this package creates in a database-backed MLflow store used directly "
+        "(an MLflow server chooses its own).",
+        "<home>/mlartifacts",
+    ),
+    Option(
+        "mlflow_ui_url",
+        "MLSECOPS_MLFLOW_UI_URL",
+        "Base URL of the MLflow UI for the task's evidence link and the link in approval requests.",
+        "the tracking URI when it is http(s), else no link",
+        example="https://mlflow.example.com",
+    ),
+    Option(
+        "ledger_url",
+        "MLSECOPS_LEDGER_URL",
+        "SQLAlchemy URL of the evidence ledger.",
+        "sqlite:///<home>/ledger.db",
+        sensitive=True,
+        example="postgresql+psycopg2://mlsecops@db/mlsecops",
+    ),
+    Option(
+        "signing_key",
+        "MLSECOPS_SIGNING_KEY",
+        "Path of the PEM private key that signs evidence (and models).",
+        "<home>/keys/signing-key.pem if that file exists",
+    ),
+    Option(
+        "signing_key_pem",
+        "MLSECOPS_SIGNING_KEY_PEM",
+        "The PEM private key itself, e.g. from a secrets backend (signing_key_pem_secret); wins over signing_key.",
+        "unset",
+        sensitive=True,
+    ),
+    Option(
+        "signing_key_password",
+        "MLSECOPS_SIGNING_KEY_PASSWORD",
+        "Password of an encrypted private key.",
+        "unset",
+        sensitive=True,
+    ),
+    Option(
+        "trusted_keys",
+        "MLSECOPS_TRUSTED_KEYS",
+        "Public key PEM files, or directories whose *.pub.pem files are trusted by the verifier. In [mlsecops] "
+        "separated by commas or os.pathsep; in the environment by os.pathsep. A listed path that does not exist "
+        "is an error.",
+        "<home>/keys when home is set, else none",
+    ),
+    Option(
+        "policy_file",
+        "MLSECOPS_POLICY",
+        "The platform policy file (docs/policy.md). A configured but broken file fails closed.",
+        "<home>/policy.yaml if that file exists, else no policy",
+    ),
+)
+OPTION_NAMES: tuple[str, ...] = tuple(o.name for o in OPTIONS)
+_BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
+#: Options that describe one MLflow store together with ``tracking_uri``.
+STORE_OPTIONS: tuple[str, ...] = ("registry_uri", "artifact_root", "mlflow_ui_url")
+
+
+def _clean(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of settings: values by option name, and how messages name where a value came from.
+
+    :param kind: ``connection``, ``airflow`` or ``env``.
+    :param values: option name -> value; empty values are dropped.
+    :param name: the connection id, for a connection layer.
+    """
+
+    kind: str
+    values: Mapping[str, str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.values) - set(OPTION_NAMES))
+        if unknown:
+            raise ConfigurationError(f"unknown mlsecops setting(s) {', '.join(unknown)}; known: {', '.join(OPTION_NAMES)}")
+        cleaned = {k: v for k, v in ((k, _clean(v)) for k, v in self.values.items()) if v is not None}
+        object.__setattr__(self, "values", cleaned)
+
+    def describe(self, option: str) -> str:
+        """Where ``option`` comes from in this layer, e.g. ``[mlsecops] ledger_url`` or ``MLSECOPS_LEDGER_URL``."""
+        if self.kind == "connection":
+            return f"connection {self.name!r}"
+        if self.kind == "airflow":
+            return f"[{SECTION}] {option}"
+        return _BY_NAME[option].env
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Layer:
+        """The ``MLSECOPS_*`` / ``MLFLOW_TRACKING_URI`` variables of ``env`` (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        return cls("env", {o.name: env.get(o.env, "") for o in OPTIONS})
+
+
+def airflow_config_loaded() -> bool:
+    """Whether this process has Airflow's configuration loaded (every Airflow process has; the CLI has not)."""
+    return "airflow.sdk.configuration" in sys.modules or "airflow.configuration" in sys.modules
+
+
+def _airflow_conf() -> Any:
+    """Airflow's configuration parser: the Task SDK's (what providers read in tasks) or the core's."""
+    module: Any = sys.modules.get("airflow.sdk.configuration") or sys.modules.get("airflow.configuration")
+    if module is None:
+        try:
+            import airflow.sdk.configuration as module
+        except ImportError:  # an Airflow without the Task SDK
+            import airflow.configuration as module
+    return module.conf
+
+
+def airflow_config_values(options: Sequence[str] = OPTION_NAMES) -> dict[str, str]:
+    """The ``[mlsecops]`` options set in Airflow's configuration (unset and empty ones left out).
+
+    Goes through Airflow's own lookup, so ``AIRFLOW__MLSECOPS__<OPTION>``, ``airflow.cfg`` and, for
+    sensitive options, ``_cmd`` / ``_secret`` and the secrets backend all work. Imports Airflow's
+    configuration if this process has not loaded it yet (1-4 s).
+
+    :raises ConfigurationError: Airflow cannot produce a value (a failing ``_cmd``, an unreachable
+        secrets backend): the caller must not fall back to another source silently.
+    """
+    conf = _airflow_conf()
+    values: dict[str, str] = {}
+    for name in options:
+        try:
+            value = conf.get(SECTION, name, fallback="")
+        except Exception as exc:  # Airflow's config errors are untyped here; fail closed, never fall back
+            raise ConfigurationError(f"Airflow option [{SECTION}] {name} cannot be read: {exc}") from exc
+        if _clean(value) is not None:
+            values[name] = str(value).strip()
+    return values
+
+
+def airflow_layer(airflow_config: bool | None = None) -> Layer | None:
+    """The ``[mlsecops]`` layer: always if ``airflow_config`` is true, never if false, and with
+    ``None`` only when Airflow's configuration is already loaded in this process."""
+    if airflow_config is False or (airflow_config is None and not airflow_config_loaded()):
+        return None
+    return Layer("airflow", airflow_config_values())
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The resolved settings of one process or hook (build them with :meth:`from_env` or :meth:`resolve`).
+
+    Secrets (``signing_key_pem``, ``signing_key_password``) are kept out of ``repr``.
+    """
+
     home: Path
     tracking_uri: str
     ledger_url: str
@@ -57,37 +255,110 @@ class Settings:
     signing_key_path: Path | None
     signing_key_pem_set: bool
     trusted_key_paths: tuple[Path, ...]
-    #: What configured the trusted keys: ``MLSECOPS_TRUSTED_KEYS``, ``MLSECOPS_HOME``, or "" (nothing: none trusted).
+    #: What configured the trusted keys, e.g. ``MLSECOPS_TRUSTED_KEYS``, ``[mlsecops] trusted_keys``,
+    #: ``MLSECOPS_HOME``, ``[mlsecops] home``; "" when nothing did (then none are trusted).
     trust_source: str = ""
     #: MLflow model registry URI; empty means the tracking URI.
     registry_uri_set: str = ""
+    #: Base URL of the MLflow UI; empty: no link.
+    mlflow_ui_url: str = ""
+    #: The configured policy file (None: the default ``<home>/policy.yaml`` if it exists).
+    policy_file: Path | None = None
+    #: Where each configured value came from, e.g. ``("ledger_url", "[mlsecops] ledger_url")``.
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    signing_key_pem: str | None = field(default=None, repr=False, compare=False)
+    signing_key_password: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        home_set = _env("MLSECOPS_HOME")
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of the environment alone (no Airflow import): what the ``mlsecops`` CLI uses."""
+        return cls.from_layers([Layer.from_env(env)])
+
+    @classmethod
+    def resolve(
+        cls,
+        connection: Mapping[str, str] | None = None,
+        *,
+        connection_name: str = "",
+        airflow_config: bool | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """The settings of an Airflow process: ``connection`` > ``[mlsecops]`` > environment > defaults.
+
+        :param connection: store options from an MLflow Connection (see :mod:`airflow_mlsecops.hooks.evidence`).
+        :param connection_name: its conn id, for messages and :attr:`sources`.
+        :param airflow_config: read Airflow's ``[mlsecops]`` section: ``True`` always (importing
+            Airflow's configuration if needed), ``False`` never, ``None`` when it is already loaded.
+        :param env: the environment (default ``os.environ``).
+        :raises ConfigurationError: a source cannot be read.
+        """
+        layers: list[Layer] = []
+        if connection:
+            layers.append(Layer("connection", connection, connection_name))
+        from_airflow = airflow_layer(airflow_config)
+        if from_airflow is not None:
+            layers.append(from_airflow)
+        layers.append(Layer.from_env(env))
+        return cls.from_layers(layers)
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[Layer]) -> Settings:
+        """Settings from ``layers``, the first of which has the highest precedence."""
+        sources: dict[str, str] = {}
+
+        def pick(name: str, lowest: int | None = None) -> tuple[str | None, int | None]:
+            for rank, layer in enumerate(layers):
+                if lowest is not None and rank > lowest:
+                    break
+                if name in layer.values:
+                    sources[name] = layer.describe(name)
+                    return layer.values[name], rank
+            return None, None
+
+        home_set, _ = pick("home")
         home = Path(home_set or ".mlsecops").expanduser().absolute()
         keys_dir = home / "keys"
-        signing = _env("MLSECOPS_SIGNING_KEY")
+        tracking, tracking_rank = pick("tracking_uri")
+        # The store's other options never come from below the source that named the tracking URI.
+        registry, artifact_root, ui_url = (pick(name, tracking_rank)[0] for name in STORE_OPTIONS)
+        tracking_uri = tracking or f"sqlite:///{home / 'mlflow.db'}"
+        if not ui_url and tracking_uri.startswith(("http://", "https://")):
+            ui_url = tracking_uri
+        ledger, _ = pick("ledger_url")
+        signing, _ = pick("signing_key")
+        pem, _ = pick("signing_key_pem")
+        password, _ = pick("signing_key_password")
+        trusted, _ = pick("trusted_keys")
+        policy, _ = pick("policy_file")
         default_key = keys_dir / SIGNING_KEY_FILE
-        trusted = _env("MLSECOPS_TRUSTED_KEYS")
         if trusted:
-            trusted_paths, source = tuple(Path(p) for p in trusted.split(os.pathsep) if p), "MLSECOPS_TRUSTED_KEYS"
+            separators = (os.pathsep,) if sources["trusted_keys"] == "MLSECOPS_TRUSTED_KEYS" else (os.pathsep, ",")
+            parts = [trusted]
+            for separator in separators:
+                parts = [piece for part in parts for piece in part.split(separator)]
+            trusted_paths: tuple[Path, ...] = tuple(Path(p.strip()).expanduser() for p in parts if p.strip())
+            trust_source = sources["trusted_keys"]
         elif home_set:
-            trusted_paths, source = (keys_dir,), "MLSECOPS_HOME"
+            trusted_paths, trust_source = (keys_dir,), sources["home"]
         else:
             # Never the working directory's ./.mlsecops/keys: a verifier started in a directory
             # someone else prepared would trust their key.
-            trusted_paths, source = (), ""
+            trusted_paths, trust_source = (), ""
         return cls(
             home=home,
-            tracking_uri=_env("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
-            ledger_url=_env("MLSECOPS_LEDGER_URL") or f"sqlite:///{home / 'ledger.db'}",
-            artifact_root=Path(_env("MLSECOPS_ARTIFACT_ROOT") or home / "mlartifacts").absolute(),
-            signing_key_path=Path(signing) if signing else (default_key if default_key.exists() else None),
-            signing_key_pem_set=_env("MLSECOPS_SIGNING_KEY_PEM") is not None,
+            tracking_uri=tracking_uri,
+            ledger_url=ledger or f"sqlite:///{home / 'ledger.db'}",
+            artifact_root=Path(artifact_root or home / "mlartifacts").expanduser().absolute(),
+            signing_key_path=Path(signing).expanduser() if signing else (default_key if default_key.exists() else None),
+            signing_key_pem_set=pem is not None,
             trusted_key_paths=trusted_paths,
-            trust_source=source,
-            registry_uri_set=_env("MLSECOPS_REGISTRY_URI") or "",
+            trust_source=trust_source,
+            registry_uri_set=registry or "",
+            mlflow_ui_url=ui_url or "",
+            policy_file=Path(policy).expanduser() if policy else None,
+            sources=tuple(sorted(sources.items())),
+            signing_key_pem=pem,
+            signing_key_password=password,
         )
 
     @property
@@ -98,16 +369,22 @@ class Settings:
     def keys_dir(self) -> Path:
         return self.home / "keys"
 
+    def source_of(self, option: str) -> str:
+        """Where ``option`` was set (``connection 'x'``, ``[mlsecops] x``, ``MLSECOPS_X``), or ``default``."""
+        return dict(self.sources).get(option, "default")
+
     def load_signing_key(self) -> SigningKey:
         """The configured signing key; a clear :class:`KeyLoadError` if there is none."""
-        password_text = _env("MLSECOPS_SIGNING_KEY_PASSWORD")
-        password = password_text.encode("utf-8") if password_text else None
-        pem = _env("MLSECOPS_SIGNING_KEY_PEM")
-        if pem is not None:
-            return SigningKey.from_pem(pem.encode("utf-8"), password=password, origin="MLSECOPS_SIGNING_KEY_PEM")
+        from airflow_mlsecops.evidence.keys import SigningKey
+
+        password = self.signing_key_password.encode("utf-8") if self.signing_key_password else None
+        if self.signing_key_pem is not None:
+            return SigningKey.from_pem(
+                self.signing_key_pem.encode("utf-8"), password=password, origin=self.source_of("signing_key_pem")
+            )
         if self.signing_key_path is None:
             raise KeyLoadError(
-                "no signing key is configured: set MLSECOPS_SIGNING_KEY to a PEM private key, "
+                "no signing key is configured: set [mlsecops] signing_key or MLSECOPS_SIGNING_KEY to a PEM private key, "
                 f"or run `mlsecops keygen` to create {self.keys_dir / SIGNING_KEY_FILE}"
             )
         return SigningKey.from_file(self.signing_key_path, password=password)
@@ -115,14 +392,18 @@ class Settings:
     def load_trusted_keys(self) -> dict[str, VerifyingKey]:
         """The trusted public keys, keyed by key id, each with its ``origin`` (the file, and the
         setting that named it). Empty when nothing is configured: verification then fails."""
+        from airflow_mlsecops.evidence.keys import load_trusted_keys
+
         existing = [p for p in self.trusted_key_paths if p.exists()]
         missing = [p for p in self.trusted_key_paths if not p.exists()]
-        if missing and self.trust_source == "MLSECOPS_TRUSTED_KEYS":
-            raise KeyLoadError(f"trusted key path {missing[0]} does not exist")
+        if missing and "trusted_keys" in dict(self.sources):  # named explicitly: a missing path is an error
+            raise KeyLoadError(f"trusted key path {missing[0]} does not exist (from {self.trust_source})")
         keys = load_trusted_keys(existing)
         return {keyid: replace(key, origin=f"{key.origin} ({self.trust_source})") for keyid, key in keys.items()}
 
     def generate_key_pair(self, key_type: str = "ecdsa-p256", password: bytes | None = None) -> SigningKey:
+        from airflow_mlsecops.evidence.keys import SigningKey
+
         key = SigningKey.generate(key_type)
         key.write_pair(self.keys_dir / SIGNING_KEY_FILE, self.keys_dir / PUBLIC_KEY_FILE, password=password)
         return key

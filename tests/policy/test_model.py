@@ -215,14 +215,15 @@ def test_where_the_policy_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (home / "policy.yaml").write_text(POLICY)
     assert configured_policy_path() == home / "policy.yaml"
     assert policy_digest() == hashlib.sha256(POLICY.encode()).hexdigest()
-    monkeypatch.setenv("AIRFLOW__MLSECOPS__POLICY_FILE", str(tmp_path / "from-airflow.yaml"))
-    import airflow.configuration  # noqa: F401 - the DAG processor and tasks have it loaded
-
-    assert configured_policy_path() == tmp_path / "from-airflow.yaml"
     monkeypatch.setenv("MLSECOPS_POLICY", str(tmp_path / "explicit.yaml"))
     assert configured_policy_path() == tmp_path / "explicit.yaml"  # configured, even though missing
     with pytest.raises(PolicyError, match="cannot read"):
         load_configured_policy()
+    monkeypatch.setenv("AIRFLOW__MLSECOPS__POLICY_FILE", str(tmp_path / "from-airflow.yaml"))
+    import airflow.configuration  # noqa: F401 - the DAG processor and tasks have it loaded
+
+    assert configured_policy_path() == tmp_path / "from-airflow.yaml"  # [mlsecops] policy_file beats MLSECOPS_POLICY
+    assert configured_policy_path(env={"MLSECOPS_POLICY": str(tmp_path / "explicit.yaml")}) == tmp_path / "explicit.yaml"
 
 
 def test_policy_to_dict_is_json(policy_file: Path) -> None:

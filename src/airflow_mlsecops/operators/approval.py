@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 
 from airflow_mlsecops import gate_names
+from airflow_mlsecops.hooks import DEFAULT_MLFLOW_CONN_ID
 from airflow_mlsecops.lifecycle.approval import OPTIONS, validate_reviewers
+from airflow_mlsecops.operators.base import check_conn_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -69,6 +71,8 @@ class ModelApprovalGateOperator(HITLOperator):
         ``mlflow.user`` tag is used when not given.
     :param title: the request's subject line. (templated)
     :param experiment_name: MLflow experiment of the pipeline's evidence (default: the DAG id).
+    :param mlflow_conn_id: the MLflow Connection of the evidence store (default ``mlflow_default``,
+        which may be left undefined; any other id must exist). ``None``: no connection.
     :param response_timeout: how long to wait; on timeout the task fails (enforced by the scheduler).
     """
 
@@ -85,6 +89,7 @@ class ModelApprovalGateOperator(HITLOperator):
         model_author: str | None = None,
         title: str = "Approve model for promotion",
         experiment_name: str | None = None,
+        mlflow_conn_id: str | None = DEFAULT_MLFLOW_CONN_ID,
         response_timeout: timedelta | None = None,
         **kwargs: Any,
     ) -> None:
@@ -108,12 +113,19 @@ class ModelApprovalGateOperator(HITLOperator):
         self.model_author = model_author
         self.title = title
         self.experiment_name = experiment_name
+        self.mlflow_conn_id = check_conn_id(self.task_id, mlflow_conn_id)
 
     # ------------------------------------------------------------------ helpers
     def _hook(self) -> EvidenceHook:
+        from airflow_mlsecops.exceptions import MLSecOpsError
         from airflow_mlsecops.hooks.evidence import EvidenceHook
 
-        return EvidenceHook(experiment_name=self.experiment_name)
+        hook = EvidenceHook(mlflow_conn_id=self.mlflow_conn_id, experiment_name=self.experiment_name)
+        try:
+            hook.settings  # noqa: B018 - resolve the store now: a wrong connection fails with its own message
+        except MLSecOpsError as exc:
+            self._fail(f"the evidence store is not configured, so nothing is decided: {exc}")
+        return hook
 
     @staticmethod
     def _pipeline(context: Context) -> PipelineContext:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
+from airflow_mlsecops.hooks import DEFAULT_MLFLOW_CONN_ID
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
@@ -41,6 +43,13 @@ if TYPE_CHECKING:
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
     from airflow_mlsecops.io.tabular import LoadedTable
     from airflow_mlsecops.lifecycle.recorder import RecordedEvidence
+
+
+def check_conn_id(task_id: str, conn_id: object) -> str | None:
+    """``conn_id`` if it is a non-empty string or ``None``; a ``ValueError`` naming the task otherwise."""
+    if conn_id is None or (isinstance(conn_id, str) and conn_id.strip()):
+        return conn_id
+    raise ValueError(f"{task_id}: mlflow_conn_id must be a connection id or None, not {conn_id!r}")
 
 
 class MLflowEvidenceLink(BaseOperatorLink):
@@ -60,6 +69,9 @@ class BaseGateOperator(BaseOperator):
     :param experiment_name: MLflow experiment for the pipeline's evidence (default: the DAG id).
         (templated)
     :param mlflow_run_id: record into this MLflow run instead of the pipeline's own. (templated)
+    :param mlflow_conn_id: the MLflow Connection of the evidence store. The default ``mlflow_default``
+        may be left undefined (then ``[mlsecops]`` and the ``MLSECOPS_*`` environment decide); any
+        other id must exist, or the task fails. ``None``: no connection. See ``docs/configuration.md``.
     """
 
     template_fields: Sequence[str] = ("experiment_name", "mlflow_run_id")
@@ -73,6 +85,7 @@ class BaseGateOperator(BaseOperator):
         warn_only: bool = False,
         experiment_name: str | None = None,
         mlflow_run_id: str | None = None,
+        mlflow_conn_id: str | None = DEFAULT_MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
         # Each key of the returned summary is also its own XCom, so ``gate.output["attestation"]``
@@ -83,7 +96,9 @@ class BaseGateOperator(BaseOperator):
         self.warn_only = warn_only
         self.experiment_name = experiment_name
         self.mlflow_run_id = mlflow_run_id
+        self.mlflow_conn_id = check_conn_id(self.task_id, mlflow_conn_id)
         self.mlflow_run_url: str | None = None
+        self._evidence_hook: EvidenceHook | None = None
 
     def require_flags(self, **flags: object) -> None:
         """Refuse, when the DAG is parsed, any flag that is not ``True`` or ``False``.
@@ -137,9 +152,24 @@ class BaseGateOperator(BaseOperator):
         return {}
 
     def evidence_hook(self) -> EvidenceHook:
+        """The hook of this task run, made on first use (its settings and clients are then reused)."""
         from airflow_mlsecops.hooks.evidence import EvidenceHook
 
-        return EvidenceHook(experiment_name=self.experiment_name)
+        if self._evidence_hook is None:
+            self._evidence_hook = EvidenceHook(mlflow_conn_id=self.mlflow_conn_id, experiment_name=self.experiment_name)
+        return self._evidence_hook
+
+    def check_evidence_store(self) -> None:
+        """Resolve the evidence store's settings before any work, so a wrong connection or
+        configuration fails the task at once with its own message (no retry: it will not heal)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_mlsecops.exceptions import MLSecOpsError
+
+        try:
+            self.evidence_hook().settings  # noqa: B018 - resolving is the check
+        except MLSecOpsError as exc:
+            raise AirflowFailException(f"the evidence store is not configured, so no gate runs: {exc}") from exc
 
     # ----------------------------------------------------------------------------------------
     # Inputs: fetched here, through the evidence hook's MLflow store; engines read local paths only
@@ -203,6 +233,8 @@ class BaseGateOperator(BaseOperator):
         from airflow_mlsecops.exceptions import MLSecOpsError
 
         ti = context["ti"]
+        self._evidence_hook = None  # settings are read in this run, never carried over
+        self.check_evidence_store()
         self.apply_policy(context)
         pipeline = PipelineContext(
             dag_id=ti.dag_id,

@@ -18,9 +18,9 @@ Schema (``airflow_mlsecops/policy/schema.json``, printed by ``mlsecops policy sc
         approval: {required_approvals: 2, reviewers: [alice, bob, carol], separation_of_duties: true}
         trusted_keys: [keys/release.pub.pem]
 
-Where the file is (:func:`configured_policy_path`): ``$MLSECOPS_POLICY``; else the Airflow option
-``[mlsecops] policy_file`` (``AIRFLOW__MLSECOPS__POLICY_FILE``) when Airflow is loaded; else
-``$MLSECOPS_HOME/policy.yaml`` if that file exists. None of them: no policy is configured.
+Where the file is (:func:`configured_policy_path`): the Airflow option ``[mlsecops] policy_file``
+(``AIRFLOW__MLSECOPS__POLICY_FILE``) when Airflow is loaded; else ``$MLSECOPS_POLICY``; else
+``<home>/policy.yaml`` if that file exists. None of them: no policy is configured.
 
 Every problem is a :class:`PolicyError` naming the file and the line: YAML syntax, a duplicate key,
 an unknown key, an unknown gate or threshold name, a wrong type, a value out of range, an empty
@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -287,26 +286,22 @@ def schema() -> dict[str, Any]:
 def configured_policy_path(env: Mapping[str, str] | None = None) -> Path | None:
     """The configured policy file, or ``None`` when no policy is configured.
 
-    ``$MLSECOPS_POLICY``; else Airflow's ``[mlsecops] policy_file`` (only when Airflow's
-    configuration is already loaded, as in the DAG processor and in tasks); else
-    ``$MLSECOPS_HOME/policy.yaml`` (default ``./.mlsecops/policy.yaml``) if it exists. An explicitly
-    configured path is returned even if the file is missing: loading it then fails (closed).
-    """
-    env = os.environ if env is None else env
-    value = (env.get(ENV_POLICY) or "").strip()
-    if value:
-        return Path(value).expanduser()
-    if env is os.environ and "airflow.configuration" in sys.modules:
-        try:
-            from airflow.configuration import conf
+    One settings source (:mod:`airflow_mlsecops.config`), first match wins: Airflow's ``[mlsecops]
+    policy_file`` (``AIRFLOW__MLSECOPS__POLICY_FILE``, ``airflow.cfg``; read only when Airflow's
+    configuration is already loaded, as in the DAG processor and in tasks, and never when ``env``
+    is given); else ``$MLSECOPS_POLICY``; else ``<home>/policy.yaml`` (home: ``[mlsecops] home``,
+    ``$MLSECOPS_HOME``, default ``./.mlsecops``) if that file exists. An explicitly configured path
+    is returned even if the file is missing: loading it then fails (closed).
 
-            value = (conf.get(AIRFLOW_SECTION, AIRFLOW_OPTION, fallback="") or "").strip()
-        except Exception:  # noqa: BLE001 - a broken Airflow config is reported by Airflow itself
-            value = ""
-        if value:
-            return Path(value).expanduser()
-    home = Path(env.get("MLSECOPS_HOME") or ".mlsecops").expanduser().absolute()
-    default = home / DEFAULT_FILE_NAME
+    :param env: read these variables instead of ``os.environ`` (and not Airflow's configuration).
+    :raises ConfigurationError: Airflow's configuration cannot produce the option.
+    """
+    from airflow_mlsecops.config import Settings
+
+    settings = Settings.resolve(airflow_config=None if env is None else False, env=env)
+    if settings.policy_file is not None:
+        return settings.policy_file
+    default = settings.home / DEFAULT_FILE_NAME
     return default if default.is_file() else None
 
 
