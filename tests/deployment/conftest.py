@@ -39,7 +39,7 @@ USERS = {"admin": "admin", "alice": "user", "bob": "user", "carol": "user"}
 SHORT_TIMEOUT_DAG = "secure_training_pipeline_short_timeout"
 
 
-@dataclass
+@dataclass(eq=False)
 class MemoryWatch(threading.Thread):
     """Samples the RSS of every process of the deployment; keeps the peak of each and of the sum."""
 
@@ -186,7 +186,7 @@ def _dags_folder(root: Path) -> Path:
     dags = root / "dags"
     shutil.copytree(REPO_ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / f"{SHORT_TIMEOUT_DAG}.py").write_text(
-        '"""The example pipeline with a 30-second approval timeout (deployment tests)."""\n'
+        '"""An Airflow DAG: the example pipeline with a 30-second approval timeout (deployment tests)."""\n'
         "from datetime import timedelta\n\n"
         "from secure_training_pipeline import build_secure_training_pipeline\n\n"
         f"dag = build_secure_training_pipeline(dag_id={SHORT_TIMEOUT_DAG!r}, approval_timeout=timedelta(seconds=30))\n"
@@ -226,16 +226,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
         }
         mlflow_uri = f"http://127.0.0.1:{mlflow_port}"
         policy = REPO_ROOT / "policy" / "mlsecops-policy.yaml"
-        env = {
-            **aws,
-            "MLSECOPS_HOME": str(root / "mlsecops-home"),
-            "MLSECOPS_SIGNING_KEY": str(key_dir / "signing-key.pem"),
-            "MLSECOPS_TRUSTED_KEYS": str(key_dir / "signing-key.pub.pem"),
-            "MLSECOPS_LEDGER_URL": urls["ledger"].replace("postgresql://", "postgresql+psycopg2://", 1),
-            "MLFLOW_TRACKING_URI": mlflow_uri,
-            "MLSECOPS_POLICY": str(policy),
+        ledger_url = urls["ledger"].replace("postgresql://", "postgresql+psycopg2://", 1)
+        # As a platform team configures Airflow: the [mlsecops] section and the MLflow connection,
+        # nothing in MLSECOPS_* or MLFLOW_TRACKING_URI (MLflow would read that one itself).
+        platform = {
+            "AIRFLOW__MLSECOPS__HOME": str(root / "mlsecops-home"),
+            "AIRFLOW__MLSECOPS__SIGNING_KEY": str(key_dir / "signing-key.pem"),
+            "AIRFLOW__MLSECOPS__TRUSTED_KEYS": str(key_dir / "signing-key.pub.pem"),
+            "AIRFLOW__MLSECOPS__LEDGER_URL": ledger_url,
             "AIRFLOW__MLSECOPS__POLICY_FILE": str(policy),
+            "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "mlflow", "host": mlflow_uri}),
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+            **aws,
+        }
+        # A verifier's shell: only the public key, the ledger and the MLflow server.
+        verifier = {
+            "MLFLOW_TRACKING_URI": mlflow_uri,
+            "MLSECOPS_LEDGER_URL": ledger_url,
+            "MLSECOPS_TRUSTED_KEYS": str(key_dir / "signing-key.pub.pem"),
+            "MLSECOPS_POLICY": str(policy),
         }
         pg = urls["airflow"].replace("postgresql://", "postgresql+psycopg2://", 1)
         airflow = LocalAirflow(
@@ -247,7 +256,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
             celery_broker_url=redis,
             celery_result_backend="db+" + pg,
             queue=f"mlsecops-{tag}",
-            env=env,
+            env=platform,
             parallelism=2,
         )
         base_env = airflow.environment()
@@ -277,7 +286,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
         watch = MemoryWatch(airflow)
         watch.start()
         deployment = Deployment(
-            airflow=airflow, mlflow_uri=mlflow_uri, ledger_url=env["MLSECOPS_LEDGER_URL"], env={**base_env}, started_in=0.0
+            airflow=airflow, mlflow_uri=mlflow_uri, ledger_url=ledger_url, env={**os.environ, **verifier}, started_in=0.0
         )
         for dag_id in ("secure_training_pipeline", SHORT_TIMEOUT_DAG):
             _wait_for_dag(deployment, dag_id)
@@ -306,8 +315,17 @@ def _wait_for_dag(deployment: Deployment, dag_id: str, timeout: float = 180) -> 
     raise AssertionError(f"{dag_id} was not parsed within {timeout:.0f} s; import errors: {errors}")
 
 
+_REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _REPORT:
+        terminalreporter.section("deployment suite")
+        for line in _REPORT:
+            terminalreporter.write_line(line)
+
+
 def _report(config: pytest.Config, watch: MemoryWatch, seconds: float) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
     mib = 1024 * 1024
     peaks = ", ".join(f"{name} {rss / mib:.0f}" for name, rss in sorted(watch.peak.items()))
     lines = [
@@ -315,10 +333,7 @@ def _report(config: pytest.Config, watch: MemoryWatch, seconds: float) -> None:
         f"peak RSS of the Airflow processes together: {watch.peak_total_airflow / mib:.0f} MiB",
         f"peak RSS per process tree (MiB): {peaks}",
     ]
-    if reporter is not None:
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
+    _REPORT.extend(lines)
     report = os.environ.get("MLSECOPS_DEPLOYMENT_REPORT")
     if report:
         Path(report).write_text(
