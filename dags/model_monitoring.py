@@ -58,10 +58,11 @@ def prepare_batch(**context) -> dict:
     """Name this run's production batch and training reference (writing the demo stream if asked)."""
     import re
 
-    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.hooks.evidence import EvidenceHook
 
     params = context["params"]
-    settings = Settings.from_env()
+    hook = EvidenceHook()
+    settings = hook.settings
     reference, data = params.get("reference") or "", params.get("data") or ""
     if reference and data:
         return {"reference": reference, "current": data}
@@ -77,13 +78,13 @@ def prepare_batch(**context) -> dict:
         kind = params["batch"]
         model = None
         if kind == "attacked" or params.get("bootstrap_champion"):
-            model = _champion(params["model_uri"], bool(params.get("bootstrap_champion")), settings)
+            model = _champion(params["model_uri"], bool(params.get("bootstrap_champion")), hook.store)
         data = str(run_dir / f"{kind}.csv")
         monitoring_data.production_batch(kind, model=model if kind == "attacked" else None).to_csv(data, index=False)
     return {"reference": reference, "current": data}
 
 
-def _champion(model_uri: str, bootstrap: bool, settings):
+def _champion(model_uri: str, bootstrap: bool, store):
     """Load the champion (training and registering one first if asked and the alias is missing)."""
     import tempfile
     from pathlib import Path
@@ -91,10 +92,8 @@ def _champion(model_uri: str, bootstrap: bool, settings):
     from airflow_mlsecops.exceptions import ConfigurationError
     from airflow_mlsecops.io.artifacts import fetch
     from airflow_mlsecops.io.locations import resolve_model_ref
-    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
     from airflow_mlsecops.io.model_loader import load_model
 
-    store = MLflowEvidenceStore.from_settings(settings)
     try:
         ref = resolve_model_ref(model_uri, store)
     except ConfigurationError:
@@ -103,7 +102,7 @@ def _champion(model_uri: str, bootstrap: bool, settings):
         from airflow_mlsecops.demo.monitoring_data import train_champion
 
         name, alias = model_uri[len("models:/") :].split("/", 1)[0].split("@", 1)
-        train_champion(settings.tracking_uri, name=name, alias=alias)
+        train_champion(store=store, name=name, alias=alias)
         ref = resolve_model_ref(model_uri, store)
     with tempfile.TemporaryDirectory(prefix="mlsecops-champion-") as tmp:
         return load_model(fetch(ref.uri, Path(tmp), store)).estimator
@@ -121,8 +120,10 @@ with DAG(
     params={
         "model_uri": Param(DEFAULT_MODEL, type="string", description="the model in production (alias or version)"),
         "batch": Param("normal", enum=["normal", "drifted", "attacked"], description="demo batch when data is empty"),
-        "data": Param("", type="string", description="production batch: path, s3:// or MLflow URI (empty: demo batch)"),
-        "reference": Param("", type="string", description="training reference data (empty: the demo training data)"),
+        "data": Param(
+            None, type=["null", "string"], description="production batch: path, s3:// or MLflow URI (empty: demo batch)"
+        ),
+        "reference": Param(None, type=["null", "string"], description="training reference data (empty: the demo training data)"),
         "drift_share": Param(0.5, type="number", exclusiveMinimum=0, maximum=1),
         "max_rows": Param(50_000, type="integer", minimum=2, description="sample larger frames for drift"),
         "max_flagged_share": Param(0.05, type="number", minimum=0, exclusiveMaximum=1),

@@ -11,25 +11,38 @@
   input-anomaly detector; scanned for unsafe serialisation, evaluated under adversarial
   perturbation, described by a CycloneDX ML-BOM, signed in the OpenSSF model-signing format and
   attested, then registered as ``credit-risk``;
-* approval: reviewers ``alice`` or ``bob`` approve in the Airflow UI (*Required actions*) or with
-  ``mlsecops approve``; the DAG run's triggering user and the model's author may not;
+* author: the person who triggered the DAG run (the ``author`` param only for a run nobody
+  triggered, e.g. a scheduled one; neither fails ``train_model``). It is the ``mlflow.user`` of the
+  pipeline's MLflow run and the model author of the approval, never the worker's OS user;
+* approval: the reviewers of :data:`airflow_mlsecops.demo.accounts.REVIEWERS` (``alice``, ``bob``)
+  approve in the Airflow UI (*Required actions*) or with ``mlsecops approve`` within 24 hours
+  (the task fails on timeout); the DAG run's triggering user and the model's author may not;
 * promotion: the ``champion`` alias moves only if every signature, digest and gate verifies at
   that moment, and the approval covers this exact model.
 
+Every MLflow call goes through a client built from the configured tracking and registry URI: no
+task depends on an earlier one having run in the same process, as each runs in its own under a
+real Airflow.
+
 Run it with ``make demo`` (or ``mlsecops demo --approve-as alice``); trigger it in Airflow with
-the conf ``{"rows": 5000, "seed": 7}``. The SBOM gate checks vulnerabilities against an offline
-OSV database when the ``osv_db`` param names one (the PyPI export of osv.dev); without it the
-example records "vulnerability check not performed" as a visible finding instead of failing, which
-a production policy should not allow (``require_vulnerability_check=True``).
+the defaults or the conf ``{"rows": 5000, "seed": 7}``. The SBOM gate checks vulnerabilities
+against an offline OSV database when the ``osv_db`` param names one (the PyPI export of osv.dev);
+without it the example records "vulnerability check not performed" as a visible finding instead
+of failing, which a production policy should not allow (``require_vulnerability_check=True``).
+
+Another DAG file can build a variant (another ``dag_id``, a shorter approval timeout) with
+:func:`build_secure_training_pipeline`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+from airflow_mlsecops.demo.accounts import REVIEWERS
 from airflow_mlsecops.operators import (
     DataIntegrityGateOperator,
     DataValidationGateOperator,
@@ -50,6 +63,8 @@ SUITE = HERE / "suites" / "training_data.json"
 REFERENCE = HERE / "data" / "credit_reference.csv"
 MODEL_NAME = "credit-risk"
 MODEL_URI = "{{ ti.xcom_pull(task_ids='train_model')['model_uri'] }}"
+DAG_ID = "secure_training_pipeline"
+APPROVAL_TIMEOUT = timedelta(hours=24)
 
 
 @task
@@ -57,33 +72,52 @@ def ingest(**context) -> str:
     """Write this run's training batch and return its path."""
     import re
 
-    from airflow_mlsecops.config import Settings
     from airflow_mlsecops.demo.example_data import credit_frame
+    from airflow_mlsecops.hooks.evidence import EvidenceHook
 
     params = context["params"]
-    run_dir = Settings.from_env().home / "data" / re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
+    run_dir = EvidenceHook().settings.home / "data" / re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "train.csv"
     credit_frame(rows=int(params["rows"]), seed=int(params["seed"])).to_csv(path, index=False)
     return str(path)
 
 
+def model_author(context: Any) -> str:
+    """The person the model is attributed to: the DAG run's triggering user, else the ``author`` param.
+
+    The triggering user always wins, so whoever triggers a run cannot name someone else as the
+    author and then approve the model; the param serves runs nobody triggered (scheduled ones).
+    Never the worker's OS user (``root`` in a container says nothing about who trained it).
+
+    :raises AirflowFailException: neither is known.
+    """
+    dag_run = context.get("dag_run")
+    triggered_by = str(getattr(dag_run, "triggering_user_name", None) or "").strip()
+    if triggered_by:
+        return triggered_by
+    given = str((context.get("params") or {}).get("author") or "").strip()
+    if given:
+        return given
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(
+        "train_model: the model needs an author (a person, for separation of duties): this DAG run "
+        "has no triggering user, so set the 'author' param (e.g. in the schedule's conf)"
+    )
+
+
 @task
 def train_model(data_path: str, verified: dict, **context) -> dict:
     """Train on the batch the provenance gate verified, refusing a batch that changed since."""
-    import getpass
-    import re
-
-    import mlflow
     import pandas as pd
-    import sklearn
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, roc_auc_score
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from airflow_mlsecops.demo.example_data import FEATURES, LABEL
+    from airflow_mlsecops.demo.example_data import FEATURES, LABEL, log_example_model
     from airflow_mlsecops.evidence.digest import sha256_file
     from airflow_mlsecops.gates.input_detection import fit_detector, log_detector_to_model
     from airflow_mlsecops.hooks.evidence import EvidenceHook
@@ -93,6 +127,7 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{data_path} changed after it was signed; refusing to train on it")
+    author = model_author(context)
     frame = pd.read_csv(data_path)
     x_train, x_test, y_train, y_test = train_test_split(
         frame[list(FEATURES)], frame[LABEL], test_size=0.25, random_state=0, stratify=frame[LABEL]
@@ -105,107 +140,131 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
     holdout = Path(data_path).with_name("holdout.csv")
     x_test.assign(**{LABEL: y_test}).to_csv(holdout, index=False)
 
+    # Only the configured store's own client: this task may run in a fresh process on any worker.
     hook = EvidenceHook()
+    store = hook.store
     run_id = hook.pipeline_run_id(dag_id=context["dag"].dag_id, run_id=context["run_id"])
-    mlflow.set_tracking_uri(hook.settings.tracking_uri)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(metrics)
-        mlflow.log_param("training_data_sha256", signed_digest)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            input_example=x_test.head(3),
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
-        )
+    store.log_tags_and_metrics(run_id, {"mlflow.user": author}, {})  # "Created by" in the MLflow UI
+    model_uri = log_example_model(
+        store,
+        run_id,
+        model,
+        input_example=x_test.head(3),
+        params={"training_data_sha256": signed_digest},
+        metrics=metrics,
+        author=author,
+    )
     # The input-anomaly detector travels inside the model, so signing the model covers it too.
     detector = fit_detector(x_train, model=model, feature_columns=list(FEATURES))
-    log_detector_to_model(detector, info.model_id, tracking_uri=hook.settings.tracking_uri)
-    author = re.sub(r"[^A-Za-z0-9_.@-]", "_", getpass.getuser())
-    return {
-        "model_uri": f"models:/{info.model_id}",
-        "mlflow_run_id": run_id,
-        "holdout": str(holdout),
-        "author": author,
-        **metrics,
-    }
+    log_detector_to_model(detector, model_uri.removeprefix("models:/"), store=store)
+    return {"model_uri": model_uri, "mlflow_run_id": run_id, "holdout": str(holdout), "author": author, **metrics}
 
 
-with DAG(
-    dag_id="secure_training_pipeline",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    tags=["mlsecops", "example", "production-model"],
-    params={
-        "rows": Param(5000, type="integer", minimum=100),
-        "seed": Param(7, type="integer"),
-        "osv_db": Param("", type="string", description="OSV PyPI database directory or zip for the SBOM gate"),
-    },
-    doc_md=__doc__,
-) as dag:
-    data = ingest()
-    validate = DataValidationGateOperator(task_id="validate_data", data=data, suite=str(SUITE))
-    integrity = DataIntegrityGateOperator(
-        task_id="check_integrity", data=data, reference=str(REFERENCE), label_column="defaulted"
-    )
-    pii = PIIScanGateOperator(task_id="scan_pii", data=data)
-    sign_data = ProvenanceSignOperator(task_id="sign_training_data", artifacts=[data])
-    verify_data = ProvenanceVerifyOperator(
-        task_id="verify_training_data", artifacts=[data], attestation=sign_data.output["attestation"]
-    )
-    trained = train_model(data, verify_data.output)
+def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timedelta | None = APPROVAL_TIMEOUT) -> DAG:
+    """The secure training pipeline as a DAG named ``dag_id``.
 
-    scan = ModelScanGateOperator(task_id="scan_model", path=MODEL_URI)
-    robustness = RobustnessGateOperator(
-        task_id="check_robustness",
-        model=MODEL_URI,
-        data="{{ ti.xcom_pull(task_ids='train_model')['holdout'] }}",
-        label_column="defaulted",
-        epsilon=0.1,
-        epsilon_scale="std",
-        min_robust_accuracy=0.6,
-    )
-    sbom = SBOMGateOperator(
-        task_id="build_sbom",
-        model=MODEL_URI,
-        datasets=sign_data.output["subjects"],
-        osv_db="{{ params.osv_db }}",
-        require_vulnerability_check=False,
-    )
-    sign_model = ModelSignOperator(task_id="sign_model", path=MODEL_URI)
-    attest_model = ProvenanceSignOperator(task_id="attest_model", artifacts=[MODEL_URI], gate="model-provenance")
-    register = RegisterModelOperator(
-        task_id="register_model",
-        model_uri=MODEL_URI,
-        name=MODEL_NAME,
-        expected_sha256="{{ ti.xcom_pull(task_ids='attest_model', key='subjects')[0]['digest']['sha256'] }}",
-    )
-    approve = ModelApprovalGateOperator(
-        task_id="approve_model",
-        model_uri="{{ ti.xcom_pull(task_ids='register_model', key='model_uri') }}",
-        reviewers=["alice", "bob"],
-        required_approvals=1,
-        model_author="{{ ti.xcom_pull(task_ids='train_model')['author'] }}",
-        title="Promote credit-risk to champion?",
-    )
-    promote = PromoteModelOperator(
-        task_id="promote_model",
-        name=MODEL_NAME,
-        version="{{ ti.xcom_pull(task_ids='register_model', key='version') }}",
-        alias="champion",
-        required_gates=(
-            "data-validation",
-            "data-integrity",
-            "pii-scan",
-            "dataset-provenance",
-            "provenance-verification",
-            "model-scan",
-            "robustness",
-            "sbom",
-            "model-signing",
-            "model-provenance",
-        ),
-    )
+    Another DAG file builds a variant with ``from secure_training_pipeline import
+    build_secure_training_pipeline`` (the DAGs folder is on ``sys.path``) and assigns the result to a
+    module-level name there.
 
-    validate >> integrity >> pii >> sign_data
-    trained >> scan >> robustness >> sbom >> sign_model >> attest_model >> register >> approve >> promote
+    :param dag_id: the DAG's id.
+    :param approval_timeout: how long ``approve_model`` waits for reviewers before it fails
+        (nothing is promoted, the timeout is recorded as evidence); ``None`` waits forever.
+    """
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        tags=["mlsecops", "example", "production-model"],
+        params={
+            "rows": Param(5000, type="integer", minimum=100, description="rows of the generated training batch"),
+            "seed": Param(7, type="integer", description="seed of the generated training batch"),
+            "osv_db": Param(
+                None,
+                type=["null", "string"],
+                description="OSV PyPI database directory or zip for the SBOM gate (empty: no vulnerability check)",
+            ),
+            "author": Param(
+                None,
+                type=["null", "string"],
+                description="the model's author when the run has no triggering user (a scheduled run); "
+                "a triggered run's author is always the user who triggered it",
+            ),
+        },
+        doc_md=__doc__,
+        # Built inside a function: without this, a DAG file that imports this module to build a
+        # variant would also collect this module's own DAG as one of its DAGs.
+        auto_register=False,
+    ) as dag:
+        data = ingest()
+        validate = DataValidationGateOperator(task_id="validate_data", data=data, suite=str(SUITE))
+        integrity = DataIntegrityGateOperator(
+            task_id="check_integrity", data=data, reference=str(REFERENCE), label_column="defaulted"
+        )
+        pii = PIIScanGateOperator(task_id="scan_pii", data=data)
+        sign_data = ProvenanceSignOperator(task_id="sign_training_data", artifacts=[data])
+        verify_data = ProvenanceVerifyOperator(
+            task_id="verify_training_data", artifacts=[data], attestation=sign_data.output["attestation"]
+        )
+        trained = train_model(data, verify_data.output)
+
+        scan = ModelScanGateOperator(task_id="scan_model", path=MODEL_URI)
+        robustness = RobustnessGateOperator(
+            task_id="check_robustness",
+            model=MODEL_URI,
+            data="{{ ti.xcom_pull(task_ids='train_model')['holdout'] }}",
+            label_column="defaulted",
+            epsilon=0.1,
+            epsilon_scale="std",
+            min_robust_accuracy=0.6,
+        )
+        sbom = SBOMGateOperator(
+            task_id="build_sbom",
+            model=MODEL_URI,
+            datasets=sign_data.output["subjects"],
+            osv_db="{{ params.osv_db or '' }}",  # unset renders "", not "None"
+            require_vulnerability_check=False,
+        )
+        sign_model = ModelSignOperator(task_id="sign_model", path=MODEL_URI)
+        attest_model = ProvenanceSignOperator(task_id="attest_model", artifacts=[MODEL_URI], gate="model-provenance")
+        register = RegisterModelOperator(
+            task_id="register_model",
+            model_uri=MODEL_URI,
+            name=MODEL_NAME,
+            expected_sha256="{{ ti.xcom_pull(task_ids='attest_model', key='subjects')[0]['digest']['sha256'] }}",
+        )
+        approve = ModelApprovalGateOperator(
+            task_id="approve_model",
+            model_uri="{{ ti.xcom_pull(task_ids='register_model', key='model_uri') }}",
+            reviewers=list(REVIEWERS),
+            required_approvals=1,
+            model_author="{{ ti.xcom_pull(task_ids='train_model')['author'] }}",
+            title="Promote credit-risk to champion?",
+            response_timeout=approval_timeout,
+        )
+        promote = PromoteModelOperator(
+            task_id="promote_model",
+            name=MODEL_NAME,
+            version="{{ ti.xcom_pull(task_ids='register_model', key='version') }}",
+            alias="champion",
+            required_gates=(
+                "data-validation",
+                "data-integrity",
+                "pii-scan",
+                "dataset-provenance",
+                "provenance-verification",
+                "model-scan",
+                "robustness",
+                "sbom",
+                "model-signing",
+                "model-provenance",
+            ),
+        )
+
+        validate >> integrity >> pii >> sign_data
+        trained >> scan >> robustness >> sbom >> sign_model >> attest_model >> register >> approve >> promote
+    return dag
+
+
+dag = build_secure_training_pipeline()

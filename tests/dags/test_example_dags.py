@@ -62,6 +62,10 @@ def test_secure_training_pipeline_end_to_end(airflow_db, home: Settings, tmp_pat
         "promote_model",
     ):
         assert tags[f"mlsecops.gate.{task_id}.verdict"] == "passed"
+    # The author is the run's triggering user (dag.test() triggers as "dag_test"), never the OS
+    # user; the MLflow UI shows it as "Created by" and lists the logged model under the run.
+    assert tags["mlflow.user"] == "dag_test"
+    assert len(store.client.get_run(run.info.run_id).outputs.model_outputs) == 1
     report = verify_run(run.info.run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
     model_subjects = [c for c in report.checks if c.scope == "attest_model/try-1" and c.name.startswith("subject:models:/")]

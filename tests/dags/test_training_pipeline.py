@@ -6,8 +6,6 @@ approval exactly as ``mlsecops approve`` does (Airflow's own human-in-the-loop m
 
 from __future__ import annotations
 
-import re
-
 # The reviewer thread queries Airflow's models while dag.test() runs: import them here first.
 import airflow.models.dagrun
 import airflow.models.hitl
@@ -71,33 +69,38 @@ def test_approved_then_rejected(airflow_db, home: Settings) -> None:
     assert store.client.get_model_version_by_alias("credit-risk", "champion").version == champion.version
 
 
-def test_model_swapped_after_approval_is_not_promoted(airflow_db, home: Settings) -> None:
-    """A model file changed in the store after the scan (here: after approval, right before
-    promotion) makes the promotion refuse, and the alias is never set."""
-    source = DAG_FILE.read_text()
-    source = source.replace("HERE = Path(__file__).parent", f"HERE = Path({str(DAG_FILE.parent)!r})")
-    source = source.replace('dag_id="secure_training_pipeline"', 'dag_id="pipeline_with_swap"')
-    source = re.sub(r"register >> approve >> promote\s*$", "register >> approve >> swap_model(MODEL_URI) >> promote\n", source)
-    source += '''
+SWAP_DAG = '''"""An Airflow DAG: the secure training pipeline with an attacker between approval and promotion."""
+from airflow.sdk import task
+from secure_training_pipeline import MODEL_URI, build_secure_training_pipeline
+
 
 @task
 def swap_model(model_uri: str) -> None:
     """An attacker with write access to the artifact store rewrites the model after approval."""
+    from pathlib import Path
+
     from airflow_mlsecops.hooks.evidence import EvidenceHook
 
     location = EvidenceHook().store.resolve_artifact_uri(model_uri).removeprefix("file://")
-    target = next(p for p in __import__("pathlib").Path(location).rglob("model.skops"))
+    target = next(Path(location).rglob("model.skops"))
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
+
+
+dag = build_secure_training_pipeline("pipeline_with_swap")
+with dag:
+    dag.get_task("approve_model") >> swap_model(MODEL_URI) >> dag.get_task("promote_model")
 '''
-    source = source.replace("\n@task\ndef swap_model", "\n\n@task\ndef swap_model", 1)
-    # The task must be defined before the DAG body uses it.
-    body_start = source.index("with DAG(")
-    swap_def = source[source.index("@task\ndef swap_model") :]
-    source = source[:body_start] + swap_def + "\n\n" + source[body_start : source.index("@task\ndef swap_model")]
+
+
+def test_model_swapped_after_approval_is_not_promoted(airflow_db, home: Settings, monkeypatch) -> None:
+    """A model file changed in the store after the scan (here: after approval, right before
+    promotion) makes the promotion refuse, and the alias is never set. The DAG is a variant built
+    by another DAG file with ``build_secure_training_pipeline``."""
+    monkeypatch.syspath_prepend(str(DAG_FILE.parent))  # Airflow puts a bundle's folder on sys.path
     path = TEST_DAGS / "pipeline_with_swap.py"
-    path.write_text(source)
+    path.write_text(SWAP_DAG)
     dag = load_dag_file(path, "pipeline_with_swap")
     dag_run, states = _run(dag, "alice", approve=True)
     assert states["approve_model"] == "success" and states["swap_model"] == "success"

@@ -1,4 +1,5 @@
-"""The synthetic credit-risk data set the example DAG trains on (generated, never downloaded).
+"""The synthetic credit-risk data set the example DAG trains on (generated, never downloaded), and
+how the example logs its model to MLflow (:func:`log_example_model`).
 
 >>> from airflow_mlsecops.demo.example_data import credit_frame
 >>> credit_frame(rows=100, seed=1).shape
@@ -7,10 +8,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
 FEATURES = ("age", "income", "debt_ratio", "credit_lines", "late_payments", "account_age_months")
 LABEL = "defaulted"
@@ -41,3 +46,51 @@ def credit_frame(rows: int = 5000, seed: int = 7) -> pd.DataFrame:
             LABEL: defaulted,
         }
     )
+
+
+def log_example_model(
+    store: MLflowEvidenceStore,
+    mlflow_run_id: str,
+    model: Any,
+    *,
+    input_example: pd.DataFrame | None = None,
+    params: Mapping[str, str] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    author: str | None = None,
+) -> str:
+    """Log a fitted scikit-learn model as an MLflow model of ``mlflow_run_id``; its ``models:/<model id>`` URI.
+
+    The files are what ``mlflow.sklearn.log_model`` writes (skops serialisation, ``MLmodel``,
+    pinned ``requirements.txt``, the input example), logged through ``store``'s own client
+    (:meth:`~airflow_mlsecops.io.mlflow_store.MLflowEvidenceStore.log_model`): nothing reads or sets
+    MLflow's process-global tracking URI or active run, so a task in a fresh process logs to the
+    configured store. Pinned requirements also spare MLflow's requirement inference (a subprocess).
+
+    :param store: the MLflow store of the pipeline run.
+    :param mlflow_run_id: the run that trained the model (it lists the model among its outputs).
+    :param model: the fitted estimator.
+    :param input_example: a few input rows stored with the model.
+    :param params: run and model parameters (e.g. the training data's digest).
+    :param metrics: evaluation metrics, logged on the run and linked to the model.
+    :param author: the person who trained it: the logged model's ``mlflow.user`` tag.
+    """
+    import mlflow.sklearn
+    import pandas as pd
+    import sklearn
+
+    requirements = [f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"]
+
+    def save(path: Path, mlflow_model: Any) -> None:
+        mlflow.sklearn.save_model(
+            model, str(path), mlflow_model=mlflow_model, pip_requirements=requirements, input_example=input_example
+        )
+
+    model_id = store.log_model(
+        mlflow_run_id,
+        save,
+        name="model",
+        params=params,
+        metrics=metrics,
+        tags={"mlflow.user": author} if author else None,
+    )
+    return f"models:/{model_id}"

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+
 BATCHES = ("normal", "drifted", "attacked")
 REFERENCE_ROWS = 5000
 REFERENCE_SEED = 7  # the training pipeline's default seed: the reference is its training data
@@ -281,6 +283,7 @@ def fit_example_model(frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
 def train_champion(
     tracking_uri: str | None = None,
     *,
+    store: MLflowEvidenceStore | None = None,
     name: str = MODEL_NAME,
     alias: str = CHAMPION_ALIAS,
     rows: int = REFERENCE_ROWS,
@@ -292,52 +295,40 @@ def train_champion(
     This is what the training pipeline does for monitoring: the detector is fitted on the training
     rows and stored inside the logged model's artifacts under ``input_detector/``
     (:func:`~airflow_mlsecops.gates.input_detection.log_detector_to_model`) before anything signs
-    the model. Returns ``model_uri`` (``models:/<name>@<alias>``), ``version``, ``model_id``,
-    ``run_id``.
+    the model. Every MLflow call goes through the store's own client (never MLflow's
+    process-global URIs). Returns ``model_uri`` (``models:/<name>@<alias>``), ``version``,
+    ``model_id``, ``run_id``.
 
-    :param tracking_uri: MLflow tracking (and registry) URI; default: the configured one.
+    :param tracking_uri: MLflow tracking (and registry) URI, when no ``store`` is given.
+    :param store: the MLflow store; default: ``tracking_uri``, else the configured one.
     :param name: registered model name.
     :param alias: the alias to point at the new version.
     :param rows: training rows generated.
     :param seed: seed of the training data.
     :param experiment_name: MLflow experiment of the training run.
     """
-    from airflow_mlsecops.config import Settings, telemetry_off
-
-    telemetry_off()
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow import MlflowClient
-
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.demo.example_data import log_example_model
     from airflow_mlsecops.gates.input_detection import fit_detector, log_detector_to_model
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.registration import create_model_version
 
-    uri = tracking_uri or Settings.from_env().tracking_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    model, x_train = fit_example_model(reference_frame(rows, seed))
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        location = None
-        if uri.startswith("sqlite:"):
-            location = (Settings.from_env().artifact_root / experiment_name).as_uri()
-        experiment_id = client.create_experiment(experiment_name, artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
+    if store is None:
+        settings = Settings.from_env()
+        store = (
+            MLflowEvidenceStore(tracking_uri, settings.artifact_root)
+            if tracking_uri
+            else MLflowEvidenceStore.from_settings(settings)
         )
-        detector = fit_detector(x_train, model=model, feature_columns=FEATURES)
-        log_detector_to_model(detector, info.model_id, tracking_uri=uri)
-    version = mlflow.register_model(info.model_uri, name)
-    client.set_registered_model_alias(name, alias, version.version)
-    return {
-        "model_uri": f"models:/{name}@{alias}",
-        "version": str(version.version),
-        "model_id": str(info.model_id),
-        "run_id": run.info.run_id,
-    }
+    model, x_train = fit_example_model(reference_frame(rows, seed))
+    run_id = store.create_run(experiment_name=experiment_name, run_name=f"train {name}")
+    model_uri = log_example_model(store, run_id, model)
+    model_id = model_uri.removeprefix("models:/")
+    detector = fit_detector(x_train, model=model, feature_columns=FEATURES)
+    log_detector_to_model(detector, model_id, store=store)
+    with store.errors(f"cannot finish MLflow run {run_id}"):
+        store.client.set_terminated(run_id)
+    version = create_model_version(store, model_uri, name, description=f"demo champion trained by {__name__}")
+    with store.errors(f"cannot set alias {alias!r} of {name}"):
+        store.client.set_registered_model_alias(name, alias, version)
+    return {"model_uri": f"models:/{name}@{alias}", "version": version, "model_id": model_id, "run_id": run_id}

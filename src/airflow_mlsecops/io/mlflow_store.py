@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ from airflow_mlsecops.exceptions import ConfigurationError, StoreUnavailable
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.models import Model
 
 EVIDENCE_ROOT = "mlsecops/evidence"
 ENVELOPE_FILE = "envelope.dsse.json"
@@ -220,6 +221,79 @@ class MLflowEvidenceStore:
                 tags=[RunTag(safe_key(k), str(v)[:5000]) for k, v in tags.items()],
                 synchronous=True,
             )
+
+    def log_model(
+        self,
+        mlflow_run_id: str,
+        save: Callable[[Path, Model], object],
+        *,
+        name: str = "model",
+        params: Mapping[str, str] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Log an MLflow model as an output of ``mlflow_run_id``; returns its model id (``models:/<id>``).
+
+        What ``mlflow.<flavor>.log_model`` does, through this store's client only (the fluent API
+        needs an active run and the process-global tracking URI): create the logged model in the
+        run's experiment, link it to the run (the MLflow UI lists it under the run), let ``save``
+        write it, upload the files, and mark it ``READY`` (``FAILED`` if anything went wrong).
+
+        :param mlflow_run_id: the run that produced the model.
+        :param save: ``save(path, mlflow_model)`` writes the model in MLflow format into the new
+            directory ``path``, passing ``mlflow_model`` on so the ``MLmodel`` file names the logged
+            model and its run, e.g. ``lambda path, m: mlflow.sklearn.save_model(est, path, mlflow_model=m)``.
+        :param name: the logged model's name.
+        :param params: parameters, logged on the run and on the model.
+        :param metrics: metrics, logged on the run and linked to the model.
+        :param tags: tags of the logged model.
+        """
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param
+        from mlflow.models import Model
+
+        params = {safe_key(k): str(v) for k, v in (params or {}).items()}
+        with self.errors(f"cannot log model {name!r} to MLflow run {mlflow_run_id}"):
+            logged = self.client.create_logged_model(
+                self.run_experiment_id(mlflow_run_id),
+                name=name,
+                source_run_id=mlflow_run_id,
+                tags={str(k): str(v) for k, v in (tags or {}).items()},
+                params=params,
+            )
+            try:
+                self.client.log_outputs(mlflow_run_id, [LoggedModelOutput(logged.model_id, step=0)])
+                now = int(time.time() * 1000)
+                self.client.log_batch(
+                    mlflow_run_id,
+                    metrics=[
+                        Metric(safe_key(k), float(v), now, 0, model_id=logged.model_id, run_id=mlflow_run_id)
+                        for k, v in (metrics or {}).items()
+                    ],
+                    params=[Param(k, v) for k, v in params.items()],
+                    synchronous=True,
+                )
+                with tempfile.TemporaryDirectory(prefix="mlsecops-model-") as tmp:
+                    local = Path(tmp, "model")
+                    mlflow_model = Model(
+                        artifact_path=logged.artifact_location,
+                        run_id=mlflow_run_id,
+                        model_uuid=logged.model_id,
+                        model_id=logged.model_id,
+                    )
+                    save(local, mlflow_model)
+                    self.client.log_model_artifacts(logged.model_id, str(local))
+            except BaseException:
+                # Marked FAILED when possible; the original error is what the caller must see.
+                with suppress(Exception):
+                    self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+                raise
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        return str(logged.model_id)
+
+    def log_model_files(self, model_id: str, local_dir: Path | str, artifact_path: str | None = None) -> None:
+        """Add the files of ``local_dir`` to logged model ``model_id`` (under ``artifact_path``)."""
+        with self.errors(f"cannot log files to logged model {model_id}"):
+            self.client.log_model_artifacts(model_id, str(local_dir), artifact_path=artifact_path)
 
     def run_tags(self, mlflow_run_id: str) -> dict[str, str]:
         with self.errors(f"cannot read MLflow run {mlflow_run_id}"):

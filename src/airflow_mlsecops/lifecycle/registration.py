@@ -17,6 +17,8 @@ refuses, nothing registered); the new version's files are hashed again as the re
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
 
 from airflow_mlsecops import gate_names
@@ -47,6 +49,8 @@ from airflow_mlsecops.lifecycle.model_registry import (
     TAG_VERSION_RUN_ID,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def _normalise_digest(value: str | None) -> str | None:
     if value is None:
@@ -60,8 +64,19 @@ def _normalise_digest(value: str | None) -> str | None:
     return text
 
 
+def _registry_is_server(store: MLflowEvidenceStore) -> bool:
+    """Whether the registry is an MLflow server (it resolves ``models:/`` sources against its own stores)."""
+    return store.registry_uri.split(":", 1)[0].lower() in ("http", "https")
+
+
 def _source_of(store: MLflowEvidenceStore, model_uri: str) -> tuple[str, str | None, str | None]:
-    """(source, run id, logged model id) of a new model version registered from ``model_uri``."""
+    """(source, run id, logged model id) of a new model version registered from ``model_uri``.
+
+    A ``models:/<model id>`` source is resolved here, through this store's client, unless the
+    registry is an MLflow server: a registry database used directly resolves such a source with a
+    new ``MlflowClient()``, that is through MLflow's process-global tracking URI, which in a fresh
+    task process is ``./mlflow.db`` ("Logged model with ID 'm-...' not found").
+    """
     client = store.client
     if model_uri.startswith("models:/"):
         ref = model_uri[len("models:/") :].rstrip("/")
@@ -79,7 +94,9 @@ def _source_of(store: MLflowEvidenceStore, model_uri: str) -> tuple[str, str | N
                 f"{model_uri}: expected models:/<model id>, models:/<name>/<version> or models:/<name>@<alias>"
             )
         logged = client.get_logged_model(head)
-        return model_uri, logged.source_run_id, logged.model_id
+        if _registry_is_server(store):
+            return model_uri, logged.source_run_id, logged.model_id
+        return str(logged.artifact_location), logged.source_run_id, logged.model_id
     if model_uri.startswith("runs:/"):
         from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
 
@@ -88,7 +105,13 @@ def _source_of(store: MLflowEvidenceStore, model_uri: str) -> tuple[str, str | N
     return model_uri, None, None
 
 
-def _create_version(store: MLflowEvidenceStore, model_uri: str, name: str, description: str) -> str:
+def create_model_version(store: MLflowEvidenceStore, model_uri: str, name: str, description: str = "") -> str:
+    """Create a version of registered model ``name`` (created if missing) from ``model_uri``; its number.
+
+    No digest check and no tags: :func:`register_model` is the gate that pins a version to its
+    digest. Everything goes through ``store``'s client (``models:/<model id>`` resolved here, see
+    :func:`_source_of`), so it works in a fresh process whatever MLflow's global URIs are.
+    """
     from mlflow.exceptions import MlflowException
 
     client = store.client
@@ -99,8 +122,37 @@ def _create_version(store: MLflowEvidenceStore, model_uri: str, name: str, descr
             if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
         source, run_id, model_id = _source_of(store, model_uri)
-        mv = client.create_model_version(name, source, run_id=run_id, model_id=model_id, description=description)
-        return str(mv.version)
+        server = _registry_is_server(store)
+        # A registry database used directly looks a model id without a run id up through the
+        # global tracking URI, and stores no model id anyway: pass it only with the run id.
+        mv = client.create_model_version(
+            name,
+            source,
+            run_id=run_id,
+            model_id=model_id if server or run_id else None,
+            description=description,
+        )
+        version = str(mv.version)
+    if model_id and not server:
+        _link_logged_model(store, model_id, name, version)
+    return version
+
+
+def _link_logged_model(store: MLflowEvidenceStore, model_id: str, name: str, version: str) -> None:
+    """Name the new version on the logged model (tag ``mlflow.modelVersions``), as an MLflow server
+    does itself, so the MLflow UI shows the logged model as registered. Cosmetic: a failure is logged."""
+    key = "mlflow.modelVersions"
+    try:
+        with store.errors(f"cannot link logged model {model_id} to {name}/{version}"):
+            existing = store.client.get_logged_model(model_id).tags.get(key)
+            versions = json.loads(existing) if existing else []
+            versions = versions if isinstance(versions, list) else []
+            # The shape MLflow itself writes (the version as a number).
+            entry: dict[str, str | int] = {"name": name, "version": int(version) if version.isdigit() else version}
+            if entry not in versions:
+                store.client.set_logged_model_tags(model_id, {key: json.dumps([*versions, entry])})
+    except (MLSecOpsError, ValueError) as exc:
+        logger.warning("the MLflow UI will not show %s as registered: %s", model_id, exc)
 
 
 def _quarantine(store: MLflowEvidenceStore, name: str, version: str, reason: str) -> str | None:
@@ -197,7 +249,7 @@ def _evaluate_registration(
             details={**base, "registered": False, "source_sha256": source_digest},
         )
 
-    version = _create_version(store, model_uri, name, description=f"registered by airflow-mlsecops from {model_uri}")
+    version = create_model_version(store, model_uri, name, description=f"registered by airflow-mlsecops from {model_uri}")
     registered_uri = version_uri(name, version)
     try:
         registered_digest = hash_uri(store, registered_uri)
@@ -298,7 +350,9 @@ def register_model(
     registering) the version is tagged ``mlsecops.quarantined=true`` and the verdict is failed.
     A registration that cannot run (unknown model, unreachable store) is an ``error`` verdict.
 
-    :param store: the MLflow store (tracking and registry URI are the same).
+    :param store: the MLflow store; every registry call goes through its client (its tracking and
+        registry URI), never MLflow's process-global URIs, so registration works in a fresh task
+        process.
     :param model_uri: ``models:/<model id>`` (a logged model), ``runs:/<run id>/<path>``,
         ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
     :param name: the registered model's name (created when missing).

@@ -33,6 +33,8 @@ from airflow_mlsecops.gates.input_detection.detector import MODEL_SCORES, SCORE_
 if TYPE_CHECKING:
     import numpy as np
 
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+
 DETECTOR_FILE = "detector.json"
 ARRAYS_FILE = "arrays.npz"
 #: Where the training pipeline stores the detector inside the logged model's artifacts.
@@ -198,22 +200,32 @@ def load_detector(directory: str | Path) -> InputDetector:
     )
 
 
-def log_detector_to_model(detector: InputDetector, model_id: str, *, tracking_uri: str | None = None) -> str:
+def log_detector_to_model(
+    detector: InputDetector,
+    model_id: str,
+    *,
+    store: MLflowEvidenceStore | None = None,
+    tracking_uri: str | None = None,
+) -> str:
     """Store ``detector`` inside a logged MLflow model's artifacts, under ``input_detector/``.
 
-    Call it right after ``mlflow.sklearn.log_model`` and before the model is signed, so the
-    model's signature and provenance cover the detector too. Returns ``models:/<model id>/input_detector``.
+    Call it right after the model is logged and before it is signed, so the model's signature and
+    provenance cover the detector too. Returns ``models:/<model id>/input_detector``. The files go
+    through the store's own client: MLflow's process-global tracking URI is never read, so this
+    works in a task process of its own.
 
     :param detector: the fitted detector.
-    :param model_id: the logged model's id (``info.model_id`` of ``log_model``).
-    :param tracking_uri: the MLflow tracking URI (default: MLflow's current one).
+    :param model_id: the logged model's id (``models:/<model id>``).
+    :param store: the MLflow store holding the model (default: ``tracking_uri``, else the one
+        configured in the environment, :class:`~airflow_mlsecops.config.Settings`).
+    :param tracking_uri: the MLflow tracking URI, when no ``store`` is given.
     """
-    from airflow_mlsecops.config import telemetry_off
+    from airflow_mlsecops.config import Settings
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 
-    telemetry_off()
-    from mlflow import MlflowClient
-
+    if store is None:
+        store = MLflowEvidenceStore(tracking_uri) if tracking_uri else MLflowEvidenceStore.from_settings(Settings.from_env())
     with tempfile.TemporaryDirectory(prefix="mlsecops-detector-") as tmp:
         save_detector(detector, tmp)
-        MlflowClient(tracking_uri=tracking_uri).log_model_artifacts(model_id, tmp, artifact_path=DETECTOR_ARTIFACT_PATH)
+        store.log_model_files(model_id, tmp, artifact_path=DETECTOR_ARTIFACT_PATH)
     return f"models:/{model_id}/{DETECTOR_ARTIFACT_PATH}"
