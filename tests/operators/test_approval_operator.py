@@ -124,9 +124,7 @@ def test_model_changed_after_the_request_voids_the_approval(airflow_db, home: Se
     assert store.run_tags(pipeline_run_id(home, dag_id))["mlsecops.gate.approve_model.verdict"] == "failed"
 
 
-def test_users_barred_by_separation_of_duties_are_never_assigned(
-    airflow_db, home: Settings, tmp_path: Path, write_dag
-) -> None:
+def test_users_barred_by_separation_of_duties_are_never_assigned(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
     """The model's author is one of the named reviewers: Airflow is never told she may answer (so it
     answers her 403 and shows her no button), neither in the first request nor in the request
     re-opened after a response that did not complete the quorum (a new task process)."""
