@@ -83,7 +83,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     root.mkdir()
     shutil.copy(_template_mlflow_db(), root / "mlflow.db")
     monkeypatch.setenv("MLSECOPS_HOME", str(root))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    # Not MLFLOW_TRACKING_URI: MLflow reads it too, and exporting it hid a process-global-state bug
+    # from every in-process test (the store defaults to $MLSECOPS_HOME/mlflow.db anyway).
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLSECOPS_LEDGER_URL", raising=False)
     # mlflow.set_registry_uri() (called by code under test) writes this into os.environ.
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

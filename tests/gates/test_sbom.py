@@ -494,25 +494,27 @@ def test_database_filter_and_counts(tmp_path: Path) -> None:
 
 
 def test_registered_model_fetched_by_the_caller_is_named_by_the_registry(model_dir: Path, home, tmp_path: Path) -> None:
-    import mlflow
     import mlflow.sklearn
 
     from airflow_mlsecops.io.artifacts import fetch, subject_name
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.registration import create_model_version
 
-    mlflow.set_tracking_uri(home.tracking_uri)
-    # The fluent API's registry URI is process-global: an earlier test may have left its own.
-    mlflow.set_registry_uri(home.tracking_uri)
-    with mlflow.start_run():
-        mlflow.sklearn.log_model(
-            mlflow.sklearn.load_model(str(model_dir)),
-            name="model",
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    # Logged and registered through the store's client: no process-global MLflow URI or active run.
+    model = mlflow.sklearn.load_model(str(model_dir))
+    model_id = store.log_model(
+        store.create_run(experiment_name="training", run_name="train"),
+        lambda path, mlflow_model: mlflow.sklearn.save_model(
+            model,
+            str(path),
+            mlflow_model=mlflow_model,
             serialization_format="skops",
             skops_trusted_types=["sklearn.pipeline.Pipeline"],
             pip_requirements=str(model_dir / "requirements.txt"),
-            registered_model_name="credit-scorer",
-        )
-    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+        ),
+    )
+    assert create_model_version(store, f"models:/{model_id}", "credit-scorer") == "1"
     location = "models:/credit-scorer/1"
     local = fetch(location, tmp_path / "model", store)
     outcome = build_and_check_sbom(str(local), subject=subject_name(location), osv_db=str(write_osv_db(tmp_path / "osv")))

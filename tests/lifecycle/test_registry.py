@@ -67,7 +67,7 @@ class Pipeline:
 
 def log_model(home: Settings, mlflow_run_id: str, seed: int = 0) -> str:
     """Train a small scikit-learn model and log it to the pipeline's MLflow run; its ``models:/`` URI."""
-    import mlflow
+    import mlflow.sklearn
     import numpy as np
     import sklearn
     from sklearn.linear_model import LogisticRegression
@@ -75,10 +75,15 @@ def log_model(home: Settings, mlflow_run_id: str, seed: int = 0) -> str:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(40, 3))
     model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
-    mlflow.set_tracking_uri(home.tracking_uri)
-    with mlflow.start_run(run_id=mlflow_run_id):
-        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
-    return f"models:/{info.model_id}"
+    # Through the store's client: no global tracking URI or active run left behind for later tests.
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    model_id = store.log_model(
+        mlflow_run_id,
+        lambda path, mlflow_model: mlflow.sklearn.save_model(
+            model, str(path), mlflow_model=mlflow_model, pip_requirements=[f"scikit-learn=={sklearn.__version__}"]
+        ),
+    )
+    return f"models:/{model_id}"
 
 
 def approval_result(
@@ -480,7 +485,9 @@ def test_alias_set_by_hand_on_an_unverified_version_is_detected(home: Settings, 
     client = pipeline.store.client
     client.create_registered_model("credit")
     logged = client.get_logged_model(pipeline.model_uri.removeprefix("models:/"))
-    mv = client.create_model_version("credit", pipeline.model_uri, run_id=logged.source_run_id, model_id=logged.model_id)
+    # By hand, through this store's client: from the logged model's storage location, as MLflow's
+    # registry database resolves a models:/m-... source only through the process-global tracking URI.
+    mv = client.create_model_version("credit", logged.artifact_location, run_id=logged.source_run_id, model_id=logged.model_id)
     client.set_registered_model_alias("credit", "champion", mv.version)
 
     verified = verify_model_version(pipeline.store, name="credit", version=str(mv.version), settings=home)

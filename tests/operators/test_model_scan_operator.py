@@ -100,14 +100,13 @@ def test_malicious_pickle_fails_without_retry_and_records_why(airflow_db, home: 
 
 
 def test_model_fetched_from_an_mlflow_run_is_scanned(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    from mlflow import MlflowClient
-
     model = _mlflow_model(tmp_path)
-    client = MlflowClient(home.tracking_uri)
-    experiment = client.create_experiment(f"training-{uuid.uuid4().hex[:6]}")
-    run = client.create_run(experiment)
-    client.log_artifacts(run.info.run_id, str(model), "model")
-    uri = f"runs:/{run.info.run_id}/model"
+    # The store's client (both URIs, artifacts under the test's home), not a client that would put
+    # the experiment's artifacts in ./mlruns of the working directory.
+    training = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    training_run = training.create_run(experiment_name=f"training-{uuid.uuid4().hex[:6]}", run_name="train")
+    training.client.log_artifacts(training_run, str(model), "model")
+    uri = f"runs:/{training_run}/model"
     dag_id = f"model_scan_uri_{uuid.uuid4().hex[:6]}"
     dag = write_dag(
         dag_id, "ModelScanGateOperator(task_id='scan', path='{{ params.model }}')", header=HEADER, params={"model": uri}

@@ -37,7 +37,7 @@ def _dag_source(data: Path, name: str, gates: dict[str, str]) -> str:
     return f"""
 @task
 def train(**context) -> str:
-    import mlflow
+    import mlflow.sklearn
     import numpy as np
     import sklearn
     from sklearn.linear_model import LogisticRegression
@@ -48,10 +48,14 @@ def train(**context) -> str:
     run_id = hook.pipeline_run_id(dag_id=context["dag"].dag_id, run_id=context["run_id"])
     x = np.random.default_rng(0).normal(size=(40, 3))
     model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
-    mlflow.set_tracking_uri(hook.settings.tracking_uri)
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=[f"scikit-learn=={{sklearn.__version__}}"])
-    return f"models:/{{info.model_id}}"
+    # Through the hook's store, as in a real worker: no global tracking URI, no active run.
+    model_id = hook.store.log_model(
+        run_id,
+        lambda path, mlflow_model: mlflow.sklearn.save_model(
+            model, str(path), mlflow_model=mlflow_model, pip_requirements=[f"scikit-learn=={{sklearn.__version__}}"]
+        ),
+    )
+    return f"models:/{{model_id}}"
 
 
 @task

@@ -88,7 +88,7 @@ def test_model_from_mlflow_fails_at_large_epsilon_without_retry(
         f"""
 @task
 def train(**context) -> str:
-    import mlflow
+    import mlflow.sklearn
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -101,10 +101,14 @@ def train(**context) -> str:
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(frame[list(FEATURES)], frame[LABEL])
     hook = EvidenceHook()
     run_id = hook.pipeline_run_id(dag_id=context["dag"].dag_id, run_id=context["run_id"])
-    mlflow.set_tracking_uri(hook.settings.tracking_uri)
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
-    return f"models:/{{info.model_id}}"
+    # Through the hook's store, as in a real worker: no global tracking URI, no active run.
+    model_id = hook.store.log_model(
+        run_id,
+        lambda path, mlflow_model: mlflow.sklearn.save_model(
+            model, str(path), mlflow_model=mlflow_model, pip_requirements=["scikit-learn"]
+        ),
+    )
+    return f"models:/{{model_id}}"
 
 RobustnessGateOperator(
     task_id="robustness", model=train(), data={credit_files["test"]!r}, label_column="defaulted",

@@ -123,24 +123,27 @@ def test_sbom_gate_fails_the_task_on_a_vulnerable_package(
 def test_sbom_gate_fetches_a_registered_model_and_records_it_under_its_uri(
     airflow_db, home: Settings, tmp_path: Path, write_dag
 ) -> None:
-    import mlflow
     import mlflow.sklearn
     import sklearn
 
     from airflow_mlsecops.evidence.digest import sha256_path
+    from airflow_mlsecops.lifecycle.registration import create_model_version
 
     name = f"sbom-op-{uuid.uuid4().hex[:8]}"
-    mlflow.set_tracking_uri(home.tracking_uri)
-    # The fluent API's registry URI is process-global: an earlier test may have left its own.
-    mlflow.set_registry_uri(home.tracking_uri)
-    with mlflow.start_run():
-        mlflow.sklearn.log_model(
-            _fit(),
-            name="model",
+    # Logged and registered through a store's client: no process-global MLflow URI or active run.
+    training = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    model = _fit()
+    model_id = training.log_model(
+        training.create_run(experiment_name=f"training-{name}", run_name="train"),
+        lambda path, mlflow_model: mlflow.sklearn.save_model(
+            model,
+            str(path),
+            mlflow_model=mlflow_model,
             serialization_format="skops",
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            registered_model_name=name,
-        )
+        ),
+    )
+    assert create_model_version(training, f"models:/{model_id}", name) == "1"
     dag_id = f"sbom_fetch_{uuid.uuid4().hex[:8]}"
     db = write_osv_db(tmp_path / "osv")
     dag = write_dag(

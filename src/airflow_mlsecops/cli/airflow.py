@@ -39,11 +39,15 @@ def _require_free(port: int, option: str) -> None:
             raise ConfigurationError(f"port {port} is in use: pass another with {option}") from None
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop everything, even when started in the background (where a
+    shell starts commands with SIGINT ignored, so Python would not raise KeyboardInterrupt)."""
+
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -55,27 +59,30 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
     telemetry_off()
     dags = Path(args.dags_folder).absolute() if args.dags_folder else _example_dags()
+    policy = Path(args.policy).absolute() if args.policy else dags.parent / "policy" / "mlsecops-policy.yaml"
+    if args.policy and not policy.is_file():
+        raise ConfigurationError(f"--policy {args.policy}: no such file")
+    mlflow_port = None if args.no_mlflow_ui else (args.mlflow_port or free_port())
+    _require_free(args.port, "--port")
+    if mlflow_port:
+        _require_free(mlflow_port, "--mlflow-port")
+
     home = Path(os.environ.get("MLSECOPS_HOME") or ".mlsecops").absolute()
     os.environ["MLSECOPS_HOME"] = str(home)
     settings = Settings.from_env()
     if settings.signing_key_path is None and not settings.signing_key_pem_set:
         key = settings.generate_key_pair()
         print(f"created a signing key {settings.keys_dir / 'signing-key.pem'} (key id {key.keyid[:16]})")
-    env = {"MLSECOPS_HOME": str(home)}
-    policy = Path(args.policy).absolute() if args.policy else dags.parent / "policy" / "mlsecops-policy.yaml"
+    # The platform's settings, as a deployment would give them: the [mlsecops] section.
+    env = {"MLSECOPS_HOME": str(home), "AIRFLOW__MLSECOPS__HOME": str(home)}
     if policy.is_file():
         env["AIRFLOW__MLSECOPS__POLICY_FILE"] = str(policy)
-        env["MLSECOPS_POLICY"] = str(policy)
-    mlflow_port = None if args.no_mlflow_ui else (args.mlflow_port or free_port())
-    _require_free(args.port, "--port")
     if mlflow_port:
-        _require_free(mlflow_port, "--mlflow-port")
-    if mlflow_port:
-        env["MLSECOPS_MLFLOW_UI_URL"] = f"http://127.0.0.1:{mlflow_port}"
+        env["AIRFLOW__MLSECOPS__MLFLOW_UI_URL"] = f"http://127.0.0.1:{mlflow_port}"
     users = {ADMIN: "admin", **dict.fromkeys(REVIEWERS, "user"), ML_ENGINEER: "user"}
     airflow = LocalAirflow(home=home / "airflow-local", dags_folder=dags, users=users, port=args.port, env=env)
 
-    _stop_on_sigterm()
+    _stop_on_signals()
     started = time.monotonic()
     try:
         print(f"starting Airflow in {airflow.home} (logs in {airflow.home / 'logs'}) ...", flush=True)

@@ -94,11 +94,15 @@ def render_body(request: ApprovalRequest, results: Mapping[str, GateResult], *, 
         f"**Model SHA-256:** `{request.model_sha256}`  ",
         f"**Evidence SHA-256:** `{request.evidence_sha256}` (an approval is void if either digest changes)  ",
         f"**Approvals required:** {request.required_approvals}"
-        + (f" from {', '.join(request.reviewers)}" if request.reviewers else ""),
+        + (f" from {', '.join(request.reviewers)}" if request.reviewers else "")
+        + "  ",
     ]
     if request.excluded:
+        # Each header line ends in two spaces (a Markdown line break): the UI renders one paragraph.
         lines.append(
-            "**May not approve (separation of duties):** " + ", ".join(f"{u} ({why})" for u, why in request.excluded.items())
+            "**May not approve (separation of duties):** "
+            + ", ".join(f"{u} ({why})" for u, why in request.excluded.items())
+            + "  "
         )
     lines.append(
         f"**Evidence:** [MLflow run {request.mlflow_run_id}]({run_url})"

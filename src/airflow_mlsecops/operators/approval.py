@@ -245,7 +245,7 @@ class ModelApprovalGateOperator(HITLOperator):
                 record="request-1",
             )
             self._fail(f"approval of {self.model_uri} cannot reach its quorum: {summary}")
-        # Airflow itself refuses (403, no Approve button) anyone left out of assigned_users: the users
+        # Airflow itself refuses (403, "Access Denied" in the UI) anyone left out of assigned_users: the users
         # barred by separation of duties never get to answer.
         self.assigned_users = self._assigned(allowed)
         self.body = render_body(request, report.results, run_url=hook.run_url(run_id), title=str(self.title))
