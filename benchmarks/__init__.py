@@ -9,7 +9,8 @@ directory that is deleted at the end. Results are printed as one table and writt
 ``benchmarks/results/latest.json`` (git-ignored).
 
 Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``recording``,
-``validation``, ``drift``, ``pii``, ``modelscan``, ``modelsign``.
+``validation``, ``drift``, ``pii``, ``modelscan``, ``modelsign``, ``airflow`` (a real local Airflow
+against ``airflow standalone``).
 """
 
 GROUPS = (
@@ -24,4 +25,5 @@ GROUPS = (
     "pii",
     "modelscan",
     "modelsign",
+    "airflow",
 )

@@ -194,7 +194,8 @@ def _dags_folder(root: Path) -> Path:
     return dags
 
 
-@pytest.fixture(scope="session")
+# Module scope: the servers stop as soon as the suite is done, not at the end of the whole session.
+@pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Deployment]:
     base, redis = _postgres_base(), os.environ.get("MLSECOPS_TEST_REDIS_URL")
     if not base or not redis:
