@@ -1,8 +1,9 @@
 """Rows: a real local Airflow. ``mlsecops airflow``'s ``LocalAirflow`` (api-server, scheduler,
 dag-processor, triggerer, each its own process, SQLite, LocalExecutor, the example DAGs under the
 example policy) against ``airflow standalone`` (the same four components, Airflow's own launcher)
-on the same DAGs folder: seconds from start to every component healthy, and the resident memory of
-all their processes once ready (and the peak while the example DAGs are parsed, sampled every 0.5 s).
+on the same DAGs folder and task slots: seconds from start to every component healthy, and the
+proportional set size (PSS: forked children's shared pages counted once) of all their processes
+once ready, and its peak while the example DAGs are parsed (sampled every 0.5 s).
 
 The deployment suite (``tests/deployment``, Celery + PostgreSQL) reports its own wall time and peak
 memory in the test summary; it needs PostgreSQL and Redis and takes minutes, so it is not a row.
@@ -27,7 +28,7 @@ POLICY = REPO_ROOT / "policy" / "mlsecops-policy.yaml"
 SETTLE_S = 20.0  # after ready: the dag-processor parses the example DAGs
 
 
-def _tree_rss(pids: list[int]) -> int:
+def _tree_pss(pids: list[int]) -> int:
     import psutil
 
     total = 0
@@ -36,7 +37,7 @@ def _tree_rss(pids: list[int]) -> int:
             root = psutil.Process(pid)
             for p in [root, *root.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
+                    total += p.memory_full_info().pss  # PSS: forked children share pages
                 except psutil.Error:
                     pass
         except psutil.Error:
@@ -57,10 +58,10 @@ def _healthy(url: str) -> bool:
 
 def _settle(pids: list[int]) -> tuple[int, int]:
     """(RSS right after ready, peak RSS over the next SETTLE_S seconds)."""
-    at_ready = peak = _tree_rss(pids)
+    at_ready = peak = _tree_pss(pids)
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline:
-        peak = max(peak, _tree_rss(pids))
+        peak = max(peak, _tree_pss(pids))
         time.sleep(0.5)
     return at_ready, peak
 
@@ -94,9 +95,12 @@ def _standalone(root: Path) -> tuple[float, int, int]:
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__PARALLELISM": "2",  # as LocalAirflow's default: same number of task slots
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__MLSECOPS__HOME": str(root / "home"),
             "AIRFLOW__MLSECOPS__POLICY_FILE": str(POLICY),
+            # standalone starts each component as `airflow ...` from PATH
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
     (root / "airflow").mkdir(parents=True, exist_ok=True)
@@ -144,8 +148,8 @@ def run(quick: bool) -> list[Row]:
     return [
         Row(GROUP, "real local Airflow: start to all components healthy", "s", col("ours", 0), col("peer", 0),
             peer_label=peer_label, runs=rounds, notes=notes),
-        Row(GROUP, "real local Airflow: RSS of all processes when ready", "MiB", col("ours", 1, mib), col("peer", 1, mib),
+        Row(GROUP, "real local Airflow: PSS of all processes when ready", "MiB", col("ours", 1, mib), col("peer", 1, mib),
             peer_label=peer_label, runs=rounds, notes="api-server, scheduler, dag-processor, triggerer and their children"),
-        Row(GROUP, f"real local Airflow: peak RSS in the {SETTLE_S:.0f} s after ready", "MiB", col("ours", 2, mib),
+        Row(GROUP, f"real local Airflow: peak PSS in the {SETTLE_S:.0f} s after ready", "MiB", col("ours", 2, mib),
             col("peer", 2, mib), peer_label=peer_label, runs=rounds, notes="while the example DAGs are parsed"),
     ]  # fmt: skip
