@@ -11,13 +11,11 @@ memory in the test summary; it needs PostgreSQL and Redis and takes minutes, so 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from benchmarks._common import REPO_ROOT, Row, bench_env, median, tmp_root
@@ -46,14 +44,11 @@ def _tree_pss(pids: list[int]) -> int:
 
 
 def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=3) as response:
-            health = json.load(response)
-    except (OSError, ValueError):
-        return False
-    return all(
-        (health.get(k) or {}).get("status") == "healthy" for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")
-    )
+    from airflow_mlsecops.deployment.local import api_health
+
+    health = api_health(url) or {}
+    components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+    return all((health.get(k) or {}).get("status") == "healthy" for k in components)
 
 
 def _settle(pids: list[int]) -> tuple[int, int]:

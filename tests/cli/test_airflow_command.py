@@ -9,21 +9,19 @@ The browser part needs Chromium (``MLSECOPS_TEST_CHROMIUM``, which ``.ci/run`` s
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from airflow_mlsecops.deployment.local import free_port
+from airflow_mlsecops.deployment.local import LocalAirflow, free_port
 from tests.conftest import _SKIPPED_SUITES, REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -34,31 +32,19 @@ DAG_ID = "secure_training_pipeline"
 @dataclass
 class Running:
     process: subprocess.Popen[str]
-    url: str
-    home: Path
+    airflow: LocalAirflow  # the same home and port, not started here: passwords and REST calls
     output: list[str]
 
     @property
-    def passwords(self) -> dict[str, str]:
-        path = self.home / "airflow-local" / "simple_auth_manager_passwords.json.generated"
-        return dict(json.loads(path.read_text()))
+    def url(self) -> str:
+        return self.airflow.api_url
 
-    def call(self, user: str, method: str, path: str, body: object = None) -> tuple[int, dict]:
-        login = json.dumps({"username": user, "password": self.passwords[user]}).encode()
-        request = urllib.request.Request(f"{self.url}/auth/token", data=login, headers={"Content-Type": "application/json"})
-        token = json.load(urllib.request.urlopen(request, timeout=30))["access_token"]
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, {"detail": error.read().decode(errors="replace")}
+    @property
+    def passwords(self) -> dict[str, str]:
+        return self.airflow.passwords
+
+    def call(self, user: str, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        return self.airflow.call(user, method, path, body)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +76,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if "Airflow is ready" not in text:
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail(f"mlsecops airflow did not get ready:\n{text}")
-    yield Running(process, f"http://127.0.0.1:{port}", home, output)
+    users = dict.fromkeys(("admin", "alice", "bob", "carol"), "user")
+    yield Running(
+        process, LocalAirflow(home=home / "airflow-local", dags_folder=REPO_ROOT / "dags", users=users, port=port), output
+    )
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
 

@@ -70,35 +70,14 @@ class Deployment:
     ledger_url: str
     env: dict[str, str]
     started_in: float
-    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
         return self.airflow.api_url
 
-    def token(self, user: str) -> str:
-        if user not in self.tokens:
-            self.tokens[user] = self.airflow.token(user)
-        return self.tokens[user]
-
     def call(self, user: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One REST call to Airflow's public API as ``user``: (status, JSON body)."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.api}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {self.token(user)}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            text = error.read()
-            try:
-                return error.code, json.loads(text)
-            except ValueError:
-                return error.code, text.decode(errors="replace")
+        return self.airflow.call(user, method, path, body)
 
     def trigger(self, user: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         status, body = self.call(user, "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})

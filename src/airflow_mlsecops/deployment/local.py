@@ -78,6 +78,7 @@ class LocalAirflow:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
     _logs: list[IO[bytes]] = field(default_factory=list, init=False)
     _secrets: dict[str, str] = field(default_factory=dict, init=False)
+    _tokens: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).absolute()
@@ -236,11 +237,7 @@ class LocalAirflow:
 
     def health(self) -> dict[str, Any] | None:
         """``GET /api/v2/monitor/health`` (no login needed), or None while the API server is down."""
-        try:
-            with urllib.request.urlopen(f"{self.api_url}/api/v2/monitor/health", timeout=5) as response:
-                return dict(json.load(response))
-        except (OSError, ValueError):
-            return None
+        return api_health(self.api_url)
 
     def _dead(self) -> list[str]:
         return [name for name, proc in self.processes.items() if proc.poll() is not None]
@@ -325,13 +322,43 @@ class LocalAirflow:
 
     # ------------------------------------------------------------------ REST
     def token(self, user: str) -> str:
-        """A JWT for ``user`` from ``POST /auth/token``."""
-        body = json.dumps({"username": user, "password": self.passwords[user]}).encode()
+        """A JWT for ``user`` from ``POST /auth/token`` (one login per user and object)."""
+        if user not in self._tokens:
+            body = json.dumps({"username": user, "password": self.passwords[user]}).encode()
+            request = urllib.request.Request(
+                f"{self.api_url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._tokens[user] = str(json.load(response)["access_token"])
+        return self._tokens[user]
+
+    def call(self, user: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One call to Airflow's REST API logged in as ``user``: (HTTP status, the JSON answer, or
+        the text of an error that is not JSON)."""
         request = urllib.request.Request(
-            f"{self.api_url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
+            f"{self.api_url}{path}",
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token(user)}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return str(json.load(response)["access_token"])
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, text.decode(errors="replace")
+
+
+def api_health(api_url: str) -> dict[str, Any] | None:
+    """Airflow's ``GET /api/v2/monitor/health`` (no login needed), or None while nothing answers."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/api/v2/monitor/health", timeout=5) as response:
+            return dict(json.load(response))
+    except (OSError, ValueError):
+        return None
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -343,4 +370,4 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         pass
 
 
-__all__ = ["CELERY_WORKER", "CORE_COMPONENTS", "LocalAirflow", "free_port"]
+__all__ = ["CELERY_WORKER", "CORE_COMPONENTS", "LocalAirflow", "api_health", "free_port"]
