@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.cli._common import EXIT_OK, print_json
 from airflow_mlsecops.exceptions import ConfigurationError
+from airflow_mlsecops.lifecycle.approval import REQUEST_XCOM_KEY
 
 if TYPE_CHECKING:
     from airflow_mlsecops.lifecycle.airflow_api import AirflowAPI, HITLRequest
@@ -24,7 +25,7 @@ API_URL_ENV = "AIRFLOW_API_URL"
 TOKEN_ENV = "AIRFLOW_API_TOKEN"
 USERNAME_ENV = "AIRFLOW_API_USERNAME"
 PASSWORD_ENV = "AIRFLOW_API_PASSWORD"
-_REQUEST_KEY = "mlsecops_approval_request"  # the operator's XCom: the request bound to its digests
+_REQUEST_KEY = REQUEST_XCOM_KEY
 
 
 def _api_url(args: argparse.Namespace) -> str | None:

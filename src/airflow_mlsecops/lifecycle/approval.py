@@ -33,6 +33,11 @@ REQUEST_GATE_NAME = gate_names.MODEL_APPROVAL_REQUEST
 _BOOKKEEPING_GATES = gate_names.APPROVAL_BOOKKEEPING
 
 
+#: The XCom key under which ModelApprovalGateOperator keeps its request (bound to its digests),
+#: read back by the answering paths (REST and the embedded demo).
+REQUEST_XCOM_KEY = "mlsecops_approval_request"
+
+
 def evidence_digest(results: Mapping[str, GateResult]) -> tuple[str, dict[str, str]]:
     """Digest of the evidence a reviewer is shown: one SHA-256 per recorded result, then of the map.
 

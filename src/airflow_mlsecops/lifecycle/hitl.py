@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_mlsecops.exceptions import ApprovalRefused, ConfigurationError
-from airflow_mlsecops.lifecycle.approval import APPROVE, REJECT, ApprovalRequest
+from airflow_mlsecops.lifecycle.approval import APPROVE, REJECT, REQUEST_XCOM_KEY, ApprovalRequest
 
-_REQUEST_KEY = "mlsecops_approval_request"
+_REQUEST_KEY = REQUEST_XCOM_KEY
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.hooks import DEFAULT_MLFLOW_CONN_ID
-from airflow_mlsecops.lifecycle.approval import OPTIONS, validate_reviewers
+from airflow_mlsecops.lifecycle.approval import OPTIONS, REQUEST_XCOM_KEY, validate_reviewers
 from airflow_mlsecops.operators.base import check_conn_id
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from airflow_mlsecops.hooks.evidence import EvidenceHook
     from airflow_mlsecops.lifecycle.approval import ApprovalRequest
 
-_REQUEST_KEY = "mlsecops_approval_request"
+_REQUEST_KEY = REQUEST_XCOM_KEY
 _TALLY_KEY = "mlsecops_approval_tally"
 
 
