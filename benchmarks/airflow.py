@@ -27,20 +27,9 @@ SETTLE_S = 20.0  # after ready: the dag-processor parses the example DAGs
 
 
 def _tree_pss(pids: list[int]) -> int:
-    import psutil
+    from airflow_mlsecops.deployment.local import process_tree_memory
 
-    total = 0
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    total += p.memory_full_info().pss  # PSS: forked children share pages
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            pass
-    return total
+    return sum(process_tree_memory(pid, "pss") for pid in pids)
 
 
 def _healthy(url: str) -> bool:

@@ -67,9 +67,7 @@ class Deployment:
 
     airflow: LocalAirflow
     mlflow_uri: str
-    ledger_url: str
     env: dict[str, str]
-    started_in: float
 
     @property
     def api(self) -> str:
@@ -265,12 +263,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
         airflow.wait_until_ready(timeout=300)
         watch = MemoryWatch(airflow)
         watch.start()
-        deployment = Deployment(
-            airflow=airflow, mlflow_uri=mlflow_uri, ledger_url=ledger_url, env={**os.environ, **verifier}, started_in=0.0
-        )
+        deployment = Deployment(airflow=airflow, mlflow_uri=mlflow_uri, env={**os.environ, **verifier})
         for dag_id in ("secure_training_pipeline", SHORT_TIMEOUT_DAG):
             _wait_for_dag(deployment, dag_id)
-        deployment.started_in = time.monotonic() - started
         yield deployment
     finally:
         if watch is not None:

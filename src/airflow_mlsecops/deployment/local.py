@@ -303,22 +303,7 @@ class LocalAirflow:
     # ------------------------------------------------------------------ measurements
     def memory_bytes(self) -> dict[str, int]:
         """Resident memory (RSS) of each component with all its child processes."""
-        import psutil
-
-        usage: dict[str, int] = {}
-        for name, proc in self.processes.items():
-            total = 0
-            try:
-                root = psutil.Process(proc.pid)
-                for p in [root, *root.children(recursive=True)]:
-                    try:
-                        total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                pass
-            usage[name] = total
-        return usage
+        return {name: process_tree_memory(proc.pid) for name, proc in self.processes.items()}
 
     # ------------------------------------------------------------------ REST
     def token(self, user: str) -> str:
@@ -352,6 +337,26 @@ class LocalAirflow:
                 return error.code, text.decode(errors="replace")
 
 
+def process_tree_memory(pid: int, kind: str = "rss") -> int:
+    """Bytes of memory of a process and all its descendants: ``rss``, or ``pss`` (pages shared by
+    forked children counted once; reads /proc/*/smaps, slower). Processes gone meanwhile count 0."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in tree:
+        try:
+            info = process.memory_full_info() if kind == "pss" else process.memory_info()
+            total += int(getattr(info, kind))
+        except psutil.Error:
+            pass
+    return total
+
+
 def api_health(api_url: str) -> dict[str, Any] | None:
     """Airflow's ``GET /api/v2/monitor/health`` (no login needed), or None while nothing answers."""
     try:
@@ -370,4 +375,4 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         pass
 
 
-__all__ = ["CELERY_WORKER", "CORE_COMPONENTS", "LocalAirflow", "api_health", "free_port"]
+__all__ = ["CELERY_WORKER", "CORE_COMPONENTS", "LocalAirflow", "api_health", "free_port", "process_tree_memory"]
