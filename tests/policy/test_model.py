@@ -130,10 +130,10 @@ def test_every_error_names_its_line() -> None:
         "p.yaml:13: /rules/0/thresholds/sbom/fail_on/1: 'severe' is not one of: critical, high, medium, low, unknown",
         "p.yaml:16: /rules/0/approval/required_approvals: duplicate key 'required_approvals' (first on line 15); "
         "a policy must say things once",
-        "p.yaml:18: /rules/1/match: match needs at least one of tags, owners, dag_id_pattern (use"
+        "p.yaml:18: /rules/1/match: match needs at least one of tags, owners, dag_id_pattern, models (use"
         " dag_id_pattern: '.*' for every DAG)",
         "p.yaml:19: /rules/1/bogus: unknown key 'bogus'; expected one of: name, description, match, required_gates, "
-        "thresholds, approval, trusted_keys",
+        "thresholds, approval, trusted_keys, allowed_operators",
     ]
 
 

@@ -32,6 +32,7 @@ No Airflow import; ``yaml`` and ``jsonschema`` are imported when a policy is loa
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -133,18 +134,55 @@ class PolicyIssue:
 # ----------------------------------------------------------------------------- the model
 @dataclass(frozen=True)
 class Match:
-    """Which DAGs a rule applies to: every criterion given must hold; a list holds if any item does."""
+    """Which DAGs and which registered models a rule applies to.
+
+    DAG criteria (``tags``, ``owners``, ``dag_id_pattern``): every one given must hold; a list holds
+    if any item does. They describe what a DAG says about itself, which its author chooses.
+    Model criteria (``models``, ``aliases``): the rule also applies to every registration of a
+    model whose name matches ``models`` and every promotion of one to an alias matching ``aliases``
+    (any alias when not given), whichever DAG does it. Patterns are shell-style (``credit-*``).
+    """
 
     tags: tuple[str, ...] = ()
     owners: tuple[str, ...] = ()
     dag_id_pattern: str | None = None
+    models: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
-    def matches(self, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] = ()) -> bool:
+    @property
+    def has_dag_criteria(self) -> bool:
+        return bool(self.tags or self.owners or self.dag_id_pattern is not None)
+
+    def matches_dag(self, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] = ()) -> bool:
+        """The DAG criteria hold (``False`` when the rule has none)."""
+        if not self.has_dag_criteria:
+            return False
         if self.tags and not set(self.tags) & {str(t) for t in tags}:
             return False
         if self.owners and not set(self.owners) & set(split_owners(owners)):
             return False
         return not (self.dag_id_pattern is not None and re.fullmatch(self.dag_id_pattern, dag_id) is None)
+
+    def matches_model(self, name: str, alias: str | None = None) -> bool:
+        """The rule governs registering ``name`` (``alias`` None) or promoting it to ``alias``."""
+        if not self.models or not any(fnmatch.fnmatchcase(name, p) for p in self.models):
+            return False
+        return alias is None or not self.aliases or any(fnmatch.fnmatchcase(alias, p) for p in self.aliases)
+
+    def matches(
+        self,
+        dag_id: str,
+        tags: Iterable[str] = (),
+        owners: Iterable[str] = (),
+        models: Iterable[tuple[str, str | None]] = (),
+    ) -> bool:
+        """The DAG criteria hold, or the DAG registers or promotes a governed model.
+
+        :param models: ``(model name, alias)`` pairs the DAG registers (alias ``None``) or promotes.
+        """
+        if self.matches_dag(dag_id, tags, owners):
+            return True
+        return any(self.matches_model(name, alias) for name, alias in models)
 
     def describe(self) -> str:
         parts = []
@@ -154,7 +192,15 @@ class Match:
             parts.append("owners " + ", ".join(self.owners))
         if self.dag_id_pattern is not None:
             parts.append(f"dag_id matching {self.dag_id_pattern}")
-        return " and ".join(parts)
+        text = " and ".join(parts)
+        if self.models:
+            governed = "models " + ", ".join(self.models) + (" to aliases " + ", ".join(self.aliases) if self.aliases else "")
+            text = (
+                f"{text}, or any DAG that registers or promotes {governed}"
+                if text
+                else f"any DAG that registers or promotes {governed}"
+            )
+        return text
 
 
 @dataclass(frozen=True)
@@ -192,6 +238,8 @@ class Rule:
     thresholds: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     approval: Approval = field(default_factory=Approval)
     trusted_keys: tuple[str, ...] = ()
+    #: Gate operator classes outside the package (``module.Class``) allowed to record gate evidence.
+    allowed_operators: tuple[str, ...] = ()
     description: str = ""
     line: int = 0
 
@@ -219,6 +267,10 @@ class Rule:
             match["owners"] = list(self.match.owners)
         if self.match.dag_id_pattern is not None:
             match["dag_id_pattern"] = self.match.dag_id_pattern
+        if self.match.models:
+            match["models"] = list(self.match.models)
+        if self.match.aliases:
+            match["aliases"] = list(self.match.aliases)
         return {
             "name": self.name,
             "line": self.line,
@@ -229,6 +281,7 @@ class Rule:
             },
             "approval": {k: list(v) if isinstance(v, tuple) else v for k, v in self.approval.values().items()},
             "trusted_keys": list(self.trusted_keys),
+            "allowed_operators": list(self.allowed_operators),
         }
 
 
@@ -246,10 +299,30 @@ class Policy:
     version: int = POLICY_VERSION
     description: str = ""
 
-    def matching(self, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()) -> tuple[Rule, ...]:
-        """The rules that apply to a DAG (in file order)."""
-        tags, owners = tuple(tags), split_owners(owners)
-        return tuple(r for r in self.rules if r.match.matches(dag_id, tags, owners))
+    def matching(
+        self,
+        dag_id: str,
+        tags: Iterable[str] = (),
+        owners: Iterable[str] | str = (),
+        models: Iterable[tuple[str, str | None]] = (),
+    ) -> tuple[Rule, ...]:
+        """The rules that apply to a DAG (in file order).
+
+        :param models: ``(name, alias)`` pairs the DAG registers (alias ``None``) or promotes: rules
+            that govern one of them apply whatever the DAG's id, tags and owners.
+        """
+        tags, owners, models = tuple(tags), split_owners(owners), tuple(models)
+        return tuple(r for r in self.rules if r.match.matches(dag_id, tags, owners, models))
+
+    @property
+    def governs_models(self) -> bool:
+        """Whether any rule selects by registered model name (then a model name must be known to judge a DAG)."""
+        return any(r.match.models for r in self.rules)
+
+    @property
+    def allowed_operators(self) -> tuple[str, ...]:
+        """Every operator class any rule allows (``module.Class``)."""
+        return tuple(dict.fromkeys(name for r in self.rules for name in r.allowed_operators))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -574,7 +647,9 @@ def _describe(error: Any, index: _LineIndex) -> list[PolicyIssue]:
         if len(path) == 3 and path[2] == "match":
             return [
                 PolicyIssue(
-                    line, at, "match needs at least one of tags, owners, dag_id_pattern (use dag_id_pattern: '.*' for every DAG)"
+                    line,
+                    at,
+                    "match needs at least one of tags, owners, dag_id_pattern, models (use dag_id_pattern: '.*' for every DAG)",
                 )
             ]
         return [PolicyIssue(line, at, "must not be empty (leave the key out instead)")]
@@ -618,6 +693,15 @@ def _semantic_issues(data: Mapping[str, Any], index: _LineIndex) -> list[PolicyI
                 issues.append(
                     PolicyIssue(index.line(where), _pointer(where), f"dag_id_pattern is not a valid regular expression: {exc}")
                 )
+        if rule["match"].get("aliases") and not rule["match"].get("models"):
+            where = (*base, "match", "aliases")
+            issues.append(
+                PolicyIssue(
+                    index.line(where),
+                    _pointer(where),
+                    "aliases needs models: it narrows which promotions of those models the rule governs",
+                )
+            )
         if not any(rule.get(k) for k in ("required_gates", "thresholds", "approval", "trusted_keys")):
             issues.append(
                 PolicyIssue(
@@ -659,6 +743,8 @@ def _build_rule(i: int, item: Mapping[str, Any], index: _LineIndex, base_dir: Pa
             tags=tuple(match.get("tags") or ()),
             owners=tuple(match.get("owners") or ()),
             dag_id_pattern=match.get("dag_id_pattern"),
+            models=tuple(match.get("models") or ()),
+            aliases=tuple(match.get("aliases") or ()),
         ),
         register_gates=tuple(gates.get(STEP_REGISTER) or ()),
         promote_gates=tuple(gates.get(STEP_PROMOTE) or ()),
@@ -669,6 +755,7 @@ def _build_rule(i: int, item: Mapping[str, Any], index: _LineIndex, base_dir: Pa
             separation_of_duties=approval.get("separation_of_duties"),
         ),
         trusted_keys=keys,
+        allowed_operators=tuple(item.get("allowed_operators") or ()),
         description=str(item.get("description", "")),
         line=index.line(("rules", i)),
     )
