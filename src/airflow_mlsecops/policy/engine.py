@@ -306,6 +306,10 @@ def requirements(rule: Rule) -> list[tuple[str, str, str, Any]]:
         out.append((PROMOTION_GATE, "required_approvals", MIN, rule.approval.required_approvals))
     if rule.trusted_keys:
         out.extend((gate, "public_keys", SUBSET, rule.trusted_keys) for gate in KEY_GATES)
+    from airflow_mlsecops.policy.parameters import default_requirements
+
+    named = {(gate, parameter) for gate, parameter, _, _ in out}
+    out.extend(item for item in default_requirements(rule) if (item[0], item[1]) not in named)
     return out
 
 
