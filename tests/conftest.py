@@ -60,7 +60,13 @@ for _name in (
 
 import pytest  # noqa: E402
 
+from airflow_mlsecops import config as _config  # noqa: E402
 from airflow_mlsecops.config import Settings  # noqa: E402
+
+# In-process tests set the platform's variables with monkeypatch.setenv: here the live environment
+# counts as the platform's. ``pinned_platform_environment`` turns the real rule back on, and every
+# subprocess (CLI, Airflow) applies it for real.
+_config._trust_live_environment = True
 
 REPO_ROOT = Path(__file__).parents[1]
 _SKIPPED_SUITES: dict[str, str] = {}
@@ -92,6 +98,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     settings = Settings.from_env()
     settings.generate_key_pair()
     return Settings.from_env()
+
+
+@pytest.fixture
+def pinned_platform_environment() -> Iterator[None]:
+    """The platform's environment as it is now, fixed as in a real process: a later change of a
+    platform variable in ``os.environ`` (by a DAG file) is refused, as it is in Airflow."""
+    _config.pin_platform_environment()
+    _config._trust_live_environment = False
+    try:
+        yield
+    finally:
+        _config._trust_live_environment = True
+        _config._pinned_environment = None
 
 
 @pytest.fixture(scope="session")

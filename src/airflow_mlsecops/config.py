@@ -22,6 +22,16 @@ environment variables, and loading Airflow's configuration would cost seconds).
 hook (:mod:`airflow_mlsecops.hooks.evidence`) uses it in every task. This module imports Airflow
 only inside :func:`airflow_config_values`, and only when asked to.
 
+The platform's settings cannot be changed from inside a process: :data:`PLATFORM_OPTIONS` (the
+policy file, the trusted keys, the signing key, the ledger, ``home``) decide what is enforced and
+whom a verifier trusts, so a DAG file that sets ``MLSECOPS_POLICY`` (or ``AIRFLOW__MLSECOPS__POLICY_FILE``,
+``MLSECOPS_TRUSTED_KEYS``...) in ``os.environ`` must not change them. Their environment variables are
+compared with the environment the process started with (:func:`platform_environment`: Linux's
+``/proc/self/environ``, which ``os.environ`` assignments do not change; elsewhere a copy taken when
+this module is imported); any difference is a :class:`ConfigurationError` naming the variable, so
+every gate, the cluster policy and the promotion fail closed. The ``mlsecops`` CLI and the demo set
+some of these variables themselves from their flags, then call :func:`pin_platform_environment`.
+
 Trust: the ``keys/`` folder of ``home`` is trusted for verification only when ``home`` was set
 explicitly (``[mlsecops] home`` or ``MLSECOPS_HOME``); the ``./.mlsecops/keys`` of whatever
 directory a verifier runs in is never trusted by default. A key is never logged; only its key id is.
@@ -150,6 +160,18 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTION_NAMES: tuple[str, ...] = tuple(o.name for o in OPTIONS)
+#: Options that decide what is enforced and whom a verifier trusts: fixed for the life of a process
+#: (see the module's documentation). The MLflow store options are not among them: evidence in
+#: another store still has to verify against the platform's ledger and keys.
+PLATFORM_OPTIONS: tuple[str, ...] = (
+    "home",
+    "policy_file",
+    "trusted_keys",
+    "signing_key",
+    "signing_key_pem",
+    "signing_key_password",
+    "ledger_url",
+)
 _BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
 #: Options that describe one MLflow store together with ``tracking_uri``.
 STORE_OPTIONS: tuple[str, ...] = ("registry_uri", "artifact_root", "mlflow_ui_url")
@@ -158,6 +180,72 @@ STORE_OPTIONS: tuple[str, ...] = ("registry_uri", "artifact_root", "mlflow_ui_ur
 def _clean(value: object) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None
+
+
+# ----------------------------------------------------------------------------- the platform's environment
+_IMPORT_ENVIRONMENT: dict[str, str] = dict(os.environ)
+_pinned_environment: dict[str, str] | None = None
+_trust_live_environment = False  # tests only: every in-process change counts as the platform's
+
+
+def _start_environment() -> dict[str, str]:
+    """The environment this process was started with (Linux), else the copy taken at import."""
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return dict(_IMPORT_ENVIRONMENT)
+    found: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            found[os.fsdecode(name)] = os.fsdecode(value)
+    return found
+
+
+def platform_environment() -> Mapping[str, str]:
+    """The environment the platform gave this process: the one it started with, or the one the
+    ``mlsecops`` CLI or the demo pinned after applying their own flags."""
+    if _trust_live_environment:
+        return os.environ
+    if _pinned_environment is not None:
+        return _pinned_environment
+    return _start_environment()
+
+
+def pin_platform_environment(env: Mapping[str, str] | None = None) -> None:
+    """Take ``env`` (default: ``os.environ`` as it is now) as the platform's environment from here on.
+
+    For entry points that set the platform's variables themselves before any DAG code runs (the
+    ``mlsecops`` CLI from its flags, the demo); never call it from a DAG file.
+    """
+    global _pinned_environment
+    _pinned_environment = dict(os.environ if env is None else env)
+
+
+def platform_variables(option: str) -> tuple[str, ...]:
+    """Every environment variable that can set ``option``: its twin and Airflow's forms."""
+    upper = f"AIRFLOW__{SECTION.upper()}__{option.upper()}"
+    names = [_BY_NAME[option].env, upper]
+    if _BY_NAME[option].sensitive:
+        names.extend((f"{upper}_CMD", f"{upper}_SECRET"))
+    return tuple(names)
+
+
+def check_platform_environment(options: Sequence[str] = PLATFORM_OPTIONS) -> None:
+    """Refuse when a variable of a platform setting differs from the platform's environment.
+
+    :raises ConfigurationError: naming each changed variable (never its value: it may be a secret).
+    """
+    if _trust_live_environment:
+        return
+    reference = platform_environment()
+    changed = [name for option in options for name in platform_variables(option) if os.environ.get(name) != reference.get(name)]
+    if changed:
+        raise ConfigurationError(
+            f"{', '.join(changed)} changed inside this process after it started (e.g. by a DAG file); the platform's "
+            "policy, keys and ledger come only from the environment and Airflow configuration the process was started "
+            "with, so nothing is judged or signed until the change is removed"
+        )
 
 
 @dataclass(frozen=True)
@@ -271,7 +359,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """The settings of the environment alone (no Airflow import): what the ``mlsecops`` CLI uses."""
+        """The settings of the environment alone (no Airflow import): what the ``mlsecops`` CLI uses.
+
+        :raises ConfigurationError: reading ``os.environ`` (``env`` None) and a platform setting was
+            changed inside the process (:func:`check_platform_environment`).
+        """
+        if env is None:
+            check_platform_environment()
         return cls.from_layers([Layer.from_env(env)])
 
     @classmethod
@@ -290,8 +384,11 @@ class Settings:
         :param airflow_config: read Airflow's ``[mlsecops]`` section: ``True`` always (importing
             Airflow's configuration if needed), ``False`` never, ``None`` when it is already loaded.
         :param env: the environment (default ``os.environ``).
-        :raises ConfigurationError: a source cannot be read.
+        :raises ConfigurationError: a source cannot be read, or (reading ``os.environ``) a platform
+            setting was changed inside the process (:func:`check_platform_environment`).
         """
+        if env is None:
+            check_platform_environment()
         layers: list[Layer] = []
         if connection:
             layers.append(Layer("connection", connection, connection_name))

@@ -56,6 +56,9 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from airflow_mlsecops.config import pin_platform_environment
+
+    pin_platform_environment()  # what the CLI was started with; nothing it loads (a DAG file) may change it
     try:
         return int(args.func(args))
     except (VerificationError, GateRejected) as exc:

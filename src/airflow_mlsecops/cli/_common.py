@@ -23,6 +23,9 @@ def apply_store_options(args: argparse.Namespace) -> None:
         os.environ["MLSECOPS_LEDGER_URL"] = args.ledger_url
     if getattr(args, "trusted_key", None):
         os.environ["MLSECOPS_TRUSTED_KEYS"] = os.pathsep.join(args.trusted_key)
+    from airflow_mlsecops.config import pin_platform_environment
+
+    pin_platform_environment()  # the flags are the platform's settings for this command
     # A CLI user wants a clear answer about an unreachable server, not minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")

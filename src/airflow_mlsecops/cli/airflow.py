@@ -53,7 +53,7 @@ def _stop_on_signals() -> None:
 def cmd_airflow(args: argparse.Namespace) -> int:
     import os
 
-    from airflow_mlsecops.config import Settings, telemetry_off
+    from airflow_mlsecops.config import Settings, pin_platform_environment, telemetry_off
     from airflow_mlsecops.demo.accounts import ADMIN, ML_ENGINEER, REVIEWERS
     from airflow_mlsecops.deployment.local import LocalAirflow, free_port
 
@@ -69,6 +69,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
     home = Path(os.environ.get("MLSECOPS_HOME") or ".mlsecops").absolute()
     os.environ["MLSECOPS_HOME"] = str(home)
+    pin_platform_environment()  # this command is the platform here: its own settings are the platform's
     settings = Settings.from_env()
     if settings.signing_key_path is None and not settings.signing_key_pem_set:
         key = settings.generate_key_pair()

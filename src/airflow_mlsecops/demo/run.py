@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_mlsecops import gate_names
-from airflow_mlsecops.config import SIGNING_KEY_FILE, Settings, telemetry_off
+from airflow_mlsecops.config import SIGNING_KEY_FILE, Settings, pin_platform_environment, telemetry_off
 from airflow_mlsecops.demo._runner import RUNNER_MODULE, runner_command
 from airflow_mlsecops.demo.accounts import REVIEWERS
 from airflow_mlsecops.exceptions import ConfigurationError, MLSecOpsError
@@ -258,6 +258,7 @@ def prepare_environment(dags_folder: Path) -> tuple[Settings, dict[str, str], li
     notes: list[str] = []
     home = demo_home()
     os.environ["MLSECOPS_HOME"] = str(home)
+    pin_platform_environment()  # the demo is the platform here: its own settings are the platform's
     settings = Settings.from_env()
     env = dict(os.environ)
     env.setdefault("AIRFLOW_HOME", str(home / "airflow"))
@@ -358,6 +359,7 @@ def _run_demo(
     if previous is not None:
         notes.insert(0, f"stopped the previous demo run, which was still waiting: {previous.describe()}")
     os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW", "MLFLOW", "MLSECOPS"))})
+    pin_platform_environment()  # before any DAG file is read: a DAG cannot change these afterwards
     for note in notes:
         say(note)
     logs = settings.home / "logs"

@@ -64,10 +64,15 @@ def violations_for(dag: Any) -> list[str]:
 
     if not has_mlsecops_task(dag):
         return []
+    from airflow_mlsecops.exceptions import ConfigurationError
     from airflow_mlsecops.policy.engine import evaluate
     from airflow_mlsecops.policy.model import PolicyError, configured_policy_path, load_policy
 
-    path = configured_policy_path()
+    try:
+        path = configured_policy_path()
+    except ConfigurationError as exc:  # e.g. the DAG file changed MLSECOPS_POLICY: never "no policy"
+        problem = str(exc).replace("[", "(").replace("]", ")")
+        return [f"the mlsecops policy cannot be located, so DAG {dag.dag_id} is rejected (fail closed): {problem}"]
     if path is None:
         if _once("no-policy"):
             log.warning(
