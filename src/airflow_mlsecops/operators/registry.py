@@ -184,7 +184,6 @@ class PromoteModelOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.base import Evaluation, run_gate
         from airflow_mlsecops.lifecycle.promotion import check_promotion
-        from airflow_mlsecops.policy.engine import policy_defaults, required_gates
         from airflow_mlsecops.policy.model import load_configured_policy
         from airflow_mlsecops.policy.runtime import check_evidence_against_policy
 
@@ -204,17 +203,14 @@ class PromoteModelOperator(BaseGateOperator):
         approvals = self.required_approvals
         policy_check = None
         if policy is not None:
+            # The rules of this DAG, and every rule that governs this model and alias, whichever DAG
+            # promotes it: the name and alias are the ones being set in the registry now.
+            governed = ((str(self.name), str(self.alias)),)
+            rules = policy.matching(dag.dag_id, dag.tags, owners, models=governed)
             gates = list(
-                dict.fromkeys(
-                    [*gates, *(g for g in required_gates(policy, dag.dag_id, dag.tags, owners) if g != gate_names.MODEL_APPROVAL)]
-                )
+                dict.fromkeys([*gates, *(g for r in rules for g in r.gates_for("promote") if g != gate_names.MODEL_APPROVAL)])
             )
-            approvals = max(
-                approvals,
-                int(
-                    policy_defaults(policy, gate_names.MODEL_PROMOTION, dag.dag_id, dag.tags, owners).get("required_approvals", 0)
-                ),
-            )
+            approvals = max([approvals, *(int(r.approval.required_approvals or 0) for r in rules)])
 
             def policy_check(results: Any) -> list[str]:
                 violations = check_evidence_against_policy(
@@ -225,6 +221,7 @@ class PromoteModelOperator(BaseGateOperator):
                     policy=policy,
                     task_id=self.task_id,
                     required_approvals=approvals,
+                    models=governed,
                 )
                 return [str(v) for v in violations]
 

@@ -41,6 +41,7 @@ def check_evidence_against_policy(
     task_id: str | None = None,
     required_approvals: int | None = None,
     operator: str = PROMOTE_OPERATOR,
+    models: Iterable[tuple[str, str | None]] = (),
 ) -> list[Violation]:
     """Violations of the policy by a pipeline run's evidence, judged at the promote step.
 
@@ -54,6 +55,8 @@ def check_evidence_against_policy(
     :param task_id: the promote task's id (named in the messages, as at parse time).
     :param required_approvals: the promote task's own ``required_approvals``, checked against the policy.
     :param operator: the promote task's class name, for the messages.
+    :param models: ``(registered model, alias)`` being promoted: rules that govern them apply too,
+        whatever the DAG's id, tags and owners.
     :raises PolicyError: the policy is broken (the caller must refuse: fail closed).
     """
     loaded = _resolve(policy)
@@ -71,7 +74,7 @@ def check_evidence_against_policy(
     from airflow_mlsecops.policy.model import split_owners
 
     dag = DagInfo(dag_id=dag_id, tasks=(*tasks, promote), tags=tuple(str(t) for t in tags), owners=split_owners(owner))
-    rules = loaded.matching(dag.dag_id, dag.tags, dag.owners)
+    rules = loaded.matching(dag.dag_id, dag.tags, dag.owners, models=tuple(models))
     found = evaluate(loaded, dag, steps=(STEP_PROMOTE,), rules=rules)
     found.extend(_verdicts(rules, report_results, dag, promote))
     unique: dict[str, Violation] = {}
