@@ -248,6 +248,18 @@ def check_platform_environment(options: Sequence[str] = PLATFORM_OPTIONS) -> Non
         )
 
 
+def restore_platform_environment(options: Sequence[str] = PLATFORM_OPTIONS) -> None:
+    """Put every variable of the platform settings in ``os.environ`` back as the platform set it
+    (``mlsecops policy check``, after noting the DAG file that changed them)."""
+    reference = platform_environment()
+    for option in options:
+        for name in platform_variables(option):
+            if name in reference:
+                os.environ[name] = reference[name]
+            else:
+                os.environ.pop(name, None)
+
+
 @dataclass(frozen=True)
 class Layer:
     """One source of settings: values by option name, and how messages name where a value came from.

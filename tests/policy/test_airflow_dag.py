@@ -88,6 +88,8 @@ def test_the_adapter_reads_gates_arguments_and_edges(tmp_path: Path) -> None:
     assert thresholds["feature_shift_overrides"] == {"income": 0.3} and thresholds["max_duplicate_share"] == 0.01
     assert dict(tasks["promote"].arguments) == {"required_approvals": 0}
     assert info.step_tasks("promote") == [tasks["promote"]] and info.changes_models
+    assert info.models == (("m", "champion"),)  # (registered model, alias) promoted: rules by model apply
+    assert tasks["promote"].trigger_rule == "all_success" and tasks["promote"].origin is None
     assert info.ancestors("promote") >= {"prep", "checks.pii", "approve", "robust_many"}
 
 

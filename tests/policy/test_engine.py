@@ -295,6 +295,11 @@ def test_structures_serialise() -> None:
         "upstream": ["a"],
         "arguments": {"drift_share": {"unresolved": "an XCom value"}},
         "warn_only": False,
+        "trigger_rule": "all_success",
+        "operator_path": None,
+        "origin": None,
+        "registered_model": None,
+        "model_alias": None,
     }
     (violation,) = evaluate(POLICY, info)
     assert violation.to_dict()["kind"] == "threshold" and str(violation) == violation.message

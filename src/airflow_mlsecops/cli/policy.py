@@ -2,8 +2,11 @@
 
 * ``mlsecops policy check [--policy P] DAGS_DIR [--json]``: parse every DAG file with Airflow's
   ``DagBag`` (no scheduler, no database) and judge each DAG with the same engine as the cluster
-  policy. Exit 0: every DAG complies; 1: at least one violation; 2: the check could not run or is
-  incomplete (broken or missing policy, missing folder, a DAG file that does not import).
+  policy (rules chosen by the DAG's id, tags and owners and by the registered models it registers
+  or promotes; plus the checks every policy makes: gate operator classes, trigger rules, empty
+  mapped gates, model names known before the run). Exit 0: every DAG complies; 1: at least one
+  violation; 2: the check could not run or is incomplete (broken or missing policy, missing
+  folder, a DAG file that does not import).
 * ``mlsecops policy schema``: print the policy's JSON Schema.
 * ``mlsecops policy validate [--policy P] [--json]``: validate a policy file; print its digest and rules.
 
@@ -130,16 +133,29 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def collect_dags(dags_dir: Path) -> tuple[list[Any], dict[str, str]]:
+def collect_dags(dags_dir: Path, tampered: dict[str, str] | None = None) -> tuple[list[Any], dict[str, str]]:
     """Parse the DAG files under ``dags_dir`` with Airflow's ``DagBag``, this package's own cluster
-    policy turned off (it is what is being run here). Returns (DAGs, import errors by file)."""
+    policy turned off (it is what is being run here). Returns (DAGs, import errors by file).
+
+    :param tampered: filled with DAG id -> why, for each DAG whose file changed a platform setting
+        in ``os.environ`` while it ran (the change is undone before the next file).
+    """
     from airflow.dag_processing.dagbag import DagBag
 
+    from airflow_mlsecops.config import check_platform_environment, restore_platform_environment
     from airflow_mlsecops.policy.cluster_policy import suspended
+
+    def note_tampering(dag: Any) -> None:
+        try:
+            check_platform_environment()
+        except ConfigurationError as exc:
+            if tampered is not None:
+                tampered[str(dag.dag_id)] = str(exc)
+            restore_platform_environment()
 
     # Airflow logs (import tracebacks included) to stdout: they go to stderr here, so that stdout
     # holds only the report (``--json`` is exactly one JSON object).
-    with suspended(), _stdout_to_stderr():
+    with suspended(note_tampering), _stdout_to_stderr():
         bag = DagBag(dag_folder=str(dags_dir), collect_dags=True)
     dags = sorted(bag.dags.values(), key=lambda d: d.dag_id)
     base = dags_dir if dags_dir.is_dir() else dags_dir.parent
@@ -162,14 +178,25 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
     from airflow_mlsecops.policy.airflow_dag import dag_info
-    from airflow_mlsecops.policy.engine import evaluate
+    from airflow_mlsecops.policy.engine import Violation, evaluate
 
-    dags, import_errors = collect_dags(dags_dir)
+    tampered: dict[str, str] = {}
+    dags, import_errors = collect_dags(dags_dir, tampered)
     results: list[dict[str, Any]] = []
     for dag in dags:
         info = dag_info(dag)
-        rules = policy.matching(info.dag_id, info.tags, info.owners)
+        rules = policy.matching(info.dag_id, info.tags, info.owners, info.models)
         violations = evaluate(policy, info)
+        if info.dag_id in tampered:
+            violations.insert(
+                0,
+                Violation(
+                    rule="platform-settings",
+                    dag_id=info.dag_id,
+                    kind="platform-environment",
+                    message=f"DAG {info.dag_id} changes the platform's settings when its file runs: {tampered[info.dag_id]}",
+                ),
+            )
         results.append(
             {
                 "dag_id": info.dag_id,

@@ -6,7 +6,11 @@ every DAG it parses; a violation raises ``AirflowClusterPolicyViolation``, so th
 and shows up as an import error (``airflow dags list-import-errors``, the UI, ``GET
 /api/v2/importErrors``) with every violation in the message, separated by ``; ``.
 
-* DAGs without any airflow-mlsecops operator are not looked at (and nothing is loaded for them).
+* DAGs without any airflow-mlsecops operator, class derived from one or class imitating one
+  (named like one, or with a ``gate_name`` attribute) are not looked at (and nothing is loaded
+  for them). The others are judged by :func:`airflow_mlsecops.policy.engine.evaluate`: the rules
+  that apply (by DAG id, tags, owners and by the registered models the DAG registers or promotes)
+  and the checks every policy makes (gate operator classes, trigger rules, empty mapped gates).
 * No policy configured (no ``$MLSECOPS_POLICY``, no ``[mlsecops] policy_file``, no
   ``$MLSECOPS_HOME/policy.yaml``): nothing is enforced. This is logged once per process, at
   WARNING.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from airflow.policies import hookimpl
@@ -44,14 +48,18 @@ def _once(key: str) -> bool:
 
 
 @contextlib.contextmanager
-def suspended() -> Iterator[None]:
-    """Turn this hook off in the current thread (``mlsecops policy check`` judges DAGs itself)."""
-    previous = getattr(_suspended, "on", False)
-    _suspended.on = True
+def suspended(on_dag: Callable[[Any], None] | None = None) -> Iterator[None]:
+    """Turn this hook off in the current thread (``mlsecops policy check`` judges DAGs itself).
+
+    :param on_dag: called instead with each DAG, right after its file was run (``mlsecops policy
+        check`` notes there which file changed the platform's settings).
+    """
+    previous = getattr(_suspended, "on", False), getattr(_suspended, "on_dag", None)
+    _suspended.on, _suspended.on_dag = True, on_dag
     try:
         yield
     finally:
-        _suspended.on = previous
+        _suspended.on, _suspended.on_dag = previous
 
 
 def violations_for(dag: Any) -> list[str]:
@@ -102,6 +110,9 @@ def violations_for(dag: Any) -> list[str]:
 def dag_policy(dag: Any) -> None:
     """Reject a DAG that breaks the mlsecops policy (see the module's documentation)."""
     if getattr(_suspended, "on", False):
+        on_dag = getattr(_suspended, "on_dag", None)
+        if on_dag is not None:
+            on_dag(dag)
         return
     messages = violations_for(dag)
     if messages:

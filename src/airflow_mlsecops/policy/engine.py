@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -46,6 +46,10 @@ from airflow_mlsecops.policy.model import (
 )
 
 PROMOTION_GATE = STEP_GATES[STEP_PROMOTE]
+#: The only trigger rule a register/promote task, and any task between a gate and one, may use.
+ALL_SUCCESS = "all_success"
+#: ``Violation.rule`` of the checks that hold under every policy (not one rule's requirement).
+PLATFORM_RULE = "platform"
 DATA_INTEGRITY_GATE = gate_names.DATA_INTEGRITY
 
 
@@ -69,6 +73,17 @@ class TaskInfo:
     :param arguments: the operator's threshold arguments, by name (values, or :class:`Unresolved`).
         A name that is absent is not checked (e.g. not recorded in the evidence).
     :param warn_only: the gate runs in warn-only mode.
+    :param trigger_rule: the task's Airflow trigger rule.
+    :param operator_path: ``module.Class`` of the operator (what ``allowed_operators`` names).
+    :param origin: ``subclass`` (a class outside the package derived from one of its gate
+        operators), ``look-alike`` (outside the package, imitating one), ``None`` otherwise.
+    :param imitates: the package class it derives from or imitates (``gate_name`` for a class that
+        only has a ``gate_name`` attribute).
+    :param overrides: methods that run the gate (``execute``...) redefined outside the package.
+    :param tampered: ``Class.method`` of the package's gate classes whose code was replaced from outside it.
+    :param empty_expand: a mapped task's argument that is expanded over a literal empty list or dict.
+    :param registered_model: the model name a register/promote task names (value or :class:`Unresolved`).
+    :param model_alias: the alias a promote task sets (value or :class:`Unresolved`).
     """
 
     task_id: str
@@ -77,6 +92,15 @@ class TaskInfo:
     upstream: frozenset[str] = frozenset()
     arguments: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     warn_only: bool = False
+    trigger_rule: str = ALL_SUCCESS
+    operator_path: str | None = None
+    origin: str | None = None
+    imitates: str | None = None
+    overrides: tuple[str, ...] = ()
+    tampered: tuple[str, ...] = ()
+    empty_expand: str | None = None
+    registered_model: Any = None
+    model_alias: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,18 +110,28 @@ class TaskInfo:
             "upstream": sorted(self.upstream),
             "arguments": {k: _jsonable(v) for k, v in self.arguments.items()},
             "warn_only": self.warn_only,
+            "trigger_rule": self.trigger_rule,
+            "operator_path": self.operator_path,
+            "origin": self.origin,
+            "registered_model": _jsonable(self.registered_model),
+            "model_alias": _jsonable(self.model_alias),
         }
 
 
 @dataclass(frozen=True)
 class DagInfo:
-    """A DAG's structure: what the policy rules need to know about it, nothing else."""
+    """A DAG's structure: what the policy rules need to know about it, nothing else.
+
+    :param models: ``(registered model name, alias)`` its register (alias ``None``) and promote tasks
+        name, where known before the run; rules that govern one of them apply to the DAG.
+    """
 
     dag_id: str
     tasks: tuple[TaskInfo, ...]
     tags: tuple[str, ...] = ()
     owners: tuple[str, ...] = ()
     fileloc: str | None = None
+    models: tuple[tuple[str, str | None], ...] = ()
 
     def task(self, task_id: str) -> TaskInfo | None:
         return next((t for t in self.tasks if t.task_id == task_id), None)
@@ -132,6 +166,7 @@ class DagInfo:
             "tags": list(self.tags),
             "owners": list(self.owners),
             "fileloc": self.fileloc,
+            "models": [list(m) for m in self.models],
             "tasks": [t.to_dict() for t in self.tasks],
         }
 
@@ -142,7 +177,9 @@ class Violation:
 
     rule: str
     dag_id: str
-    kind: str  # missing-gate | threshold | warn-only | gate-not-passed | approvals
+    # missing-gate | threshold | warn-only | gate-not-passed | approvals | foreign-gate | overridden-gate
+    # | tampered-gate | trigger-rule | empty-expand | unknown-model
+    kind: str
     message: str
     task_id: str | None = None
     gate: str | None = None
@@ -321,13 +358,21 @@ def evaluate(
     steps: Sequence[str] = STEPS,
     rules: Sequence[Rule] | None = None,
 ) -> list[Violation]:
-    """Every violation of the rules that apply to ``dag`` (in rule, then task order, no duplicates).
+    """Every violation of the rules that apply to ``dag`` and of the checks every policy makes
+    (:func:`check_structure`), structure first, then in rule, then task order, no duplicates.
+
+    The rules that apply are those whose DAG criteria hold and those that govern a model the DAG
+    registers or promotes (``dag.models``).
 
     :param steps: which steps' required gates to check (run time checks ``promote`` only).
     :param rules: judge with these rules instead of the policy's matching ones.
     """
-    applicable = policy.matching(dag.dag_id, dag.tags, dag.owners) if rules is None else tuple(rules)
-    found: list[Violation] = []
+    applicable = policy.matching(dag.dag_id, dag.tags, dag.owners, dag.models) if rules is None else tuple(rules)
+    found: list[Violation] = check_structure(policy, dag, applicable)
+    refused = {v.task_id for v in found if v.kind == "foreign-gate"}
+    if refused:  # a refused gate operator counts as no gate (and its arguments mean nothing)
+        tasks = tuple(replace(t, gate=None, arguments=MappingProxyType({})) if t.task_id in refused else t for t in dag.tasks)
+        dag = replace(dag, tasks=tasks)
     for rule in applicable:
         found.extend(check_required_gates(rule, dag, steps=steps))
         found.extend(check_thresholds(rule, dag))
@@ -410,23 +455,153 @@ def check_warn_only(rule: Rule, dag: DagInfo) -> list[Violation]:
     ]
 
 
+# ----------------------------------------------------------------------------- structure
+_FOREIGN_TAIL = (
+    "only the package's gate operators, or ones a policy rule allows by name (allowed_operators), may record gate evidence"
+)
+
+
+def foreign_gate_message(task: TaskInfo, dag_id: str) -> str:
+    path = task.operator_path or task.operator
+    if task.origin == "subclass":
+        what = f"a subclass of {task.imitates} defined outside airflow-mlsecops"
+    elif task.imitates == "gate_name":
+        what = "a class outside airflow-mlsecops with a gate_name attribute like the package's gate operators"
+    else:
+        what = f"a class outside airflow-mlsecops named like its {task.imitates}"
+    return f"task {task.task_id} in DAG {dag_id} uses {path}, {what}; {_FOREIGN_TAIL}"
+
+
+def overridden_gate_message(task: TaskInfo, dag_id: str) -> str:
+    methods = " and ".join(f"{m}()" for m in task.overrides)
+    return (
+        f"task {task.task_id} in DAG {dag_id} uses {task.operator_path or task.operator}, which a policy rule allows, "
+        f"but it overrides {methods}; an allowed gate operator may change evaluate(), never how the package runs "
+        "the gate and records its evidence"
+    )
+
+
+def tampered_gate_message(task: TaskInfo, dag_id: str) -> str:
+    return (
+        f"task {task.task_id} in DAG {dag_id} uses {task.operator}, whose code was replaced from outside "
+        f"airflow-mlsecops ({', '.join(task.tampered)}); a DAG file may not change the package's gate operators"
+    )
+
+
+def trigger_rule_message(task: TaskInfo, dag_id: str, step_task: TaskInfo) -> str:
+    if task.task_id == step_task.task_id:
+        what = f"task {task.task_id} ({task.operator}) in DAG {dag_id} uses trigger_rule {task.trigger_rule}"
+    else:
+        what = (
+            f"task {task.task_id} in DAG {dag_id}, between a gate and {step_task.task_id} ({step_task.operator}), "
+            f"uses trigger_rule {task.trigger_rule}"
+        )
+    return (
+        f"{what}, which lets it run after a gate upstream of it failed or was skipped; register and promote tasks, "
+        f"and every task between a gate and one, must use trigger_rule {ALL_SUCCESS}"
+    )
+
+
+def empty_expand_message(task: TaskInfo, dag_id: str) -> str:
+    return (
+        f"task {task.task_id} in DAG {dag_id} maps gate {task.gate or task.operator} over an empty literal "
+        f"{task.empty_expand}, so it never runs and judges nothing; expand a gate over the inputs it must judge"
+    )
+
+
+def unknown_model_message(task: TaskInfo, dag_id: str, what: str, value: Unresolved) -> str:
+    return (
+        f"task {task.task_id} ({task.operator}) in DAG {dag_id} takes its {what} from {value.source}, which cannot "
+        "be checked before the task runs; the policy selects rules by registered model (match models), so the "
+        f"{what} must be a literal or a params default"
+    )
+
+
+def check_structure(policy: Policy, dag: DagInfo, rules: Sequence[Rule] | None = None) -> list[Violation]:
+    """What every policy requires of a DAG, whichever rules apply (``rules``: those that do,
+    for ``allowed_operators``; default: the policy's matching ones):
+
+    * a gate task uses the package's own gate operator, unchanged, or a class a rule that applies
+      allows by ``module.Class`` (which still may not override ``execute()``);
+    * register and promote tasks, and every task on a path from a gate task to one, use trigger
+      rule ``all_success`` (anything else runs them after a failed or skipped gate);
+    * no gate is mapped over a literal empty list or dict;
+    * when the policy selects rules by model, register and promote tasks name their model and
+      alias before the run.
+    """
+    if rules is None:
+        rules = policy.matching(dag.dag_id, dag.tags, dag.owners, dag.models)
+    allowed = {name for rule in rules for name in rule.allowed_operators}
+    out: list[Violation] = []
+
+    def add(kind: str, message: str, task: TaskInfo, parameter: str | None = None) -> None:
+        out.append(Violation(PLATFORM_RULE, dag.dag_id, kind, message, task_id=task.task_id, gate=task.gate, parameter=parameter))
+
+    for task in sorted(dag.tasks, key=lambda t: t.task_id):
+        if task.origin is not None and task.operator_path not in allowed:
+            add("foreign-gate", foreign_gate_message(task, dag.dag_id), task)
+        elif task.origin is not None and task.overrides:
+            add("overridden-gate", overridden_gate_message(task, dag.dag_id), task)
+        if task.tampered:
+            add("tampered-gate", tampered_gate_message(task, dag.dag_id), task)
+        if task.empty_expand is not None and (task.gate is not None or task.origin is not None):
+            add("empty-expand", empty_expand_message(task, dag.dag_id), task)
+
+    gate_ids = {t.task_id for t in dag.tasks if t.gate is not None or t.origin is not None}
+    step_tasks = [t for step in STEPS for t in dag.step_tasks(step)]
+    reported: set[str] = set()
+    for step_task in step_tasks:
+        if step_task.trigger_rule != ALL_SUCCESS and step_task.task_id not in reported:
+            reported.add(step_task.task_id)
+            add("trigger-rule", trigger_rule_message(step_task, dag.dag_id, step_task), step_task, "trigger_rule")
+    for step_task in step_tasks:
+        for task_id in sorted(dag.ancestors(step_task.task_id) - reported):
+            between = dag.task(task_id)
+            if between is None or between.trigger_rule == ALL_SUCCESS or not dag.ancestors(task_id) & gate_ids:
+                continue
+            reported.add(task_id)
+            add("trigger-rule", trigger_rule_message(between, dag.dag_id, step_task), between, "trigger_rule")
+    for step_task in step_tasks if policy.governs_models else ():
+        for what, value in (("registered model name", step_task.registered_model), ("alias", step_task.model_alias)):
+            if isinstance(value, Unresolved):
+                add("unknown-model", unknown_model_message(step_task, dag.dag_id, what, value), step_task)
+    return out
+
+
 # ----------------------------------------------------------------------------- defaults
 def required_gates(
-    policy: Policy, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = (), *, step: str = STEP_PROMOTE
+    policy: Policy,
+    dag_id: str,
+    tags: Iterable[str] = (),
+    owners: Iterable[str] | str = (),
+    *,
+    step: str = STEP_PROMOTE,
+    models: Iterable[tuple[str, str | None]] = (),
 ) -> list[str]:
-    """Union of the gates the matching rules require before ``step`` (approval included)."""
+    """Union of the gates the matching rules require before ``step`` (approval included).
+
+    :param models: ``(name, alias)`` the step registers (alias ``None``) or promotes: rules that
+        govern it apply too.
+    """
     gates: dict[str, None] = {}
-    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+    for rule in policy.matching(dag_id, tags, split_owners(owners), models):
         gates.update(dict.fromkeys(rule.gates_for(step)))
     return list(gates)
 
 
 def policy_requirements(
-    policy: Policy, gate: str, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()
+    policy: Policy,
+    gate: str,
+    dag_id: str,
+    tags: Iterable[str] = (),
+    owners: Iterable[str] | str = (),
+    *,
+    models: Iterable[tuple[str, str | None]] = (),
 ) -> dict[str, tuple[str, Any]]:
-    """``parameter -> (comparison kind, strictest policy value)`` for ``gate`` in this DAG."""
+    """``parameter -> (comparison kind, strictest policy value)`` for ``gate`` in this DAG
+    (``models``: as for :func:`required_gates`)."""
     merged: dict[str, tuple[str, Any]] = {}
-    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+    for rule in policy.matching(dag_id, tags, split_owners(owners), models):
         for req_gate, parameter, kind, value in requirements(rule):
             if req_gate != gate:
                 continue
@@ -450,16 +625,23 @@ def apply_to(kind: str, policy_value: Any, current: Any) -> Any:
 
 
 def policy_defaults(
-    policy: Policy, gate: str, dag_id: str, tags: Iterable[str] = (), owners: Iterable[str] | str = ()
+    policy: Policy,
+    gate: str,
+    dag_id: str,
+    tags: Iterable[str] = (),
+    owners: Iterable[str] | str = (),
+    *,
+    models: Iterable[tuple[str, str | None]] = (),
 ) -> dict[str, Any]:
     """The strictest value of every parameter the matching rules set for ``gate``: what an operator
     should use when the DAG does not say (``{}`` when no rule sets anything).
 
     ``gate`` is a gate name; ``model-approval`` gives the approval section, ``model-promotion``
-    gives ``required_approvals``, the verification gates give ``public_keys``.
+    gives ``required_approvals``, the verification gates give ``public_keys``. ``models``: as for
+    :func:`required_gates`.
     """
     merged: dict[str, tuple[str, Any]] = {}
-    for rule in policy.matching(dag_id, tags, split_owners(owners)):
+    for rule in policy.matching(dag_id, tags, split_owners(owners), models):
         for req_gate, parameter, kind, value in requirements(rule):
             if req_gate != gate:
                 continue
@@ -498,10 +680,13 @@ def _jsonable(value: Any) -> Any:
 
 __all__ = [
     "DagInfo",
+    "ALL_SUCCESS",
+    "PLATFORM_RULE",
     "TaskInfo",
     "Unresolved",
     "Violation",
     "check_required_gates",
+    "check_structure",
     "check_thresholds",
     "check_warn_only",
     "complies",
