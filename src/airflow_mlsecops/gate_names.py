@@ -39,6 +39,8 @@ MODEL_APPROVAL_RESPONSE: Final = "model-approval-response"
 MODEL_REGISTRATION: Final = "model-registration"
 MODEL_PROMOTION: Final = "model-promotion"
 MODEL_ROLLBACK: Final = "model-rollback"
+#: The scheduled check of protected aliases (it judges the registry, not a model: no policy gate).
+ALIAS_GUARD: Final = "alias-guard"
 
 # Monitoring gates
 DRIFT: Final = "drift"

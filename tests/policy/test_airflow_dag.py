@@ -6,6 +6,7 @@ from pathlib import Path
 
 from airflow_mlsecops.policy.airflow_dag import dag_info, has_mlsecops_task
 from airflow_mlsecops.policy.engine import Unresolved
+from airflow_mlsecops.policy.parameters import ALL_ROWS
 from tests.policy.conftest import load_dags, write_dag
 
 SHAPES = """
@@ -68,9 +69,19 @@ def test_the_adapter_reads_gates_arguments_and_edges(tmp_path: Path) -> None:
 
     assert (tasks["prep"].operator, tasks["prep"].gate) == ("_PythonDecoratedOperator", None)
     assert tasks["checks.pii"].gate == "pii-scan" and tasks["checks.pii"].upstream == {"prep"}
-    assert dict(tasks["checks.pii"].arguments) == {"types": ["email"], "allow_columns": ["a", "b"]}
+    assert dict(tasks["checks.pii"].arguments) == {
+        "types": ["email"],
+        "allow_columns": ["a", "b"],
+        "max_rows": ALL_ROWS,  # unset: every row
+        "allow_empty": False,
+    }
     sbom = tasks["checks.sbom"]
-    assert sbom.warn_only and dict(sbom.arguments) == {"fail_on": ["critical", "high"], "require_vulnerability_check": True}
+    assert sbom.warn_only and dict(sbom.arguments) == {
+        "fail_on": ["critical", "high"],
+        "require_vulnerability_check": True,
+        "packages_from_model": True,
+        "osv_db": None,
+    }
     assert tasks["drift_param"].arguments["drift_share"] == 0.3  # {{ params.share }}: the param's default
     assert tasks["drift_param"].upstream == {"checks.pii", "checks.sbom"}
     assert tasks["drift_xcom"].arguments["drift_share"] == Unresolved("an XCom value")

@@ -247,12 +247,18 @@ def test_defaults_are_the_strictest_of_the_matching_rules() -> None:
         "max_accuracy_drop": 0.2,
         "allow_bounds": False,
         "norm": "inf",
+        "max_samples": 500,  # the product's default bounds (policy.parameters.DEFAULT_BOUNDS)
+        "attack_max_samples": 100,
+        "trust_pickle": False,
     }
     assert policy_defaults(POLICY, "robustness", "d") == {
         "min_robust_accuracy": 0.6,
         "max_accuracy_drop": 0.2,
         "allow_bounds": False,
         "norm": "inf",
+        "max_samples": 500,  # the product's default bounds (policy.parameters.DEFAULT_BOUNDS)
+        "attack_max_samples": 100,
+        "trust_pickle": False,
     }
     assert policy_defaults(POLICY, "model-approval", *args) == {
         "required_approvals": 2,
@@ -260,7 +266,7 @@ def test_defaults_are_the_strictest_of_the_matching_rules() -> None:
         "separation_of_duties": True,
     }
     assert policy_defaults(POLICY, "model-promotion", *args) == {"required_approvals": 2}
-    assert policy_defaults(POLICY, "model-scan", *args) == {}
+    assert policy_defaults(POLICY, "model-scan", *args) == {"allow_globals": [], "allow_model_code": False}
     assert required_gates(POLICY, *args) == ["model-scan", "robustness", "model-approval"]
     assert required_gates(POLICY, "d", step="register") == ["model-scan"]
 

@@ -73,6 +73,7 @@ def test_schema_names_every_gate_and_threshold_of_the_model() -> None:
 def test_every_threshold_is_a_real_operator_argument() -> None:
     from airflow_mlsecops import operators
     from airflow_mlsecops.gates.data_integrity import IntegrityThresholds
+    from airflow_mlsecops.policy.parameters import DERIVED_PARAMETERS
 
     by_gate = {}
     for name in operators.__all__:
@@ -85,6 +86,7 @@ def test_every_threshold_is_a_real_operator_argument() -> None:
             known = set(IntegrityThresholds.__dataclass_fields__)
         else:
             known = set(inspect.signature(by_gate[gate].__init__).parameters)
+        known |= set(DERIVED_PARAMETERS.get(gate, {}))  # e.g. compare_all_columns: from columns
         assert set(names) <= known, (gate, set(names) - known)
     approval = set(inspect.signature(operators.ModelApprovalGateOperator.__init__).parameters)
     assert set(APPROVAL_KINDS) <= approval
@@ -104,7 +106,7 @@ rules:
       robustness:
         min_robust_accuracy: high
         max_acc: 0.1
-      data-validation: {suite: x}
+      dataset-provenance: {suite: x}
       pii: {types: [email]}
       sbom: {fail_on: [critical, severe]}
     approval:
@@ -123,8 +125,9 @@ def test_every_error_names_its_line() -> None:
         f"p.yaml:6: /rules/0/required_gates/promote/0: unknown gate name 'robustnes'; known gates: {gates}",
         "p.yaml:9: /rules/0/thresholds/robustness/min_robust_accuracy: must be a number, not text ('high')",
         "p.yaml:10: /rules/0/thresholds/robustness/max_acc: unknown threshold 'max_acc' for gate robustness; known: "
-        "min_robust_accuracy, max_accuracy_drop, epsilon, allow_bounds, norm, epsilon_scale",
-        "p.yaml:11: /rules/0/thresholds/data-validation: gate 'data-validation' has no thresholds;"
+        "min_robust_accuracy, max_accuracy_drop, epsilon, allow_bounds, norm, epsilon_scale, max_samples, attack_max_samples,"
+        " trust_pickle, method",
+        "p.yaml:11: /rules/0/thresholds/dataset-provenance: gate 'dataset-provenance' has no thresholds;"
         f" gates with thresholds: {with_thresholds}",
         f"p.yaml:12: /rules/0/thresholds/pii: gate 'pii' is an unknown gate name; gates with thresholds: {with_thresholds}",
         "p.yaml:13: /rules/0/thresholds/sbom/fail_on/1: 'severe' is not one of: critical, high, medium, low, unknown",

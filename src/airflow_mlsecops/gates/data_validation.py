@@ -31,6 +31,7 @@ fails, :func:`inputs_unavailable` records the same ``error`` verdict the gate wo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -66,6 +67,11 @@ def _quiet_gx() -> None:
 
 def load_suite_spec(suite: Any) -> dict[str, Any]:
     """Normalise a suite (path, dict, JSON/YAML text or ``ExpectationSuite``) to its JSON form."""
+    return _check_spec(_read_suite_spec(suite))
+
+
+def _read_suite_spec(suite: Any) -> dict[str, Any]:
+    """The suite's JSON form as given, not checked (no Great Expectations import)."""
     if isinstance(suite, (str, Path)) and not (isinstance(suite, str) and suite.lstrip().startswith("{")):
         path = Path(suite)
         try:
@@ -85,7 +91,31 @@ def load_suite_spec(suite: Any) -> dict[str, Any]:
         raise ConfigurationError(
             f"an expectation suite must be a path, a dict or an ExpectationSuite, not {type(suite).__name__}"
         )
-    return _check_spec(spec)
+    return spec
+
+
+def suite_policy(suite: Any) -> dict[str, Any]:
+    """What the policy judges of a suite: ``suite_sha256``, the SHA-256 of its canonical JSON (sorted
+    keys, no spaces) as given, and ``min_mostly``, the smallest ``mostly`` of its expectations (the
+    share of rows each must hold for; ``1`` when not given). ``{}`` when the suite cannot be read
+    (the gate then reports an ``error`` verdict). Reads no data and imports no Great Expectations:
+    the policy check calls it when a DAG is parsed."""
+    try:
+        spec = _read_suite_spec(suite)
+        canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    except (ConfigurationError, TypeError, ValueError):
+        return {}
+    out: dict[str, Any] = {"suite_sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest()}
+    expectations = spec.get("expectations")
+    if isinstance(expectations, list) and expectations:
+        shares: list[Any] = []
+        for item in expectations:
+            kwargs = item.get("kwargs") if isinstance(item, Mapping) else None
+            shares.append(kwargs.get("mostly", 1.0) if isinstance(kwargs, Mapping) else 1.0)
+        odd = [str(v) for v in shares if isinstance(v, bool) or not isinstance(v, (int, float))]
+        # a mostly that is not a number is recorded as given (text): no policy floor accepts it
+        out["min_mostly"] = odd[0] if odd else min(float(v) for v in shares)
+    return out
 
 
 def _parse_suite_text(text: str, origin: str) -> dict[str, Any]:
@@ -307,6 +337,7 @@ def inputs_unavailable(
 def _policy(suite: Any, include_unexpected_values: bool, allow_empty: object) -> dict[str, Any]:
     return {
         "suite": _suite_name(suite),
+        **suite_policy(suite),
         "result_format": "SUMMARY",
         "unexpected_values_kept": include_unexpected_values,
         "allow_empty": allow_empty_policy(allow_empty),

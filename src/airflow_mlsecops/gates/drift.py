@@ -288,6 +288,7 @@ def _policy(
         "max_rows": max_rows,
         "random_state": random_state,
         "columns": list(columns) if columns is not None and not isinstance(columns, str) else columns,
+        "compare_all_columns": columns is None,  # no column left out by the DAG
         "method": "Evidently DataDriftPreset defaults (per-column test statuses)",
         "allow_empty": allow_empty_policy(allow_empty),
     }

@@ -218,6 +218,14 @@ class DriftMonitorOperator(_ModelTagging):
         self.csv_delimiter = csv_delimiter
         self.allow_empty = allow_empty
 
+    def apply_policy(self, context: Context) -> None:
+        """The policy's values, except that ``max_rows`` unset stays unset: comparing every row is
+        stricter than any floor the policy sets on ``max_rows``, which is not a default to apply."""
+        every_row = _rendered_number(self.max_rows, integer=True) is None
+        super().apply_policy(context)
+        if every_row:
+            self.max_rows = None
+
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
 
@@ -330,6 +338,7 @@ class InputAnomalyGateOperator(_ModelTagging):
         options: dict[str, Any] = {
             "max_flagged_share": _rendered_number(self.max_flagged_share),
             "max_reported_rows": self.max_reported_rows,
+            "trust_pickle": self.trust_pickle,
             "warn_only": self.warn_only,
             "context": pipeline,
             "allow_empty": self.allow_empty,
@@ -346,7 +355,6 @@ class InputAnomalyGateOperator(_ModelTagging):
                 table,
                 fetched_detector,
                 model_uri=fetched_model,
-                trust_pickle=self.trust_pickle,
                 csv_delimiter=self.csv_delimiter,
                 **options,
             )

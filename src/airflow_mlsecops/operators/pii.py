@@ -82,6 +82,14 @@ class PIIScanGateOperator(BaseGateOperator):
         self.csv_delimiter = csv_delimiter
         self.allow_empty = allow_empty
 
+    def apply_policy(self, context: Context) -> None:
+        """The policy's values, except that ``max_rows`` unset stays unset: scanning every row is
+        stricter than any floor the policy sets on ``max_rows``, which is not a default to apply."""
+        every_row = self.max_rows is None
+        super().apply_policy(context)
+        if every_row:
+            self.max_rows = None
+
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.pii import inputs_unavailable, scan_pii
 

@@ -158,7 +158,12 @@ class RobustnessGateOperator(BaseGateOperator):
                 local = self.fetch_input(model, Path(tmp, "model"))
                 data = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
             except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
-                return inputs_unavailable(exc, policy=robustness_policy(**options), warn_only=self.warn_only, context=pipeline)
+                return inputs_unavailable(
+                    exc,
+                    policy=robustness_policy(**options, trust_pickle=self.trust_pickle),
+                    warn_only=self.warn_only,
+                    context=pipeline,
+                )
             return evaluate_robustness(
                 str(local),
                 data,

@@ -75,7 +75,10 @@ TRUE_STRICT = "true-strict"  # policy true: the DAG must be true
 FALSE_STRICT = "false-strict"  # policy false: the DAG must be false
 EQUAL = "equal"  # the DAG must use exactly the policy's value
 
-#: Threshold names per gate (each is the operator argument of the same name) and how they compare.
+#: Threshold names per gate (each is the operator argument of the same name, or a value derived from
+#: the arguments as :mod:`airflow_mlsecops.policy.parameters` describes) and how they compare. Every
+#: argument that can weaken a gate is here; each gate records the same names as applied in its
+#: evidence (``GateResult.policy``), so promotion judges what really ran.
 THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         gate_names.ROBUSTNESS: {
@@ -85,11 +88,32 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "allow_bounds": FALSE_STRICT,
             "norm": EQUAL,
             "epsilon_scale": EQUAL,
+            "max_samples": MIN,
+            "attack_max_samples": MIN,
+            "trust_pickle": FALSE_STRICT,
+            "method": SUBSET,
         },
-        gate_names.SBOM: {"fail_on": SUPERSET, "require_vulnerability_check": TRUE_STRICT},
-        gate_names.PII_SCAN: {"types": SUPERSET, "allow_columns": SUBSET},
-        gate_names.DRIFT: {"drift_share": MAX},
-        gate_names.INPUT_ANOMALY: {"max_flagged_share": MAX},
+        gate_names.SBOM: {
+            "fail_on": SUPERSET,
+            "require_vulnerability_check": TRUE_STRICT,
+            "packages_from_model": TRUE_STRICT,
+            "osv_db": SUBSET,
+        },
+        gate_names.PII_SCAN: {"types": SUPERSET, "allow_columns": SUBSET, "max_rows": MIN, "allow_empty": FALSE_STRICT},
+        gate_names.DRIFT: {
+            "drift_share": MAX,
+            "max_rows": MIN,
+            "columns": SUPERSET,
+            "compare_all_columns": TRUE_STRICT,
+            "allow_empty": FALSE_STRICT,
+        },
+        gate_names.INPUT_ANOMALY: {
+            "max_flagged_share": MAX,
+            "detector_from_model": TRUE_STRICT,
+            "trust_pickle": FALSE_STRICT,
+            "allow_empty": FALSE_STRICT,
+        },
+        gate_names.DATA_VALIDATION: {"suite_sha256": SUBSET, "min_mostly": MIN, "allow_empty": FALSE_STRICT},
         gate_names.DATA_INTEGRITY: {
             "max_schema_changes": MAX,
             "max_label_shift": MAX,
@@ -97,12 +121,17 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "max_missing_classes": MAX,
             "max_duplicate_share": MAX,
             "max_near_duplicate_share": MAX,
+            "near_duplicate_radius": MIN,
             "max_out_of_range_share": MAX,
             "range_tolerance": MAX,
             "max_feature_shift": MAX,
             "max_label_flip_share": MAX,
+            "label_flip_max_rows": MIN,
+            "label_flip_min_class_rows": MAX,
             "significance": MIN,
             "ignore_columns": SUBSET,
+            "has_label_column": TRUE_STRICT,
+            "allow_empty": FALSE_STRICT,
         },
         gate_names.MODEL_SCAN: {"allow_globals": SUBSET, "second_opinion": TRUE_STRICT, "allow_model_code": FALSE_STRICT},
     }

@@ -1,52 +1,195 @@
-"""The arguments of each gate that the policy judges, read from a task at parse time.
+"""The arguments of each gate that the policy judges, read from a task at parse time, and the
+product's default bounds on them.
 
 :func:`gate_arguments` turns a gate task's arguments (through a getter that resolves ``{{ params.X }}``
 templates and marks anything else run-time-only as :class:`~airflow_mlsecops.policy.engine.Unresolved`)
 into the values the rule engine compares, normalised as the gate normalises them. The same names
 are what each gate records as applied in its evidence (``GateResult.policy``), which the run-time
-check reads. :func:`default_requirements` lists bounds that hold for a gate a rule governs even
-where the rule sets no value.
+check reads (:func:`recorded_arguments`).
+
+Some names are derived from the arguments, because what weakens the gate is leaving something
+out rather than a number:
+
+* ``max_rows`` (pii-scan, drift): unset means every row, normalised to :data:`ALL_ROWS` so that a
+  floor (``MIN``) accepts it;
+* ``compare_all_columns`` (drift): ``columns`` is unset, so every column is compared;
+* ``has_label_column`` (data-integrity): a ``label_column`` is named and not ignored, so the label
+  checks run;
+* ``packages_from_model`` (sbom): the BOM lists the model's own requirements, not another
+  interpreter's (``python`` unset);
+* ``detector_from_model`` (input-anomaly): the detector is the one stored with the model;
+* ``suite_sha256`` and ``min_mostly`` (data-validation): the suite that ran and the smallest share
+  of rows any of its expectations must hold for (``mostly``).
+
+:func:`default_requirements` lists :data:`DEFAULT_BOUNDS`: what holds for a gate a rule governs
+(requires, or sets thresholds for) where the rule sets no value itself. They are conservative, so
+a DAG cannot switch a governed gate off through a setting its policy forgot; a platform that wants
+something looser (or stricter) writes the value in the rule.
 
 No Airflow import; gate modules are imported only to normalise a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.policy.engine import Unresolved
-from airflow_mlsecops.policy.model import APPROVAL_GATE
+from airflow_mlsecops.policy.model import APPROVAL_GATE, THRESHOLD_KINDS
 
 if TYPE_CHECKING:
     from airflow_mlsecops.policy.model import Rule
 
 Getter = Callable[[str], Any]
 
+#: ``max_rows`` unset (every row is read): larger than any floor a policy can set.
+ALL_ROWS = 2**63 - 1
+
+#: The product's default bounds: gate -> ``(parameter, bound)`` (the comparison is the parameter's
+#: kind in :data:`~airflow_mlsecops.policy.model.THRESHOLD_KINDS`). Each accepts the product's own
+#: default value; each refuses a setting that turns the gate's check off or makes it look at less.
+#: PII types default to every type (:func:`default_requirements` fills them in).
+DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
+    {
+        gate_names.DATA_INTEGRITY: (
+            ("has_label_column", True),  # without it the label shift, class set and label flip checks are skipped
+            ("ignore_columns", ()),  # an ignored column is not judged at all
+            ("significance", 0.0001),  # product 0.001; a tiny level makes no shift significant
+            ("label_flip_min_class_rows", 100),  # product 20; a huge one skips the label-flip check
+            ("label_flip_max_rows", 10_000),  # product 50,000; fewer rows, weaker flip estimate
+            ("near_duplicate_radius", 0.005),  # product 0.01; 0 only finds exact copies
+            ("max_schema_changes", 1),  # product 0
+            ("max_new_classes", 1),  # product 0
+            ("max_missing_classes", 1),  # product 0
+            ("max_label_shift", 0.2),  # product 0.05
+            ("max_duplicate_share", 0.1),  # product 0.01
+            ("max_near_duplicate_share", 0.1),  # product 0.01
+            ("max_out_of_range_share", 0.1),  # product 0.01
+            ("range_tolerance", 0.25),  # product 0.05
+            ("max_feature_shift", 0.3),  # product 0.1 (per-feature overrides included)
+            ("max_label_flip_share", 0.1),  # product 0.03
+            ("allow_empty", False),
+        ),
+        gate_names.PII_SCAN: (
+            ("allow_columns", ()),  # no column may hold personal data unless the platform lists it
+            ("max_rows", 100_000),  # unset (every row, the product default) or at least this many
+            ("allow_empty", False),
+        ),
+        gate_names.DRIFT: (
+            ("compare_all_columns", True),  # columns unset; not applied when the rule lists columns
+            ("max_rows", 10_000),  # product 50,000; unset compares every row
+            ("drift_share", 0.5),  # product 0.5; 1 would need every column to drift
+            ("allow_empty", False),
+        ),
+        gate_names.INPUT_ANOMALY: (
+            ("detector_from_model", True),  # a detector of the DAG's choosing could flag nothing
+            ("max_flagged_share", 0.1),  # product 0.05
+            ("trust_pickle", False),  # loading a pickle runs code
+            ("allow_empty", False),
+        ),
+        gate_names.DATA_VALIDATION: (
+            ("min_mostly", 0.9),  # an expectation that may fail on most rows checks nothing
+            ("allow_empty", False),
+        ),
+        gate_names.ROBUSTNESS: (
+            ("allow_bounds", False),  # a noise bound is not a measurement
+            ("max_samples", 500),  # product 2,000
+            ("attack_max_samples", 100),  # product 200
+            ("trust_pickle", False),
+        ),
+        gate_names.SBOM: (
+            ("fail_on", ("critical", "high", "unknown")),  # the product default
+            ("require_vulnerability_check", True),  # the product default
+            ("packages_from_model", True),  # python=... describes another interpreter than the model's
+        ),
+        gate_names.MODEL_SCAN: (
+            ("allow_globals", ()),  # extra pickle globals only where the platform lists them
+            ("allow_model_code", False),  # the product default
+        ),
+    }
+)
+
+
+#: Threshold names that are not an operator argument of the same name: gate -> name -> the
+#: argument(s) it is derived from (for data-integrity: not a key of ``thresholds``).
+DERIVED_PARAMETERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        gate_names.SBOM: {"packages_from_model": "python"},
+        gate_names.DRIFT: {"compare_all_columns": "columns"},
+        gate_names.INPUT_ANOMALY: {"detector_from_model": "detector"},
+        gate_names.DATA_VALIDATION: {"suite_sha256": "suite", "min_mostly": "suite"},
+        gate_names.DATA_INTEGRITY: {"has_label_column": "label_column", "allow_empty": "allow_empty"},
+    }
+)
+
 
 def default_requirements(rule: Rule) -> list[tuple[str, str, str, Any]]:
     """``(gate, parameter, kind, bound)`` that apply to every gate ``rule`` governs where the rule itself
-    sets no value for that parameter."""
-    return []
+    sets no value for that parameter (:data:`DEFAULT_BOUNDS`)."""
+    out: list[tuple[str, str, str, Any]] = []
+    for gate in rule.governed_gates():
+        own = rule.thresholds.get(gate, {})
+        bounds = list(DEFAULT_BOUNDS.get(gate, ()))
+        if gate == gate_names.PII_SCAN:
+            from airflow_mlsecops.gates.pii import resolve_types
+
+            bounds.append(("types", tuple(resolve_types(None))))
+        for parameter, bound in bounds:
+            if parameter in own:
+                continue
+            if gate == gate_names.DRIFT and parameter == "compare_all_columns" and "columns" in own:
+                continue  # the platform says which columns must be compared: DAGs may name theirs
+            out.append((gate, parameter, THRESHOLD_KINDS[gate][parameter], bound))
+    return out
 
 
 def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
-    """The threshold arguments of one gate task, normalised like the gate normalises them."""
+    """The threshold arguments of one gate task, normalised like the gate normalises them.
+
+    A name left out is not judged when the DAG is parsed (its evidence is, at promotion).
+    """
     if gate == gate_names.ROBUSTNESS:
-        return {
-            n: get(n) for n in ("min_robust_accuracy", "max_accuracy_drop", "epsilon", "allow_bounds", "norm", "epsilon_scale")
-        }
+        names = ("min_robust_accuracy", "max_accuracy_drop", "epsilon", "allow_bounds", "norm", "epsilon_scale")
+        return {n: get(n) for n in (*names, "max_samples", "attack_max_samples", "trust_pickle", "method")}
     if gate == gate_names.SBOM:
-        return {"fail_on": _fail_on(get("fail_on")), "require_vulnerability_check": get("require_vulnerability_check")}
+        osv_db = get("osv_db")
+        return {
+            "fail_on": _fail_on(get("fail_on")),
+            "require_vulnerability_check": get("require_vulnerability_check"),
+            "packages_from_model": _unset(get("python")),
+            "osv_db": None if _unset(osv_db) is True else osv_db if isinstance(osv_db, Unresolved) else str(osv_db),
+        }
     if gate == gate_names.PII_SCAN:
-        return {"types": _pii_types(get("types")), "allow_columns": _columns(get("allow_columns"))}
+        return {
+            "types": _pii_types(get("types")),
+            "allow_columns": _columns(get("allow_columns")),
+            "max_rows": _max_rows(get("max_rows")),
+            "allow_empty": get("allow_empty"),
+        }
     if gate == gate_names.DRIFT:
-        return {"drift_share": get("drift_share")}
+        columns = _columns(get("columns"))
+        out = {
+            "drift_share": get("drift_share"),
+            "max_rows": _max_rows(get("max_rows")),
+            "compare_all_columns": columns if isinstance(columns, Unresolved) else not columns,
+            "allow_empty": get("allow_empty"),
+        }
+        if columns:  # unset compares every column, which includes any the policy lists
+            out["columns"] = columns
+        return out
     if gate == gate_names.INPUT_ANOMALY:
-        return {"max_flagged_share": get("max_flagged_share")}
+        return {
+            "max_flagged_share": get("max_flagged_share"),
+            "detector_from_model": _unset(get("detector")),
+            "trust_pickle": get("trust_pickle"),
+            "allow_empty": get("allow_empty"),
+        }
+    if gate == gate_names.DATA_VALIDATION:
+        return {**_suite(get("suite")), "allow_empty": get("allow_empty")}
     if gate == gate_names.DATA_INTEGRITY:
-        return {"thresholds": _integrity_thresholds(get("thresholds"))}
+        return {"thresholds": _integrity_arguments(get("thresholds"), get("label_column"), get("allow_empty"))}
     if gate == gate_names.MODEL_SCAN:
         return {
             "allow_globals": _columns(get("allow_globals")),
@@ -68,12 +211,67 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
     return {}
 
 
+def recorded_arguments(gate: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a gate recorded as applied (``GateResult.policy``), keyed and normalised like
+    :func:`gate_arguments`, for the run-time check."""
+    values = dict(policy or {})
+    if gate == gate_names.MODEL_SCAN:
+        values["second_opinion"] = bool(values.get("second_opinion"))
+    if gate in (gate_names.PROVENANCE_VERIFICATION, gate_names.MODEL_SIGNATURE_VERIFICATION):
+        values.pop("trusted_keys", None)  # key ids, not paths: the trusted keys are checked by verification
+    if gate in (gate_names.PII_SCAN, gate_names.DRIFT) and "max_rows" in values:
+        values["max_rows"] = _max_rows(values["max_rows"])
+    if gate == gate_names.DRIFT:
+        if values.get("columns") is None:
+            values.pop("columns", None)  # every column was compared
+        if "compare_all_columns" not in values and "columns" in policy:
+            values["compare_all_columns"] = policy.get("columns") is None
+    if gate == gate_names.SBOM and "packages_from_model" not in values and "python" in values:
+        values["packages_from_model"] = not values.get("python")
+    if gate == gate_names.DATA_INTEGRITY:
+        thresholds = values.get("thresholds")
+        merged = dict(thresholds) if isinstance(thresholds, Mapping) else {}
+        if "has_label_column" in values:
+            merged["has_label_column"] = values["has_label_column"]
+        elif "label_column" in values:
+            merged["has_label_column"] = _has_label(values.get("label_column"), merged.get("ignore_columns"))
+        if "allow_empty" in values:
+            merged["allow_empty"] = values["allow_empty"]
+        if merged or isinstance(thresholds, Mapping):
+            values["thresholds"] = merged
+    return values
+
+
+# ----------------------------------------------------------------------------- normalising
 def _columns(value: Any) -> Any:
     if value is None or isinstance(value, Unresolved):
         return value
     if isinstance(value, str):
         return [p.strip() for p in value.split(",") if p.strip()]
     return [str(v) for v in value]
+
+
+def _unset(value: Any) -> Any:
+    """``True`` when an optional argument is not given (``None`` or empty), as the gates read it."""
+    if isinstance(value, Unresolved):
+        return value
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _max_rows(value: Any) -> Any:
+    """``max_rows``: unset (``None``, ``"None"``, empty) reads every row: :data:`ALL_ROWS`."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return ALL_ROWS
+    return value
+
+
+def _has_label(label_column: Any, ignore_columns: Any) -> Any:
+    if isinstance(label_column, Unresolved):
+        return label_column
+    if not isinstance(label_column, str) or not label_column:
+        return False
+    ignored = ignore_columns if isinstance(ignore_columns, (list, tuple)) else _columns(ignore_columns) or []
+    return label_column not in {str(c) for c in ignored}
 
 
 def _fail_on(value: Any) -> Any:
@@ -100,16 +298,29 @@ def _pii_types(value: Any) -> Any:
         return Unresolved(f"the value {value!r}, which is not a PII type list")
 
 
-def _integrity_thresholds(value: Any) -> Any:
-    if isinstance(value, Unresolved):
-        return value
+def _suite(value: Any) -> dict[str, Any]:
+    """``suite_sha256`` and ``min_mostly`` of a suite known when the DAG is parsed (a dict or a
+    readable file); nothing when it is not (the gate records both, judged at promotion)."""
+    if value is None or isinstance(value, Unresolved):
+        return {}
+    from airflow_mlsecops.gates.data_validation import suite_policy
+
+    return suite_policy(value)
+
+
+def _integrity_arguments(thresholds: Any, label_column: Any, allow_empty: Any) -> Any:
+    if isinstance(thresholds, Unresolved):
+        return thresholds
     from airflow_mlsecops.exceptions import ConfigurationError
     from airflow_mlsecops.gates.data_integrity import IntegrityThresholds
 
     try:
-        return IntegrityThresholds.from_mapping(value).to_dict()
+        values = IntegrityThresholds.from_mapping(thresholds).to_dict()
     except (ConfigurationError, TypeError, ValueError):
         return Unresolved("thresholds that are only known when the task runs")
+    values["has_label_column"] = _has_label(label_column, values.get("ignore_columns"))
+    values["allow_empty"] = allow_empty
+    return values
 
 
-__all__ = ["default_requirements", "gate_arguments"]
+__all__ = ["ALL_ROWS", "DEFAULT_BOUNDS", "DERIVED_PARAMETERS", "default_requirements", "gate_arguments", "recorded_arguments"]

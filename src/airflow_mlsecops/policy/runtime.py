@@ -21,7 +21,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlsecops import gate_names
 from airflow_mlsecops.policy.engine import DagInfo, TaskInfo, Violation, evaluate
 from airflow_mlsecops.policy.model import APPROVAL_GATE, STEP_GATES, STEP_PROMOTE, Policy, load_configured_policy, load_policy
 
@@ -170,13 +169,11 @@ def _evidence_tasks(report_results: Mapping[str, GateResult], *, exclude: str | 
 
 
 def _recorded_arguments(gate: str, policy: Mapping[str, Any]) -> dict[str, Any]:
-    """The values a gate recorded as applied, keyed like the operator arguments."""
-    values = dict(policy or {})
-    if gate == gate_names.MODEL_SCAN:
-        values["second_opinion"] = bool(values.get("second_opinion"))
-    if gate in (gate_names.PROVENANCE_VERIFICATION, gate_names.MODEL_SIGNATURE_VERIFICATION):
-        values.pop("trusted_keys", None)  # key ids, not paths: the trusted keys are checked by verification
-    return values
+    """The values a gate recorded as applied, keyed and normalised like the operator arguments
+    (:func:`airflow_mlsecops.policy.parameters.recorded_arguments`)."""
+    from airflow_mlsecops.policy.parameters import recorded_arguments
+
+    return recorded_arguments(gate, policy)
 
 
 def _approvers(details: Mapping[str, Any]) -> set[str]:

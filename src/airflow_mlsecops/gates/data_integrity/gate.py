@@ -263,9 +263,12 @@ def _policy(
     except ConfigurationError:
         given = thresholds if isinstance(thresholds, Mapping) else {"thresholds": repr(thresholds)}
         policy_thresholds = {str(k): _jsonable(v) for k, v in given.items()}
+    ignored = policy_thresholds.get("ignore_columns")
     return {
         "reference": reference,
         "label_column": label_column,
+        # the label checks (label shift, class set, label flips) can run: a label column is named, not ignored
+        "has_label_column": bool(label_column) and label_column not in (ignored if isinstance(ignored, list) else ()),
         "random_state": random_state,
         "thresholds": policy_thresholds,
         "allow_empty": allow_empty_policy(allow_empty),

@@ -113,7 +113,7 @@ def score_batch(
     return run_gate(
         GATE_NAME,
         evaluate,
-        policy=_policy(detector_dir, model_uri, max_flagged_share, allow_empty),
+        policy=_policy(detector_dir, model_uri, max_flagged_share, allow_empty, trust_pickle),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -129,6 +129,7 @@ def inputs_unavailable(
     max_reported_rows: int = MAX_REPORTED_ROWS,
     warn_only: bool = False,
     context: PipelineContext | None = None,
+    trust_pickle: bool = False,
     allow_empty: bool = False,
 ) -> GateOutcome:
     """The outcome of :func:`score_batch` when its inputs could not be fetched or loaded.
@@ -144,7 +145,7 @@ def inputs_unavailable(
     return run_gate(
         GATE_NAME,
         raising(error, check=lambda: _check_arguments(max_flagged_share, max_reported_rows, allow_empty)),
-        policy=_policy(detector_dir, model_uri, max_flagged_share, allow_empty),
+        policy=_policy(detector_dir, model_uri, max_flagged_share, allow_empty, trust_pickle),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -162,11 +163,14 @@ def _policy(
     model_uri: str | Path | LocalArtifact | None,
     max_flagged_share: float,
     allow_empty: object,
+    trust_pickle: object = False,
 ) -> dict[str, Any]:
     return {
         "max_flagged_share": max_flagged_share,
         "detector": _requested(detector_dir),
+        "detector_from_model": detector_dir is None,  # the detector stored with the model, not one the DAG chose
         "model": _requested(model_uri),
+        "trust_pickle": trust_pickle,
         "rule": "a row is flagged when any score exceeds its calibrated threshold",
         "allow_empty": allow_empty_policy(allow_empty),
     }

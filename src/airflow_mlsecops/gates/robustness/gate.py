@@ -116,7 +116,7 @@ def evaluate_robustness(
         "allow_bounds": allow_bounds,
         "attack_max_samples": attack_max_samples,
     }
-    policy = robustness_policy(**judged)
+    policy = robustness_policy(**judged, trust_pickle=trust_pickle)
     evaluate = functools.partial(
         evaluate_model_on_data,
         model,
@@ -146,6 +146,7 @@ def robustness_policy(
     epsilon_scale: str = "input",
     allow_bounds: bool = False,
     attack_max_samples: int = ATTACK_MAX_SAMPLES,
+    trust_pickle: bool = False,
 ) -> dict[str, Any]:
     """The policy a robustness evaluation records (what the run-time policy check reads).
 
@@ -163,6 +164,7 @@ def robustness_policy(
         "attack_max_samples": attack_max_samples,
         "random_state": random_state,
         "label_column": label_column,
+        "trust_pickle": trust_pickle,  # loading a pickle-based model runs code from the file
     }
     if feature_columns is not None:
         policy["feature_columns"] = [str(c) for c in feature_columns]

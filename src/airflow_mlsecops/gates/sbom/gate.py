@@ -145,6 +145,7 @@ def sbom_policy(
         "osv_db": str(osv_db) if osv_db else None,
         "online": online,
         "python": python,
+        "packages_from_model": not python,  # the BOM lists the model's own requirements
         "cyclonedx_spec": "1.6",
     }
 
