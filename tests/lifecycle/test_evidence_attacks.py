@@ -19,7 +19,7 @@ from airflow_mlsecops.lifecycle.promotion import alias_failure_result, check_pro
 from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
 from airflow_mlsecops.lifecycle.verification import verify_run
 from airflow_mlsecops.lifecycle.version_verification import verify_model_version
-from tests.lifecycle.test_registry import artifact_path, build_pipeline, failed_checks, register
+from tests.lifecycle.test_registry import SIMULATED_PRODUCERS, artifact_path, build_pipeline, failed_checks, register
 
 # Every test records, registers or promotes through MLflow stores: seconds each, so not in `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ def test_replay_is_refused_by_promotion_and_version_verification(home: Settings,
     pipeline = build_pipeline(home, tmp_path)
     store = pipeline.store
     version = register(pipeline, "credit")
-    promote_model(store, name="credit", version=version, alias="champion", settings=home)
+    promote_model(store, name="credit", version=version, alias="champion", settings=home, allowed_producers=SIMULATED_PRODUCERS)
     assert verify_model_version(store, name="credit", version=version, settings=home).ok
 
     # The robustness check runs again and fails; then the older passed record is replayed.
@@ -120,7 +120,9 @@ def test_replay_is_refused_by_promotion_and_version_verification(home: Settings,
     )
     store.client.set_tag(pipeline.mlflow_run_id, "mlsecops.gate.test_robustness.verdict", "passed")
 
-    outcome = check_promotion(store, name="credit", version=version, alias="champion", settings=home)
+    outcome = check_promotion(
+        store, name="credit", version=version, alias="champion", settings=home, allowed_producers=SIMULATED_PRODUCERS
+    )
     assert outcome.result.verdict is Verdict.FAILED
     failed = failed_checks(outcome)
     assert "test_robustness/try-3: location" in failed["pipeline-evidence"]
@@ -167,10 +169,14 @@ def test_alias_moved_back_by_hand_fails_naming_the_last_signed_holder(
 
     first = build_pipeline(home, tmp_path, seed=1)
     v1 = register(first, "credit-risk")
-    promote_model(first.store, name="credit-risk", version=v1, alias="champion", settings=home)
+    promote_model(
+        first.store, name="credit-risk", version=v1, alias="champion", settings=home, allowed_producers=SIMULATED_PRODUCERS
+    )
     second = build_pipeline(home, tmp_path, seed=2)
     v2 = register(second, "credit-risk")
-    promote_model(second.store, name="credit-risk", version=v2, alias="champion", settings=home)
+    promote_model(
+        second.store, name="credit-risk", version=v2, alias="champion", settings=home, allowed_producers=SIMULATED_PRODUCERS
+    )
     store = second.store
     assert verify_model_version(store, name="credit-risk", version=v2, settings=home).ok
     assert _cli(capsys, "verify-model-version", "credit-risk@champion")[0] == 0
@@ -178,7 +184,9 @@ def test_alias_moved_back_by_hand_fails_naming_the_last_signed_holder(
     # A signed decision to give @champion back to v1 whose alias change then failed (signed error
     # record) does not make v1 the holder.
     recorder = EvidenceRecorder.from_settings(home)
-    decision = check_promotion(store, name="credit-risk", version=v1, alias="champion", settings=home)
+    decision = check_promotion(
+        store, name="credit-risk", version=v1, alias="champion", settings=home, allowed_producers=SIMULATED_PRODUCERS
+    )
     assert decision.result.verdict is Verdict.PASSED, decision.result.summary
     recorded = recorder.record(decision.result, experiment_name="mlsecops-registry")
     failure = alias_failure_result(decision, RuntimeError("the registry is down"))

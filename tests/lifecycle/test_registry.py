@@ -5,6 +5,10 @@ logged to the pipeline's MLflow run, a real ``model-provenance`` and ``dataset-p
 attestation, and signed results for the gates whose engines live elsewhere (model scan,
 robustness, SBOM, model signing, data validation, the approval), all recorded by the real
 recorder into the real ledger. Then it tampers with one thing and checks the promotion says so.
+
+Those results are made here, not by the package's engines, and their evidence says so: their
+producer is :func:`simulated_gate` of this module. The promotions allow it by name
+(``allowed_producers``), as a platform's policy allows a gate of its own (``allowed_operators``).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import pytest
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
-from airflow_mlsecops.exceptions import ConfigurationError, GateRejected, VerificationError
+from airflow_mlsecops.evidence.producer import CodeIdentity
+from airflow_mlsecops.exceptions import ConfigurationError, GateError, GateRejected, VerificationError
 from airflow_mlsecops.gates.provenance import attest_artifacts
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+from airflow_mlsecops.lifecycle._registry_checks import registry_recorder
 from airflow_mlsecops.lifecycle.model_registry import (
     REGISTRY_EXPERIMENT,
     TAG_MODEL_SHA256,
@@ -30,7 +36,7 @@ from airflow_mlsecops.lifecycle.model_registry import (
     TAG_SIGNATURE_SHA256,
     tag_history,
 )
-from airflow_mlsecops.lifecycle.promotion import check_promotion, promote, promote_model
+from airflow_mlsecops.lifecycle.promotion import PromotionRecord, check_promotion, promote
 from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
 from airflow_mlsecops.lifecycle.registration import register_model
 from airflow_mlsecops.lifecycle.rollback import rollback
@@ -42,6 +48,8 @@ from airflow_mlsecops.lifecycle.version_verification import verify_model_version
 pytestmark = pytest.mark.slow
 
 SIGNATURE_SHA256 = "5" * 64
+#: The producer of the results this module makes by hand, allowed by name where they must count.
+SIMULATED_PRODUCERS = (f"{__name__}.simulated_gate",)
 CONSTRUCTED_MODEL_GATES = {"scan_model": "model-scan", "test_robustness": "robustness", "build_sbom": "sbom"}
 
 
@@ -62,7 +70,34 @@ class Pipeline:
         return PipelineContext(self.dag_id, self.run_id, task_id, try_number)
 
     def record(self, result: GateResult, **kwargs) -> None:
-        self.recorder.record(result, experiment_name=self.dag_id, **kwargs)
+        self.recorder.record(simulated_gate(result) if result.producer is None else result, experiment_name=self.dag_id, **kwargs)
+
+
+def simulated_gate(result: GateResult) -> GateResult:
+    """``result``, made by hand in this module, naming this function as the engine that produced it."""
+    return result.with_producer(engine=CodeIdentity.of(simulated_gate).to_dict(), operator=None)
+
+
+def check_allowing(store: MLflowEvidenceStore, **kwargs):
+    """:func:`check_promotion` that lets this module's simulated gates count (the policy's allowed_operators)."""
+    return check_promotion(store, allowed_producers=SIMULATED_PRODUCERS, **kwargs)
+
+
+def promote_allowing(
+    store: MLflowEvidenceStore, *, name: str, version: str, alias: str, settings: Settings
+) -> tuple[object, PromotionRecord]:
+    """:func:`~airflow_mlsecops.lifecycle.promotion.promote_model` (check, record the decision, promote),
+    with this module's simulated gates allowed by name."""
+    outcome = check_allowing(store, name=name, version=version, alias=alias, settings=settings)
+    run_id = outcome.result.details.get("pipeline_run_id") or None
+    recorded = registry_recorder(store, settings).record(
+        outcome.result, experiment_name=REGISTRY_EXPERIMENT, files=outcome.files, mlflow_run_id=run_id
+    )
+    if outcome.verdict is Verdict.ERROR:
+        raise GateError(outcome.result.summary)
+    if outcome.verdict is not Verdict.PASSED:
+        raise GateRejected(outcome.result.summary, result=outcome.result)
+    return outcome, promote(store, name=name, version=str(version), alias=alias, outcome=outcome, evidence=recorded)
 
 
 def log_model(home: Settings, mlflow_run_id: str, seed: int = 0) -> str:
@@ -245,7 +280,7 @@ def test_registered_and_promoted_with_tags_history_and_attestation(home: Setting
     assert tags["mlsecops.evidence"] == f"runs:/{pipeline.mlflow_run_id}/mlsecops/evidence"
     assert tags[TAG_SIGNATURE_SHA256] == SIGNATURE_SHA256
 
-    outcome, record = promote_model(store, name="credit", version=version, alias="champion", settings=home)
+    outcome, record = promote_allowing(store, name="credit", version=version, alias="champion", settings=home)
     assert outcome.result.verdict is Verdict.PASSED, outcome.result.summary
     assert not failed_checks(outcome)
     checks = {c["check"] for c in outcome.result.details["checks"]}
@@ -313,7 +348,7 @@ def test_registration_refuses_a_model_with_another_digest(home: Settings, tmp_pa
 def test_missing_gate_is_refused_by_name_and_alias_unchanged(home: Settings, tmp_path: Path) -> None:
     pipeline = build_pipeline(home, tmp_path, omit=("robustness",))
     version = register(pipeline, "credit")
-    outcome = check_promotion(
+    outcome = check_allowing(
         pipeline.store,
         name="credit",
         version=version,
@@ -334,7 +369,7 @@ def test_warned_gate_never_counts_as_passed(home: Settings, tmp_path: Path) -> N
     pipeline = build_pipeline(home, tmp_path, verdicts={"sbom": Verdict.WARNED})
     version = register(pipeline, "credit")
     with pytest.raises(GateRejected) as refused:
-        promote_model(pipeline.store, name="credit", version=version, alias="champion", settings=home)
+        promote_allowing(pipeline.store, name="credit", version=version, alias="champion", settings=home)
     failed = failed_checks(refused.value)
     assert list(failed) == ["gate:sbom"] and "warn-only" in failed["gate:sbom"]
     assert alias_holder(pipeline.store, "credit") is None
@@ -347,12 +382,12 @@ def test_warned_gate_never_counts_as_passed(home: Settings, tmp_path: Path) -> N
 def test_approval_of_another_digest_is_refused_and_the_champion_stays(home: Settings, tmp_path: Path) -> None:
     first = build_pipeline(home, tmp_path, seed=1)
     v1 = register(first, "credit")
-    promote_model(first.store, name="credit", version=v1, alias="champion", settings=home)
+    promote_allowing(first.store, name="credit", version=v1, alias="champion", settings=home)
 
     # The reviewers approved the current champion; the new version reuses that approval.
     second = build_pipeline(home, tmp_path, seed=2, approval_for=(first.model_uri, first.digest))
     v2 = register(second, "credit")
-    outcome = check_promotion(
+    outcome = check_allowing(
         second.store, name="credit", version=v2, alias="champion", required_gates=(), required_approvals=1, settings=home
     )
     assert outcome.result.verdict is Verdict.FAILED
@@ -365,7 +400,7 @@ def test_approval_of_another_digest_is_refused_and_the_champion_stays(home: Sett
 def test_approval_needs_enough_distinct_approvers_and_no_rejection(home: Settings, tmp_path: Path) -> None:
     pipeline = build_pipeline(home, tmp_path)
     version = register(pipeline, "credit")
-    outcome = check_promotion(
+    outcome = check_allowing(
         pipeline.store, name="credit", version=version, alias="champion", required_gates=(), required_approvals=2, settings=home
     )
     assert list(failed_checks(outcome)) == ["approval"], failed_checks(outcome)
@@ -374,7 +409,7 @@ def test_approval_needs_enough_distinct_approvers_and_no_rejection(home: Setting
     # A second review of the same digest that rejected blocks, though the first one approved.
     rejected = approval_result(pipeline, pipeline.model_uri, pipeline.digest, decision="rejected")
     pipeline.record(replace(rejected, context=pipeline.ctx("security_review")), record="decision-1")
-    outcome = check_promotion(
+    outcome = check_allowing(
         pipeline.store, name="credit", version=version, alias="champion", required_gates=(), required_approvals=1, settings=home
     )
     assert list(failed_checks(outcome)) == ["approval"], failed_checks(outcome)
@@ -388,7 +423,7 @@ def test_model_changed_in_the_registry_after_the_scan_is_refused(home: Settings,
     weights.write_bytes(weights.read_bytes() + b"\x00")  # the swap: same name, other bytes
 
     with pytest.raises(GateRejected) as refused:
-        promote_model(pipeline.store, name="credit", version=version, alias="champion", settings=home)
+        promote_allowing(pipeline.store, name="credit", version=version, alias="champion", settings=home)
     failed = failed_checks(refused.value)
     assert "registry-digest" in failed and "changed in the registry" in failed["registry-digest"]
     assert "pipeline-evidence" in failed and f"subject:{pipeline.model_uri}" in failed["pipeline-evidence"]
@@ -405,7 +440,7 @@ def test_one_changed_byte_of_evidence_is_refused(home: Settings, tmp_path: Path)
     raw[at] = ord("P")
     path.write_bytes(bytes(raw))
 
-    outcome = check_promotion(pipeline.store, name="credit", version=version, alias="champion", settings=home)
+    outcome = check_allowing(pipeline.store, name="credit", version=version, alias="champion", settings=home)
     failed = failed_checks(outcome)
     assert outcome.result.verdict is Verdict.FAILED
     assert set(failed) == {"pipeline-evidence", "gate:model-scan"}
@@ -426,7 +461,7 @@ def test_latest_attempt_wins(home: Settings, tmp_path: Path) -> None:
     )
     pipeline.record(retried)
     version = register(pipeline, "credit")
-    outcome = check_promotion(pipeline.store, name="credit", version=version, alias="champion", settings=home)
+    outcome = check_allowing(pipeline.store, name="credit", version=version, alias="champion", settings=home)
     assert list(failed_checks(outcome)) == ["gate:model-scan"]
     assert "failed at scan_model/try-2" in failed_checks(outcome)["gate:model-scan"]
 
@@ -435,10 +470,10 @@ def test_latest_attempt_wins(home: Settings, tmp_path: Path) -> None:
 def test_rollback_restores_the_previous_version_and_records_evidence(home: Settings, tmp_path: Path) -> None:
     first = build_pipeline(home, tmp_path, seed=1)
     v1 = register(first, "credit")
-    promote_model(first.store, name="credit", version=v1, alias="champion", settings=home)
+    promote_allowing(first.store, name="credit", version=v1, alias="champion", settings=home)
     second = build_pipeline(home, tmp_path, seed=2)
     v2 = register(second, "credit")
-    _, record = promote_model(second.store, name="credit", version=v2, alias="champion", settings=home)
+    _, record = promote_allowing(second.store, name="credit", version=v2, alias="champion", settings=home)
     store = second.store
     assert record.previous_version == v1 and record.history == (v1, v2)
     assert store.client.get_model_version("credit", v2).tags["mlsecops.previous_champion"] == v1
@@ -465,10 +500,10 @@ def test_rollback_restores_the_previous_version_and_records_evidence(home: Setti
 def test_rollback_refuses_a_previous_holder_with_a_broken_chain_unless_forced(home: Settings, tmp_path: Path) -> None:
     first = build_pipeline(home, tmp_path, seed=1)
     v1 = register(first, "credit")
-    promote_model(first.store, name="credit", version=v1, alias="champion", settings=home)
+    promote_allowing(first.store, name="credit", version=v1, alias="champion", settings=home)
     second = build_pipeline(home, tmp_path, seed=2)
     v2 = register(second, "credit")
-    promote_model(second.store, name="credit", version=v2, alias="champion", settings=home)
+    promote_allowing(second.store, name="credit", version=v2, alias="champion", settings=home)
     weights = model_files(first.store, first.model_uri) / "model.skops"
     weights.write_bytes(weights.read_bytes() + b"\x00")
 
@@ -498,7 +533,7 @@ def test_alias_set_by_hand_on_an_unverified_version_is_detected(home: Settings, 
     assert verified.to_dict()["verified"] is False
 
     # And the promotion gate refuses the same version.
-    outcome = check_promotion(pipeline.store, name="credit", version=str(mv.version), alias="champion", settings=home)
+    outcome = check_allowing(pipeline.store, name="credit", version=str(mv.version), alias="champion", settings=home)
     assert {"registration", "registry-digest", "pipeline-evidence"} <= set(failed_checks(outcome))
 
 
@@ -506,5 +541,5 @@ def test_quarantined_version_is_refused(home: Settings, tmp_path: Path) -> None:
     pipeline = build_pipeline(home, tmp_path)
     version = register(pipeline, "credit")
     pipeline.store.client.set_model_version_tag("credit", version, TAG_QUARANTINED, "true")
-    outcome = check_promotion(pipeline.store, name="credit", version=version, alias="champion", settings=home)
+    outcome = check_allowing(pipeline.store, name="credit", version=version, alias="champion", settings=home)
     assert list(failed_checks(outcome)) == ["quarantine"]

@@ -1,13 +1,16 @@
 """Register and promote in real Airflow DAG runs: train -> sign -> gates -> register -> promote.
 
-The model is trained and logged in the DAG run, signed by the real ``ProvenanceSignOperator``;
-the gates whose operators are built elsewhere (scan, robustness, SBOM, OpenSSF signing, data
-validation, approval) are recorded as signed results by a task of the same DAG run.
+The model is trained and logged in the DAG run and every gate the promotion requires is the
+package's real operator (scan, robustness, SBOM, OpenSSF signing, provenance, data validation):
+evidence a DAG task made by hand would not count (its producer is not airflow-mlsecops code, see
+``tests/lifecycle/test_untrusted_producer.py``). The approval step is covered with a real reviewer
+in ``tests/dags/test_training_pipeline.py``; here the promotion needs none.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import uuid
 from pathlib import Path
 
@@ -23,7 +26,12 @@ from tests.helpers import pipeline_run_id, run_dag_states
 
 pytestmark = pytest.mark.airflow
 
-HEADER = "from airflow_mlsecops.operators.registry import PromoteModelOperator, RegisterModelOperator"
+HEADER = """
+from airflow_mlsecops.operators import (
+    ModelScanGateOperator, ModelSignOperator, RobustnessGateOperator, SBOMGateOperator,
+)
+from airflow_mlsecops.operators.registry import PromoteModelOperator, RegisterModelOperator
+"""
 GATES = {
     "scan_model": "model-scan",
     "test_robustness": "robustness",
@@ -31,14 +39,50 @@ GATES = {
     "sign_model_openssf": "model-signing",
     "validate_data": "data-validation",
 }
+REQUIRED = ["model-scan", "robustness", "sbom", "model-signing", "model-provenance", "data-validation"]
 
 
-def _dag_source(data: Path, name: str, gates: dict[str, str]) -> str:
+def _training_data(tmp_path: Path) -> tuple[Path, Path]:
+    """A small labelled data set (the label is the sign of f0) and an expectation suite for it."""
+    import numpy as np
+    import pandas as pd
+
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    frame = pd.DataFrame(x, columns=["f0", "f1", "f2"]).assign(label=(x[:, 0] > 0).astype(int))
+    data = tmp_path / "train.csv"
+    frame.to_csv(data, index=False)
+    suite = tmp_path / "suite.json"
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "train",
+                "expectations": [
+                    {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["f0", "f1", "f2", "label"]}},
+                    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "label", "value_set": [0, 1]}},
+                ],
+            }
+        )
+    )
+    return data, suite
+
+
+def _dag_source(data: Path, suite: Path, name: str, gates: dict[str, str]) -> str:
+    gate_tasks = {
+        "scan_model": "ModelScanGateOperator(task_id='scan_model', path=model_uri)",
+        "test_robustness": (
+            f"RobustnessGateOperator(task_id='test_robustness', model=model_uri, data={str(data)!r}, "
+            "label_column='label', epsilon=0.01, min_robust_accuracy=0.6)"
+        ),
+        "build_sbom": "SBOMGateOperator(task_id='build_sbom', model=model_uri, osv_db='', require_vulnerability_check=False)",
+        "sign_model_openssf": "ModelSignOperator(task_id='sign_model_openssf', path=model_uri)",
+        "validate_data": f"DataValidationGateOperator(task_id='validate_data', data={str(data)!r}, suite={str(suite)!r})",
+    }
+    chosen = "\n".join(f"    {gate_tasks[task]}," for task in gates)
     return f"""
 @task
 def train(**context) -> str:
     import mlflow.sklearn
-    import numpy as np
+    import pandas as pd
     import sklearn
     from sklearn.linear_model import LogisticRegression
 
@@ -46,8 +90,8 @@ def train(**context) -> str:
 
     hook = EvidenceHook()
     run_id = hook.pipeline_run_id(dag_id=context["dag"].dag_id, run_id=context["run_id"])
-    x = np.random.default_rng(0).normal(size=(40, 3))
-    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    frame = pd.read_csv({str(data)!r})
+    model = LogisticRegression().fit(frame[["f0", "f1", "f2"]], frame["label"])
     # Through the hook's store, as in a real worker: no global tracking URI, no active run.
     model_id = hook.store.log_model(
         run_id,
@@ -58,49 +102,11 @@ def train(**context) -> str:
     return f"models:/{{model_id}}"
 
 
-@task
-def other_gates(signed: dict, **context) -> None:
-    from airflow_mlsecops.evidence.digest import sha256_path
-    from airflow_mlsecops.evidence.models import GateResult, PipelineContext, Subject, Verdict
-    from airflow_mlsecops.hooks.evidence import EvidenceHook
-
-    ti = context["ti"]
-    recorder = EvidenceHook().recorder
-    uri, digest = signed["subjects"][0]["name"], signed["subjects"][0]["digest"]["sha256"]
-    data = Subject({str(data)!r}, sha256_path({str(data)!r}))
-    for task_id, gate in {gates!r}.items():
-        recorder.record(
-            GateResult.create(
-                gate=gate,
-                verdict=Verdict.PASSED,
-                subjects=[data if gate.startswith("data") else Subject(uri, digest)],
-                context=PipelineContext(ti.dag_id, ti.run_id, task_id),
-                summary=gate + " passed",
-                details={{"signature_sha256": "5" * 64}} if gate == "model-signing" else {{}},
-            ),
-            experiment_name=ti.dag_id,
-        )
-    approval = GateResult.create(
-        gate="model-approval",
-        verdict=Verdict.PASSED,
-        subjects=[Subject(uri, digest)],
-        context=PipelineContext(ti.dag_id, ti.run_id, "approve_model"),
-        summary="approved by alice",
-        details={{
-            "decision": "approved",
-            "approvals": [{{"id": "u1", "name": "alice", "responded_at": "2026-01-01T10:00:00Z"}}],
-            "required_approvals": 1,
-            "model_uri": uri,
-            "model_sha256": digest,
-            "evidence_digest": "e" * 64,
-            "reviewers": ["alice", "bob"],
-        }},
-    )
-    recorder.record(approval, experiment_name=ti.dag_id, record="decision-1")
-
-
 model_uri = train()
 sign_model = ProvenanceSignOperator(task_id="sign_model", artifacts=[model_uri], gate="model-provenance")
+gates = [
+{chosen}
+]
 register = RegisterModelOperator(
     task_id="register_model",
     model_uri=model_uri,
@@ -113,10 +119,10 @@ promote = PromoteModelOperator(
     name={name!r},
     version=register.output["version"],
     alias="champion",
-    required_gates=["model-scan", "robustness", "sbom", "model-signing", "model-provenance", "data-validation"],
-    required_approvals=1,
+    required_gates={REQUIRED!r},
+    required_approvals=0,
 )
-other_gates(sign_model.output) >> register >> promote
+[sign_model, *gates] >> register >> promote
 """
 
 
@@ -133,21 +139,25 @@ def test_operator_defaults_match_the_engine() -> None:
 
 
 def test_register_then_promote_sets_the_alias(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    data = tmp_path / "train.csv"
-    data.write_text("a,b\n1,2\n")
+    data, suite = _training_data(tmp_path)
     dag_id = f"registry_ok_{uuid.uuid4().hex[:6]}"
-    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, "credit", GATES), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, suite, "credit", GATES), header=HEADER))
     assert dag_run.state == "success", states
 
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.client.get_registered_model("credit").aliases == {"champion": 1}
     mv = store.client.get_model_version("credit", "1")
-    assert mv.tags["team"] == "credit-risk" and mv.tags["mlsecops.approved_by"] == "alice"
-    assert mv.tags["mlsecops.signature_sha256"] == "5" * 64
+    assert mv.tags["team"] == "credit-risk" and mv.tags["mlsecops.approved_by"] == "none required"
 
     run_id = pipeline_run_id(store, dag_id)
     report = verify_run(run_id, settings=home)
     assert report.ok, [c.to_dict() for c in report.failures]
+    (signing,) = [r for r in report.results.values() if r.gate == "model-signing"]
+    assert mv.tags["mlsecops.signature_sha256"] == signing.details["bundle_sha256"]
+    # Every gate's evidence names the package's operator that produced it.
+    operators = {r.gate: r.producer["operator"]["name"] for r in report.results.values() if r.producer and r.producer["operator"]}
+    assert operators["robustness"] == "airflow_mlsecops.operators.robustness.RobustnessGateOperator"
+    assert operators["model-promotion"] == "airflow_mlsecops.operators.registry.PromoteModelOperator"
     verdicts = {g["gate"]: g["verdict"] for g in report.gates.values()}
     assert verdicts["model-registration"] == verdicts["model-promotion"] == "passed"
     subjects = {s.name: s.sha256 for r in report.results.values() if r.gate == "model-promotion" for s in r.subjects}
@@ -157,11 +167,10 @@ def test_register_then_promote_sets_the_alias(airflow_db, home: Settings, tmp_pa
 
 
 def test_promotion_with_a_missing_gate_fails_and_leaves_the_alias(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
-    data = tmp_path / "train.csv"
-    data.write_text("a,b\n1,2\n")
+    data, suite = _training_data(tmp_path)
     dag_id = f"registry_nosbom_{uuid.uuid4().hex[:6]}"
     gates = {task: gate for task, gate in GATES.items() if gate != "sbom"}
-    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, "credit", gates), header=HEADER))
+    dag_run, states = run_dag_states(write_dag(dag_id, _dag_source(data, suite, "credit", gates), header=HEADER))
     assert dag_run.state == "failed"
     assert states["register_model"] == "success" and states["promote_model"] == "failed", states
 

@@ -17,7 +17,7 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.policy.model import parse_policy
 from tests.helpers import run_dag_states
-from tests.operators.test_registry_operators import GATES, HEADER, _dag_source
+from tests.operators.test_registry_operators import GATES, HEADER, _dag_source, _training_data
 
 POLICY = """\
 version: 1
@@ -60,13 +60,12 @@ def test_an_untagged_dag_cannot_promote_a_protected_model(
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     monkeypatch.setenv("MLSECOPS_POLICY", str(policy))
-    data = tmp_path / "train.csv"
-    data.write_text("a,b\n1,2\n")
+    data, suite = _training_data(tmp_path)
     dag_id = f"untagged_promoter_{uuid.uuid4().hex[:6]}"
     from airflow_mlsecops.policy.cluster_policy import suspended
 
     with suspended():  # as if the DAG had escaped the parse-time check: promotion judges again
-        _, states = run_dag_states(write_dag(dag_id, _dag_source(data, "credit-risk", GATES), header=HEADER))
+        _, states = run_dag_states(write_dag(dag_id, _dag_source(data, suite, "credit-risk", GATES), header=HEADER))
     assert states["register_model"] == "success" and states["promote_model"] == "failed", states
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     assert store.client.get_registered_model("credit-risk").aliases == {}

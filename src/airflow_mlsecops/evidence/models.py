@@ -185,6 +185,10 @@ class GateResult:
     :param summary: one line for humans.
     :param warn_only: the gate ran in warn-only mode (a rejection became ``WARNED``).
     :param details: small, gate-specific structured data (capped by the gate).
+    :param producer: the code that produced the result: ``{"engine": ..., "operator": ...}``, each a
+        :class:`~airflow_mlsecops.evidence.producer.CodeIdentity` dictionary or ``None``. Stamped by
+        :func:`~airflow_mlsecops.gates.base.run_gate` (engine) and the gate operator (operator);
+        a result made by hand has none. Serialised only when set, so older records read unchanged.
     """
 
     gate: str
@@ -200,6 +204,7 @@ class GateResult:
     summary: str = ""
     warn_only: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    producer: Mapping[str, Any] | None = None
 
     @classmethod
     def create(
@@ -217,6 +222,12 @@ class GateResult:
     def with_context(self, context: PipelineContext | None) -> GateResult:
         return replace(self, context=context)
 
+    def with_producer(self, *, engine: Mapping[str, Any] | None, operator: Mapping[str, Any] | None) -> GateResult:
+        """This result with its producer set (each a ``CodeIdentity.to_dict()``, or ``None``)."""
+        return replace(
+            self, producer={"engine": dict(engine) if engine else None, "operator": dict(operator) if operator else None}
+        )
+
     @property
     def failed_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.passed)
@@ -226,7 +237,7 @@ class GateResult:
         return (self.finished_at - self.started_at).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "gate": self.gate,
             "verdict": self.verdict.value,
             "summary": self.summary,
@@ -241,6 +252,9 @@ class GateResult:
             "context": self.context.to_dict() if self.context else None,
             "details": dict(self.details),
         }
+        if self.producer is not None:
+            data["producer"] = _plain(self.producer)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
@@ -259,6 +273,24 @@ class GateResult:
                 finished_at=_parse_iso(str(data["finished_at"])),
                 context=PipelineContext.from_dict(data["context"]) if data.get("context") else None,
                 details=dict(data.get("details", {})),
+                producer=_read_producer(data.get("producer")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"not a valid gate result: {exc}") from exc
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every mapping a ``dict`` (for JSON and for equality after a round trip)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _read_producer(value: Any) -> dict[str, Any] | None:
+    """A recorded producer as it was written: absent stays ``None``; anything but a mapping is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"producer must be a mapping, not {type(value).__name__}")
+    plain: dict[str, Any] = _plain(value)
+    return plain

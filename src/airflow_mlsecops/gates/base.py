@@ -10,11 +10,17 @@ A gate engine is a function that does its checks inside :func:`run_gate`::
 
 :func:`run_gate` turns any exception into an ``error`` verdict (never a pass), keeps the
 exception for the caller to log or re-raise, and turns ``failed`` into ``warned`` in warn-only mode.
+
+The result names its engine (``result.producer["engine"]``): the function that called
+:func:`run_gate`, as a :class:`~airflow_mlsecops.evidence.producer.CodeIdentity`. It is always the
+caller, never an argument: code outside the package that calls :func:`run_gate` is named as what
+it is, and promotion refuses its evidence unless the policy allows it by name.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -103,7 +109,13 @@ def run_gate(
     distributions: Iterable[str] = (),
     context: PipelineContext | None = None,
 ) -> GateOutcome:
-    """Run ``body`` and wrap what it found (or why it could not run) into a :class:`GateOutcome`."""
+    """Run ``body`` and wrap what it found (or why it could not run) into a :class:`GateOutcome`.
+
+    The result's ``producer`` names the engine: the function that called this one.
+    """
+    from airflow_mlsecops.evidence.producer import CodeIdentity
+
+    engine = CodeIdentity.of(sys._getframe(1)).to_dict()
     started = datetime.now(timezone.utc)
     error: BaseException | None = None
     try:
@@ -139,5 +151,5 @@ def run_gate(
         summary=evaluation.summary,
         warn_only=warn_only,
         details=evaluation.details,
-    )
+    ).with_producer(engine=engine, operator=None)
     return GateOutcome(result=result, files=evaluation.files, error=error, statements=evaluation.statements)

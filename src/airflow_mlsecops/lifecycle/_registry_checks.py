@@ -155,8 +155,27 @@ def pipeline_check(evidence: PipelineEvidence) -> RegistryCheck:
     )
 
 
-def gate_check(gate: str, evidence: PipelineEvidence, digest: str | None) -> tuple[RegistryCheck, list[str]]:
-    """``gate:<name>``: the latest attempts of the gate passed (and, for model gates, name this model)."""
+def producer_of(attempt: RecordedAttempt, allowed: Sequence[str] = ()) -> str | None:
+    """Why the code that produced ``attempt`` is not trusted (a sentence naming its task), else ``None``.
+
+    Its engine must be recorded in the signed result, and it and the operator (when one ran it)
+    must be airflow-mlsecops code (:func:`~airflow_mlsecops.evidence.producer.producer_problem`),
+    or be allowed by name (the policy's ``allowed_operators``).
+    """
+    from airflow_mlsecops.evidence.producer import producer_problem
+
+    problem = producer_problem(attempt.result.producer, allowed)
+    if problem is None:
+        return None
+    task = attempt.result.context.task_id if attempt.result.context else attempt.task_key
+    return f"task {task}'s evidence at {attempt.scope} {problem}"
+
+
+def gate_check(
+    gate: str, evidence: PipelineEvidence, digest: str | None, allowed: Sequence[str] = ()
+) -> tuple[RegistryCheck, list[str]]:
+    """``gate:<name>``: the latest attempts of the gate passed (and, for model gates, name this model),
+    and were produced by trusted code (or code ``allowed`` by name, ``module.Class``)."""
     name = f"gate:{gate}"
     attempts = evidence.latest(gate)
     if not attempts:
@@ -181,6 +200,8 @@ def gate_check(gate: str, evidence: PipelineEvidence, digest: str | None) -> tup
             problems.append(f"warned at {attempt.scope} (warn-only mode; warned never counts as passed)")
         elif verdict is not Verdict.PASSED:
             problems.append(f"{verdict.value} at {attempt.scope}: {attempt.result.summary}")
+        elif untrusted := producer_of(attempt, allowed):
+            problems.append(untrusted)
     scopes = [a.scope for a in attempts]
     if problems:
         return failed_check(name, "; ".join(problems)), scopes
@@ -200,11 +221,14 @@ def _approvers(details: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def approval_check(evidence: PipelineEvidence, digest: str | None, required: int) -> tuple[RegistryCheck, list[str], str | None]:
+def approval_check(
+    evidence: PipelineEvidence, digest: str | None, required: int, allowed: Sequence[str] = ()
+) -> tuple[RegistryCheck, list[str], str | None]:
     """``approval``: a passed ``model-approval`` decision for exactly ``digest`` by enough people.
 
     Every approval task's latest decision counts: one that covers this digest and says anything
-    but ``approved`` (rejected, timed out, void) blocks, even if another task approved.
+    but ``approved`` (rejected, timed out, void) blocks, even if another task approved. A decision
+    made by code that is not trusted (or ``allowed`` by name) blocks too.
     """
     if required <= 0:
         return ok_check("approval", "no approval required (required_approvals=0)"), [], None
@@ -235,6 +259,8 @@ def approval_check(evidence: PipelineEvidence, digest: str | None, required: int
             blocking.append(f"the approval at {attempt.scope} did not verify ({attempt.failures[0]})")
         elif result.verdict is not Verdict.PASSED or decision != "approved":
             blocking.append(f"the decision at {attempt.scope} is {decision!r} (verdict {result.verdict.value})")
+        elif untrusted := producer_of(attempt, allowed):
+            blocking.append(untrusted)
         else:
             names = sorted(_approvers(result.details).values())
             if len(names) < required:
@@ -437,6 +463,7 @@ def signed_alias_holder(settings: Settings, name: str, alias: str, trusted: Mapp
     """
     from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
     from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger
+    from airflow_mlsecops.evidence.producer import producer_problem
     from airflow_mlsecops.evidence.statement import GateStatement
     from airflow_mlsecops.exceptions import VerificationError
 
@@ -463,6 +490,8 @@ def signed_alias_holder(settings: Settings, name: str, alias: str, trusted: Mapp
         promotion = result.gate == gate_names.MODEL_PROMOTION
         version = str(details.get("version") if promotion else details.get("to_version"))
         if result.verdict is Verdict.PASSED or (not promotion and result.verdict is Verdict.WARNED):
+            if promotion and producer_problem(result.producer) is not None:
+                continue  # a promotion decided by code that is not the package's (a PromoteModelOperator subclass) says nothing
             holders.append(SignedHolder(version, result.gate, entry.seq, entry.mlflow_run_id))
         elif details.get("alias_set" if promotion else "alias_moved") is False:
             # The alias change that the decision before allowed did not happen: that decision does not count.

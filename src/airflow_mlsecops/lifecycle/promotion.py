@@ -95,6 +95,7 @@ def _evaluate_promotion(
     required_approvals: int,
     settings: Settings | None,
     policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None,
+    allowed_producers: Sequence[str] = (),
 ) -> Evaluation:
     """The ``model-promotion`` decision of :func:`check_promotion`: every check, made now, with no side effect."""
     model_uri = version_uri(name, version)
@@ -114,10 +115,10 @@ def _evaluate_promotion(
             checks.append(failed_check("approval", "no pipeline evidence to look in"))
     else:
         for gate in gates:
-            check, scopes = gate_check(gate, state.evidence, digest)
+            check, scopes = gate_check(gate, state.evidence, digest, allowed_producers)
             checks.append(check)
             gate_scopes[gate] = scopes
-        approval, approved_by, approval_scope = approval_check(state.evidence, digest, required_approvals)
+        approval, approved_by, approval_scope = approval_check(state.evidence, digest, required_approvals, allowed_producers)
         checks.append(approval)
         if policy_check is not None:
             violations = list(policy_check(state.evidence.report.results))
@@ -163,6 +164,7 @@ def _evaluate_promotion(
             "pipeline_run_id": state.pipeline_run_id,
             "required_gates": gates,
             "required_approvals": required_approvals,
+            "allowed_producers": list(allowed_producers),
             "approved_by": approved_by,
             "approval_evidence": approval_scope,
             "gate_evidence": gate_scopes,
@@ -184,6 +186,7 @@ def check_promotion(
     settings: Settings | None = None,
     context: PipelineContext | None = None,
     policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None = None,
+    allowed_producers: Sequence[str] = (),
 ) -> GateOutcome:
     """Gate ``model-promotion``: every check promotion needs, made now, with no side effect.
 
@@ -203,8 +206,14 @@ def check_promotion(
     :param context: the Airflow task deciding, if any.
     :param policy_check: judges the verified evidence against the platform policy (run-time
         enforcement); each returned message is a violation and fails the ``policy`` check.
+    :param allowed_producers: code outside airflow-mlsecops (``module.Class``, the policy's
+        ``allowed_operators``) whose evidence counts; any other producer that is not the installed
+        package's code fails the ``gate:<name>`` or ``approval`` check it backs.
     """
     version = str(version)
+    if isinstance(allowed_producers, str):
+        allowed_producers = [allowed_producers]
+    allowed = [str(a) for a in allowed_producers]
     return run_gate(
         gate_names.MODEL_PROMOTION,
         lambda: _evaluate_promotion(
@@ -216,11 +225,13 @@ def check_promotion(
             required_approvals=required_approvals,
             settings=settings,
             policy_check=policy_check,
+            allowed_producers=allowed,
         ),
         policy={
             "alias": alias,
             "required_gates": list(required_gates) if not isinstance(required_gates, str) else [required_gates],
             "required_approvals": required_approvals,
+            "allowed_producers": allowed,
             "warned_counts_as_passed": False,
             "rehash_registered": True,
         },
@@ -267,6 +278,7 @@ def promote(
     alias: str,
     outcome: GateOutcome,
     evidence: RecordedEvidence | str | None = None,
+    allowed_producers: Sequence[str] = (),
 ) -> PromotionRecord:
     """Set ``alias`` on ``name``/``version``, only if ``outcome`` (from :func:`check_promotion`) passed.
 
@@ -289,6 +301,8 @@ def promote(
     :param alias: the alias to set.
     :param outcome: the ``model-promotion`` outcome of :func:`check_promotion` for this version and alias.
     :param evidence: where the outcome was recorded (a :class:`RecordedEvidence` or a ``runs:/`` URI).
+    :param allowed_producers: code outside airflow-mlsecops allowed to have made the decision (the
+        platform policy's ``allowed_operators``; never taken from the decision itself).
     :return: the promotion, with the alias's previous holder.
     """
     version = str(version)
@@ -298,6 +312,11 @@ def promote(
         raise ConfigurationError(f"the outcome is of gate {result.gate!r}, not {gate_names.MODEL_PROMOTION}")
     if result.verdict is not Verdict.PASSED:
         raise GateRejected(f"{version_uri(name, version)} is not promoted to @{alias}: {result.summary}", result=result)
+    from airflow_mlsecops.evidence.producer import producer_problem
+
+    problem = producer_problem(result.producer, allowed_producers)
+    if problem is not None:  # e.g. a PromoteModelOperator subclass that made its own decision
+        raise ConfigurationError(f"the promotion decision {problem}; nothing is promoted")
     if (details.get("name"), str(details.get("version")), details.get("alias")) != (name, version, alias):
         raise ConfigurationError(
             f"the promotion decision is about {details.get('name')}/{details.get('version')} @{details.get('alias')}, "
@@ -393,6 +412,7 @@ def promote_model(
     settings: Settings | None = None,
     recorder: EvidenceRecorder | None = None,
     mlflow_run_id: str | None = None,
+    allowed_producers: Sequence[str] = (),
 ) -> tuple[GateOutcome, PromotionRecord]:
     """Check, record the signed decision, then promote: ``mlsecops promote`` in one call.
 
@@ -411,6 +431,7 @@ def promote_model(
     :param settings: keys and ledger (default: environment).
     :param recorder: records the evidence (default: one built from ``settings`` on ``store``).
     :param mlflow_run_id: record into this MLflow run.
+    :param allowed_producers: see :func:`check_promotion`.
     :return: the recorded outcome and the promotion.
     """
     from airflow_mlsecops.exceptions import GateError
@@ -424,6 +445,7 @@ def promote_model(
         required_gates=required_gates,
         required_approvals=required_approvals,
         settings=cfg,
+        allowed_producers=allowed_producers,
     )
     recorder = recorder or registry_recorder(store, cfg)
     run_id = mlflow_run_id or outcome.result.details.get("pipeline_run_id") or None
@@ -440,7 +462,15 @@ def promote_model(
     if outcome.verdict is not Verdict.PASSED:
         raise GateRejected(outcome.result.summary, result=outcome.result)
     try:
-        record = promote(store, name=name, version=str(version), alias=alias, outcome=outcome, evidence=recorded)
+        record = promote(
+            store,
+            name=name,
+            version=str(version),
+            alias=alias,
+            outcome=outcome,
+            evidence=recorded,
+            allowed_producers=allowed_producers,
+        )
     except MLSecOpsError as exc:
         recorder.record(
             alias_failure_result(outcome, exc), experiment_name=REGISTRY_EXPERIMENT, mlflow_run_id=recorded.mlflow_run_id

@@ -34,6 +34,7 @@ from airflow_mlsecops.lifecycle._registry_checks import (
     holder_check,
     inspect_version,
     ok_check,
+    producer_of,
     short_digest,
     validate_alias,
     verify_pipeline_run,
@@ -145,6 +146,8 @@ def _attestation_check(
                 problems.append(f"the attestation at {where} does not verify ({attempt.failures[0]})")
             elif result.verdict is not Verdict.PASSED:
                 problems.append(f"the promotion at {where} was {result.verdict.value}")
+            elif untrusted := producer_of(attempt):
+                problems.append(f"the promotion is not attested by airflow-mlsecops code: {untrusted}")
             elif digest is None or not attempt.covers(digest) or result.details.get("model_sha256") != digest:
                 problems.append(
                     f"the attestation at {where} is about sha256 {short_digest(str(result.details.get('model_sha256')))}, "
@@ -180,7 +183,8 @@ def verify_model_version(
     (``registration``, ``quarantine``, ``status``, ``registry-digest``, ``pipeline-evidence``). For
     a promoted version (it holds an alias, or ``alias`` is given) also: per alias a signed
     ``model-promotion`` attestation of this version and digest (``attestation:@<alias>``), the
-    gates that attestation required (``gate:<name>``) and the approval (``approval``). Per alias
+    gates that attestation required (``gate:<name>``) and the approval (``approval``), each
+    produced by airflow-mlsecops code or by code every attestation allowed by name. Per alias
     the version holds now, ``holder:@<alias>``: the latest signed promotion or rollback to that
     alias (by ledger sequence) names this version.
 
@@ -218,12 +222,16 @@ def verify_model_version(
         reports[state.evidence.run_id] = state.evidence
     gates: list[str] = []
     approvals = 0
+    # Producers outside the package count only where a signed promotion allowed them by name.
+    allowed: list[str] | None = None
     for held in aliases:
         check, attempt = _attestation_check(store, state, held, cfg, reports)
         checks.append(check)
         if attempt is not None:
             gates.extend(str(g) for g in attempt.result.details.get("required_gates") or ())
             approvals = max(approvals, int(attempt.result.details.get("required_approvals") or 0))
+            named = {str(a) for a in attempt.result.details.get("allowed_producers") or ()}
+            allowed = sorted(named if allowed is None else set(allowed) & named)
         else:
             gates.extend(gate_names.DEFAULT_REQUIRED_GATES)
             approvals = max(approvals, 1)
@@ -233,8 +241,8 @@ def verify_model_version(
             checks.append(failed_check("approval", "no pipeline evidence to look in"))
         else:
             for gate in dict.fromkeys(gates):
-                checks.append(gate_check(gate, state.evidence, digest)[0])
-            checks.append(approval_check(state.evidence, digest, approvals)[0])
+                checks.append(gate_check(gate, state.evidence, digest, allowed or ())[0])
+            checks.append(approval_check(state.evidence, digest, approvals, allowed or ())[0])
     return VersionVerification(
         name=name,
         version=state.version,

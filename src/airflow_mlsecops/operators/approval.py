@@ -181,6 +181,12 @@ class ModelApprovalGateOperator(HITLOperator):
             summary=summary,
             details=details,
         )
+        from airflow_mlsecops.evidence.producer import CodeIdentity
+
+        # The code that decided: this method (a subclass that replaces it names itself) and the class.
+        result = result.with_producer(
+            engine=CodeIdentity.of(type(self)._record).to_dict(), operator=CodeIdentity.of(type(self)).to_dict()
+        )
         try:
             recorded = hook.recorder.record(result, experiment_name=self.experiment_name or context["ti"].dag_id, record=record)
         except MLSecOpsError as exc:

@@ -16,6 +16,13 @@ error        ``AirflowException``: retried per the task's ``retries`` (the input
 If the evidence cannot be recorded, the task fails (and may retry): a gate never succeeds
 without its evidence.
 
+The recorded result names its producer: the engine (stamped by
+:func:`~airflow_mlsecops.gates.base.run_gate`) and the operator class that ran (stamped here,
+:class:`~airflow_mlsecops.evidence.producer.CodeIdentity`), so promotion can refuse evidence that a
+subclass in a DAG file made up. A subclass outside the package that overrides the methods that
+record and sign (``execute``, ``apply_policy``, ``check_evidence_store``, ``evidence_hook``) fails
+its task before evaluating anything.
+
 Inputs (``s3://``, ``runs:/``, ``models:/``, local paths) are fetched by the operator, never by the
 engine, through :meth:`BaseGateOperator.fetch_input` and its siblings: they use the evidence hook's
 MLflow store, so an MLflow URI is read from the store the evidence goes to. An operator turns an
@@ -24,6 +31,7 @@ input it cannot fetch into the gate's ``error`` verdict (recorded, retried), nev
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +51,11 @@ if TYPE_CHECKING:
     from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
     from airflow_mlsecops.io.tabular import LoadedTable
     from airflow_mlsecops.lifecycle.recorder import RecordedEvidence
+
+
+#: Methods of :class:`BaseGateOperator` that apply the policy, record and sign: only the package's own
+#: operator classes may override them (a subclass in a DAG file overrides ``evaluate`` and nothing else).
+SEALED_METHODS = ("execute", "apply_policy", "check_evidence_store", "evidence_hook", "refuse_sealed_overrides")
 
 
 def check_conn_id(task_id: str, conn_id: object) -> str | None:
@@ -138,7 +151,10 @@ class BaseGateOperator(BaseOperator):
         dag = context["dag"]
         gate = str(getattr(self, "gate", None) or self.gate_name)
         owners = getattr(dag, "owner", "") or ""
-        for parameter, (kind, value) in policy_requirements(policy, gate, dag.dag_id, dag.tags, owners).items():
+        from airflow_mlsecops.policy.airflow_dag import dag_info
+
+        models = dag_info(dag).models  # rules that govern a model this DAG registers or promotes apply too
+        for parameter, (kind, value) in policy_requirements(policy, gate, dag.dag_id, dag.tags, owners, models=models).items():
             if not hasattr(self, parameter):
                 continue
             current = getattr(self, parameter)
@@ -226,12 +242,42 @@ class BaseGateOperator(BaseOperator):
 
         return resolve_model_ref(str(location), self._input_store())
 
+    def refuse_sealed_overrides(self, operator_class: type) -> None:
+        """Fail the task when a class outside the package overrides a method that records and signs.
+
+        :raises AirflowFailException: naming the class, the method and why the class is not trusted.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_mlsecops.evidence.producer import CodeIdentity, trusted_problems
+
+        for klass in operator_class.__mro__:
+            if klass is BaseGateOperator or not issubclass(klass, BaseGateOperator):
+                continue
+            overridden = [name for name in SEALED_METHODS if name in vars(klass)]
+            if not overridden:
+                continue
+            identity = CodeIdentity.of(klass)
+            problems = trusted_problems(identity)
+            if problems:
+                raise AirflowFailException(
+                    f"{self.task_id}: the gate operator class {identity.name} overrides {', '.join(overridden)} "
+                    f"(where the policy is applied and the evidence recorded and signed): only airflow-mlsecops's own "
+                    f"operators may override it, and {identity.name} is not airflow-mlsecops code "
+                    f"({'; '.join(problems)}). Override evaluate() only."
+                )
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
         from airflow_mlsecops.evidence.models import PipelineContext, Verdict
+        from airflow_mlsecops.evidence.producer import CodeIdentity
         from airflow_mlsecops.exceptions import MLSecOpsError
 
+        # Who runs, fixed before any code of the subclass runs (evaluate() could swap __class__).
+        operator_class = type(self)
+        BaseGateOperator.refuse_sealed_overrides(self, operator_class)  # through the base class: an override does not count
+        operator = CodeIdentity.of(operator_class).to_dict()
         ti = context["ti"]
         self._evidence_hook = None  # settings are read in this run, never carried over
         self.check_evidence_store()
@@ -244,6 +290,8 @@ class BaseGateOperator(BaseOperator):
             map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", -1) is not None else -1),
         )
         outcome = self.evaluate(context, pipeline)
+        engine = (outcome.result.producer or {}).get("engine")
+        outcome = dataclasses.replace(outcome, result=outcome.result.with_producer(engine=engine, operator=operator))
         result = outcome.result
         hook = self.evidence_hook()
         try:
