@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_mlsecops.operators.alias_guard import AliasGuardOperator
     from airflow_mlsecops.operators.approval import ModelApprovalGateOperator
     from airflow_mlsecops.operators.base import BaseGateOperator, MLflowEvidenceLink
     from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from airflow_mlsecops.operators.sbom import SBOMGateOperator
 
 _LAZY = {
+    "AliasGuardOperator": "airflow_mlsecops.operators.alias_guard",
     "BaseGateOperator": "airflow_mlsecops.operators.base",
     "DataIntegrityGateOperator": "airflow_mlsecops.operators.data_integrity",
     "DataValidationGateOperator": "airflow_mlsecops.operators.data_validation",
@@ -44,6 +46,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AliasGuardOperator",
     "BaseGateOperator",
     "DataIntegrityGateOperator",
     "DataValidationGateOperator",
