@@ -173,3 +173,31 @@ def test_a_gate_task_of_a_dag_that_replaces_the_policy_fails_closed(
     with suspended():
         _, states = run_dag_states(dag)
     assert states == {"pii": "failed"}
+
+
+def test_promotion_requires_every_record_to_name_the_platform_policy(
+    home: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate judged under another policy (an earlier or a DAG-chosen one) was judged by other rules:
+    the promotion, judged by the platform's policy, refuses its evidence (``policy-digest``)."""
+    from airflow_mlsecops.policy.model import policy_digest
+    from tests.lifecycle.test_registry import build_pipeline, check_allowing, register
+
+    platform, lax = _policies(tmp_path)
+    monkeypatch.setenv("MLSECOPS_POLICY", str(lax))  # the gates of this run record under the lax policy
+    pipeline = build_pipeline(home, tmp_path)
+    version = register(pipeline, "credit")
+    monkeypatch.setenv("MLSECOPS_POLICY", str(platform))
+
+    def checks(digest: str | None) -> dict[str, dict]:
+        outcome = check_allowing(
+            pipeline.store, name="credit", version=version, alias="champion", settings=home, policy_digest=digest
+        )
+        return {c["check"]: c for c in outcome.result.details["checks"]}
+
+    refused = checks(policy_digest(platform))["policy-digest"]
+    assert refused["status"] == "failed"
+    assert "records made under another policy than the platform's" in refused["detail"]
+    assert policy_digest(lax)[:16] in refused["detail"]
+    assert checks(policy_digest(lax))["policy-digest"]["status"] == "ok"
+    assert "policy-digest" not in checks(None)

@@ -96,6 +96,7 @@ def _evaluate_promotion(
     settings: Settings | None,
     policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None,
     allowed_producers: Sequence[str] = (),
+    policy_digest: str | None = None,
 ) -> Evaluation:
     """The ``model-promotion`` decision of :func:`check_promotion`: every check, made now, with no side effect."""
     model_uri = version_uri(name, version)
@@ -125,6 +126,8 @@ def _evaluate_promotion(
             checks.append(
                 failed_check("policy", "; ".join(violations)) if violations else ok_check("policy", "the evidence complies")
             )
+        if policy_digest is not None:
+            checks.append(_policy_digest_check(state.evidence.report, policy_digest))
     failed = [c for c in checks if c.failed]
     subject_digest = state.actual_sha256 or digest
     findings = [
@@ -175,6 +178,20 @@ def _evaluate_promotion(
     )
 
 
+def _policy_digest_check(report: Any, expected: str) -> Any:
+    """``policy-digest``: every record of the run names the policy the promotion is judged by (a gate
+    that ran under another policy, e.g. one a DAG chose, was judged by other rules)."""
+    other = sorted(
+        f"{scope} ({(digest or 'no policy')[:16]})" for scope, digest in report.policy_digests.items() if digest != expected
+    )
+    if other:
+        return failed_check(
+            "policy-digest",
+            f"records made under another policy than the platform's (sha256 {expected[:16]}...): " + ", ".join(other),
+        )
+    return ok_check("policy-digest", f"every record names the platform policy sha256 {expected[:16]}...")
+
+
 def check_promotion(
     store: MLflowEvidenceStore,
     *,
@@ -187,6 +204,7 @@ def check_promotion(
     context: PipelineContext | None = None,
     policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None = None,
     allowed_producers: Sequence[str] = (),
+    policy_digest: str | None = None,
 ) -> GateOutcome:
     """Gate ``model-promotion``: every check promotion needs, made now, with no side effect.
 
@@ -206,6 +224,8 @@ def check_promotion(
     :param context: the Airflow task deciding, if any.
     :param policy_check: judges the verified evidence against the platform policy (run-time
         enforcement); each returned message is a violation and fails the ``policy`` check.
+    :param policy_digest: SHA-256 of the platform policy the promotion is judged by: every record of
+        the pipeline run must have been made under it (``policy-digest`` check); ``None``: not checked.
     :param allowed_producers: code outside airflow-mlsecops (``module.Class``, the policy's
         ``allowed_operators``) whose evidence counts; any other producer that is not the installed
         package's code fails the ``gate:<name>`` or ``approval`` check it backs.
@@ -226,6 +246,7 @@ def check_promotion(
             settings=settings,
             policy_check=policy_check,
             allowed_producers=allowed,
+            policy_digest=policy_digest,
         ),
         policy={
             "alias": alias,

@@ -83,6 +83,8 @@ class VerificationReport:
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)  # scope -> {gate, verdict, keyid}
     results: dict[str, GateResult] = field(default_factory=dict)  # scope -> the signed result, in ledger order
     order: dict[str, int | None] = field(default_factory=dict)  # scope -> ledger seq of its envelope (None: not anchored)
+    #: scope -> sha256 of the policy the record was made under, as signed in its statement (None: no policy)
+    policy_digests: dict[str, str | None] = field(default_factory=dict)
     trusted_keys: list[dict[str, str]] = field(default_factory=list)  # keyid, key_type, source of every trusted key
 
     @property
@@ -309,8 +311,14 @@ def verify_run(
                 report.add(scope, "statement", Status.OK, f"{result.gate}: {result.verdict.value}")
             status, detail = _location_check(artifact_dir, statement)
             report.add(scope, "location", status, detail)
-            report.gates[scope] = {"gate": result.gate, "verdict": result.verdict.value, "keyid": key.keyid}
+            report.gates[scope] = {
+                "gate": result.gate,
+                "verdict": result.verdict.value,
+                "keyid": key.keyid,
+                "policy_digest": statement.policy_digest,
+            }
             report.results[scope] = result
+            report.policy_digests[scope] = statement.policy_digest
             report.order[scope] = seq
             if status is Status.OK and this_run and seq is not None:
                 task_key = task_key_for(result)
