@@ -11,7 +11,9 @@ manifest (see :mod:`airflow_mlsecops.evidence.digest`). The per-file manifest is
 ``manifest.json``, and a SLSA provenance v1 statement naming every file (builder = the DAG task,
 external parameters = the run's conf, resolved dependencies = the inputs' digests) is signed and
 stored as ``provenance.slsa.dsse.json``. Hashing is streamed and parallel across files; symbolic
-links, empty directories and files that change while being hashed are errors.
+links, named pipes, sockets and devices (anywhere in a directory: never skipped, since a manifest
+without them would not describe the directory), empty directories and files that change while
+being hashed are errors, so the gate's verdict is ``error``, never a pass.
 
 **Verify** (:func:`verify_artifacts`, gate ``provenance-verification``). A later stage checks that
 what it is about to use is byte for byte what was signed: the signature must come from a trusted
@@ -136,7 +138,7 @@ def attest_artifacts(
             resolved_dependencies=resolved_dependencies,
             started=started,
         ),
-        policy={"digest": "sha256", "symlinks": "refused", "slsa": "v1"},
+        policy={"digest": "sha256", "symlinks": "refused", "special_files": "refused", "slsa": "v1"},
         context=context,
         warn_only=warn_only,
     )

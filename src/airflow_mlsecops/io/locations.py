@@ -125,24 +125,33 @@ def resolve_model_ref(location: str, store: MLflowEvidenceStore | None = None) -
     return ModelRef(requested=location, uri=pinned, name=name, version=version, alias=alias)
 
 
-def load_table_at(location: str, *, store: MLflowEvidenceStore | None = None, csv_delimiter: str | None = None) -> LoadedTable:
+def load_table_at(
+    location: str,
+    *,
+    store: MLflowEvidenceStore | None = None,
+    csv_delimiter: str | None = None,
+    sha256: str | None = None,
+) -> LoadedTable:
     """:func:`~airflow_mlsecops.io.tabular.load_table`, plus data files stored in MLflow.
 
     ``runs:/`` and ``models:/`` locations are downloaded through ``store`` and named in the
-    evidence by their (alias-pinned) URI.
+    evidence by their (alias-pinned) URI. The file is read once: the frame is parsed from the
+    bytes its digest names.
 
     :param location: local path, ``s3://`` object, or ``runs:/`` / ``models:/`` URI of one file.
     :param store: the MLflow store for MLflow URIs (default: the configured one).
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    :param sha256: if given, the digest the bytes must have (a gate's recorded digest):
+        :class:`~airflow_mlsecops.exceptions.DigestMismatch` otherwise.
     """
     if not location.startswith(MLFLOW_SCHEMES):
-        return load_table(location, csv_delimiter=csv_delimiter)
+        return load_table(location, csv_delimiter=csv_delimiter, sha256=sha256)
     ref = resolve_model_ref(location, store)
     with tempfile.TemporaryDirectory(prefix="mlsecops-table-") as tmp:
         path = fetch(ref.uri, Path(tmp), _configured_store(store))
         if not path.is_file():
             raise GateError(f"{location} is not a single data file")
-        table = load_table(str(path), csv_delimiter=csv_delimiter)
+        table = load_table(str(path), csv_delimiter=csv_delimiter, sha256=sha256)
     return LoadedTable(
         frame=table.frame, subject=Subject(ref.uri, table.subject.sha256), format=table.format, size_bytes=table.size_bytes
     )

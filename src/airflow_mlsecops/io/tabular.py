@@ -1,30 +1,46 @@
 """Load a tabular data file (CSV or Parquet, local or ``s3://``) together with its digest.
 
 The format is decided by content (Parquet's ``PAR1`` magic), not by extension. The digest and the
-parsed frame come from the same bytes: a local file that changes while it is read is an error, and
-an ``s3://`` object is downloaded once to a private temporary file. ``s3://`` uses boto3 and
-honours ``MLSECOPS_S3_ENDPOINT_URL`` (or boto3's own ``AWS_ENDPOINT_URL``) so MinIO and other
-S3-compatible stores work.
+parsed frame come from the same bytes: the file is read once into memory, that copy is hashed and
+that copy is parsed, so a file swapped between hashing and parsing (even one with the same size
+and modification time) cannot make the evidence name bytes the gate never judged. Named pipes,
+sockets and devices are refused before anything is read. An ``s3://`` object is downloaded once
+to a private temporary file. ``s3://`` uses boto3 and honours ``MLSECOPS_S3_ENDPOINT_URL`` (or
+boto3's own ``AWS_ENDPOINT_URL``) so MinIO and other S3-compatible stores work.
+
+Code that uses data a gate judged (a training step) hands the gate's digest on and gets exactly
+those bytes, or a :class:`~airflow_mlsecops.exceptions.DigestMismatch`::
+
+    from airflow_mlsecops.io.tabular import load_verified_table, read_verified_bytes
+
+    digest = verified["subjects"][0]["digest"]["sha256"]        # a data gate's XCom "subjects"
+    frame = load_verified_table(path, sha256=digest).frame       # read once, checked, parsed
+    blob = read_verified_bytes("s3://bucket/tokenizer.json", sha256=other_digest)
+
+The whole file is held in memory while it is parsed (pandas holds the frame anyway).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_mlsecops.evidence.digest import sha256_file
+from airflow_mlsecops.evidence.digest import read_file, sha256_bytes
 from airflow_mlsecops.evidence.models import Subject
-from airflow_mlsecops.exceptions import GateError
+from airflow_mlsecops.exceptions import ConfigurationError, DigestMismatch, GateError
 from airflow_mlsecops.io.artifacts import download_s3, subject_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PARQUET_MAGIC = b"PAR1"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -35,9 +51,24 @@ class LoadedTable:
     size_bytes: int
 
 
-def _stat_key(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
+def expected_digest(value: object) -> str:
+    """``value`` as 64 lower-case hex digits (a ``sha256:`` prefix is allowed).
+
+    :raises ConfigurationError: anything else, including an empty value: a missing digest is never
+        "no check".
+    """
+    text = str(value if value is not None else "").strip().lower().removeprefix("sha256:")
+    if not _SHA256_HEX.match(text):
+        raise ConfigurationError(f"expected a sha256 digest (64 hex digits), got {value!r}")
+    return text
+
+
+def _check_digest(location: str, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise DigestMismatch(
+            f"{location} hashes to {actual[:16]}..., expected {expected[:16]}...: these are not the bytes "
+            "the gate judged; refusing to use them"
+        )
 
 
 @contextlib.contextmanager
@@ -57,39 +88,83 @@ def local_copy(location: str) -> Iterator[Path]:
     yield path
 
 
-def load_table(location: str, *, csv_delimiter: str | None = None) -> LoadedTable:
-    """Read ``location`` into a DataFrame; raise :class:`GateError` with a clear message if it can't be."""
+def read_once(location: str) -> bytes:
+    """The bytes of the file at ``location`` (local path, ``file://`` or ``s3://`` object), read once."""
+    with local_copy(location) as path:
+        return read_file(path)
+
+
+def read_verified_bytes(location: str, *, sha256: str) -> bytes:
+    """The bytes at ``location``, read once, if they hash to ``sha256``.
+
+    :param location: local path, ``file://`` or ``s3://`` object.
+    :param sha256: the digest a gate recorded for them (``sha256:`` prefix allowed).
+    :raises DigestMismatch: the bytes are not the ones with that digest.
+    :raises ConfigurationError: ``sha256`` is not a SHA-256 digest.
+    """
+    expected = expected_digest(sha256)
+    data = read_once(location)
+    _check_digest(location, sha256_bytes(data), expected)
+    return data
+
+
+def _parse(location: str, data: bytes, csv_delimiter: str | None) -> tuple[pd.DataFrame, str]:
+    """Parse ``data`` (the whole file) as Parquet or CSV; :class:`GateError` when it cannot be."""
     import pandas as pd
 
-    with local_copy(location) as path:
-        before = _stat_key(path)
-        digest = sha256_file(path)
-        if before[0] == 0:
-            raise GateError(f"{location} is empty")
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-        try:
-            if head == PARQUET_MAGIC:
-                fmt = "parquet"
-                frame = pd.read_parquet(path)
-            else:
-                fmt = "csv"
-                frame = pd.read_csv(path, sep=csv_delimiter or ",", encoding="utf-8", encoding_errors="strict")
-        except UnicodeDecodeError as exc:
-            raise GateError(f"{location} is not valid UTF-8 text (byte {exc.start}): not a CSV file this gate can read") from exc
-        except pd.errors.EmptyDataError as exc:
-            raise GateError(f"{location} holds no columns") from exc
-        except pd.errors.ParserError as exc:
-            raise GateError(f"{location} is not well-formed {fmt.upper()}: {str(exc).strip()}") from exc
-        except (ValueError, OSError) as exc:
-            raise GateError(f"{location} cannot be parsed as {fmt}: {exc}") from exc
-        if _stat_key(path) != before:
-            raise GateError(f"{location} changed while it was being read; refusing to judge a moving target")
-        if fmt == "csv" and frame.shape[1] == 1 and csv_delimiter is None:
-            sample = str(frame.columns[0])
-            if any(sep in sample for sep in (";", "\t", "|")):
-                raise GateError(
-                    f"{location} parsed as a single column {sample[:60]!r}: the delimiter is probably not ','; "
-                    "pass the right delimiter"
-                )
-        return LoadedTable(frame=frame, subject=Subject(subject_name(location), digest), format=fmt, size_bytes=before[0])
+    fmt = "parquet" if data[:4] == PARQUET_MAGIC else "csv"
+    try:
+        if fmt == "parquet":
+            frame = pd.read_parquet(io.BytesIO(data))
+        else:
+            frame = pd.read_csv(io.BytesIO(data), sep=csv_delimiter or ",", encoding="utf-8", encoding_errors="strict")
+    except UnicodeDecodeError as exc:
+        raise GateError(f"{location} is not valid UTF-8 text (byte {exc.start}): not a CSV file this gate can read") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise GateError(f"{location} holds no columns") from exc
+    except pd.errors.ParserError as exc:
+        raise GateError(f"{location} is not well-formed {fmt.upper()}: {str(exc).strip()}") from exc
+    except (ValueError, OSError) as exc:
+        raise GateError(f"{location} cannot be parsed as {fmt}: {exc}") from exc
+    if fmt == "csv" and frame.shape[1] == 1 and csv_delimiter is None:
+        sample = str(frame.columns[0])
+        if any(sep in sample for sep in (";", "\t", "|")):
+            raise GateError(
+                f"{location} parsed as a single column {sample[:60]!r}: the delimiter is probably not ','; "
+                "pass the right delimiter"
+            )
+    return frame, fmt
+
+
+def load_table(location: str, *, csv_delimiter: str | None = None, sha256: str | None = None) -> LoadedTable:
+    """Read ``location`` into a DataFrame; raise :class:`GateError` with a clear message if it can't be.
+
+    The file is read once; the subject's digest is of exactly the bytes parsed.
+
+    :param location: local path, ``file://`` or ``s3://`` object.
+    :param csv_delimiter: delimiter of a CSV file (default ``,``).
+    :param sha256: if given, the digest the bytes must have (:func:`load_verified_table`).
+    """
+    expected = expected_digest(sha256) if sha256 is not None else None
+    data = read_once(location)
+    digest = sha256_bytes(data)
+    if expected is not None:
+        _check_digest(location, digest, expected)
+    if not data:
+        raise GateError(f"{location} is empty")
+    frame, fmt = _parse(location, data, csv_delimiter)
+    return LoadedTable(frame=frame, subject=Subject(subject_name(location), digest), format=fmt, size_bytes=len(data))
+
+
+def load_verified_table(location: str, *, sha256: str, csv_delimiter: str | None = None) -> LoadedTable:
+    """The table at ``location``, parsed from bytes read once and checked to hash to ``sha256``.
+
+    What a step that uses data a gate judged calls, with the digest the gate recorded (a data
+    gate's XCom ``subjects``): the frame is parsed from the very bytes that were checked, so a swap
+    of the file after the check cannot reach it. ``runs:/`` and ``models:/`` files:
+    :func:`airflow_mlsecops.io.locations.load_table_at` with ``sha256``.
+
+    :raises DigestMismatch: the file's bytes are not the ones with that digest.
+    :raises ConfigurationError: ``sha256`` is not a SHA-256 digest.
+    """
+    return load_table(location, csv_delimiter=csv_delimiter, sha256=sha256)
