@@ -7,10 +7,13 @@
 * data: Great Expectations suite (``suites/training_data.json``), integrity and poisoning checks
   against the shipped trusted reference (``data/credit_reference.csv``), a PII scan, then a signed
   SLSA provenance of the batch that is verified again right before training;
-* model: trained on exactly the verified bytes and logged to the pipeline's MLflow run with its
-  input-anomaly detector; scanned for unsafe serialisation, evaluated under adversarial
-  perturbation, described by a CycloneDX ML-BOM, signed in the OpenSSF model-signing format and
-  attested, then registered as ``credit-risk``;
+* model: trained on exactly the verified bytes (read once, checked against the digest the
+  provenance gate verified, parsed from that copy) and logged to the pipeline's MLflow run with its
+  input-anomaly detector and the digest of its training data (``training_data_sha256``, recorded
+  again by the registration; promotion requires every required data gate to have judged it);
+  scanned for unsafe serialisation, evaluated under adversarial perturbation, described by a
+  CycloneDX ML-BOM, signed in the OpenSSF model-signing format and attested, then registered as
+  ``credit-risk``;
 * author: the person who triggered the DAG run (the ``author`` param only for a run nobody
   triggered, e.g. a scheduled one; neither fails ``train_model``). It is the ``mlflow.user`` of the
   pipeline's MLflow run and the model author of the approval, never the worker's OS user;
@@ -109,8 +112,12 @@ def model_author(context: Any) -> str:
 
 @task
 def train_model(data_path: str, verified: dict, **context) -> dict:
-    """Train on the batch the provenance gate verified, refusing a batch that changed since."""
-    import pandas as pd
+    """Train on the batch the provenance gate verified, refusing a batch that changed since.
+
+    The batch is read once and parsed from the bytes whose digest was checked
+    (:func:`~airflow_mlsecops.io.tabular.load_verified_table`), so a swap after the check cannot
+    reach the model; that digest is logged with the model as the data it was trained on.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -118,17 +125,19 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
     from sklearn.preprocessing import StandardScaler
 
     from airflow_mlsecops.demo.example_data import FEATURES, LABEL, log_example_model
-    from airflow_mlsecops.evidence.digest import sha256_file
+    from airflow_mlsecops.exceptions import DigestMismatch
     from airflow_mlsecops.gates.input_detection import fit_detector, log_detector_to_model
     from airflow_mlsecops.hooks.evidence import EvidenceHook
+    from airflow_mlsecops.io.tabular import load_verified_table
 
     signed_digest = {s["name"]: s["digest"]["sha256"] for s in verified["subjects"]}[str(Path(data_path).absolute())]
-    if sha256_file(data_path) != signed_digest:
+    try:
+        frame = load_verified_table(data_path, sha256=signed_digest).frame
+    except DigestMismatch as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(f"{data_path} changed after it was signed; refusing to train on it")
+        raise AirflowFailException(f"{data_path} changed after it was signed; refusing to train on it: {exc}") from exc
     author = model_author(context)
-    frame = pd.read_csv(data_path)
     x_train, x_test, y_train, y_test = train_test_split(
         frame[list(FEATURES)], frame[LABEL], test_size=0.25, random_state=0, stratify=frame[LABEL]
     )
@@ -150,14 +159,21 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
         run_id,
         model,
         input_example=x_test.head(3),
-        params={"training_data_sha256": signed_digest},
+        training_data=[signed_digest],
         metrics=metrics,
         author=author,
     )
     # The input-anomaly detector travels inside the model, so signing the model covers it too.
     detector = fit_detector(x_train, model=model, feature_columns=list(FEATURES))
     log_detector_to_model(detector, model_uri.removeprefix("models:/"), store=store)
-    return {"model_uri": model_uri, "mlflow_run_id": run_id, "holdout": str(holdout), "author": author, **metrics}
+    return {
+        "model_uri": model_uri,
+        "mlflow_run_id": run_id,
+        "holdout": str(holdout),
+        "author": author,
+        "training_data_sha256": signed_digest,
+        **metrics,
+    }
 
 
 def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timedelta | None = APPROVAL_TIMEOUT) -> DAG:
@@ -233,6 +249,7 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
             model_uri=MODEL_URI,
             name=MODEL_NAME,
             expected_sha256="{{ ti.xcom_pull(task_ids='attest_model', key='subjects')[0]['digest']['sha256'] }}",
+            training_data="{{ ti.xcom_pull(task_ids='train_model')['training_data_sha256'] }}",
         )
         approve = ModelApprovalGateOperator(
             task_id="approve_model",

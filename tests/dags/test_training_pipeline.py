@@ -57,6 +57,9 @@ def test_approved_then_rejected(airflow_db, home: Settings) -> None:
     champion = store.client.get_model_version_by_alias("credit-risk", "champion")
     assert champion.tags["mlsecops.run_id"] == dag_run.run_id
     assert "alice" in champion.tags["mlsecops.approved_by"]
+    # The model names the data it was trained on, and the data gates judged exactly those bytes.
+    validated = {s.sha256 for r in report.results.values() if r.gate == "data-validation" for s in r.subjects}
+    assert champion.tags["mlsecops.training_data_sha256"] in validated
     assert verify_model_version(store, name="credit-risk", version=champion.version, settings=home).ok
 
     rejected_run, states = _run(dag, "bob", approve=False)

@@ -65,6 +65,8 @@ class Pipeline:
     mlflow_run_id: str
     model_uri: str
     digest: str
+    #: SHA-256 of the training batch the data gates judged (declared at registration).
+    data_digest: str = ""
 
     def ctx(self, task_id: str, try_number: int = 1) -> PipelineContext:
         return PipelineContext(self.dag_id, self.run_id, task_id, try_number)
@@ -228,6 +230,7 @@ def build_pipeline(
         )
         pipeline.record(response, record="response-1")
         pipeline.record(approval_result(pipeline, approved_uri, digest), record="decision-1")
+    pipeline.data_digest = data_subject.sha256
     return pipeline
 
 
@@ -239,6 +242,7 @@ def register(pipeline: Pipeline, name: str, *, expected: str | None = None) -> s
         name=name,
         expected_sha256=expected or pipeline.digest,
         pipeline_run_id=pipeline.mlflow_run_id,
+        training_data=pipeline.data_digest or None,
         context=pipeline.ctx("register_model"),
         settings=pipeline.home,
     )

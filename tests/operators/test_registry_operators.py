@@ -108,6 +108,7 @@ gates = [
 {chosen}
 ]
 register = RegisterModelOperator(
+    training_data={str(data)!r},
     task_id="register_model",
     model_uri=model_uri,
     name={name!r},

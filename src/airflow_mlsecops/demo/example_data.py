@@ -8,7 +8,7 @@ how the example logs its model to MLflow (:func:`log_example_model`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ def log_example_model(
     params: Mapping[str, str] | None = None,
     metrics: Mapping[str, float] | None = None,
     author: str | None = None,
+    training_data: Sequence[str] = (),
 ) -> str:
     """Log a fitted scikit-learn model as an MLflow model of ``mlflow_run_id``; its ``models:/<model id>`` URI.
 
@@ -73,12 +74,20 @@ def log_example_model(
     :param params: run and model parameters (e.g. the training data's digest).
     :param metrics: evaluation metrics, logged on the run and linked to the model.
     :param author: the person who trained it: the logged model's ``mlflow.user`` tag.
+    :param training_data: SHA-256 digests of the data it was trained on (the bytes it parsed, e.g.
+        from :func:`~airflow_mlsecops.io.tabular.load_verified_table`): logged as the parameter
+        ``training_data_sha256``, which registration records and promotion matches against the
+        data gates' evidence.
     """
     import mlflow.sklearn
     import pandas as pd
     import sklearn
 
+    from airflow_mlsecops.lifecycle.training_data import training_data_params
+
     requirements = [f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"]
+    if training_data:
+        params = {**dict(params or {}), **training_data_params(*training_data)}
 
     def save(path: Path, mlflow_model: Any) -> None:
         mlflow.sklearn.save_model(

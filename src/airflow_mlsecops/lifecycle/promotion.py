@@ -18,7 +18,10 @@ each is named in the result:
 * ``gate:<name>`` per required gate: the latest attempt of each task that recorded the gate passed
   (``warned`` never counts); for model gates the subject's digest is the model's;
 * ``approval``: the latest ``model-approval`` decision passed, covers exactly this digest and
-  counts at least ``required_approvals`` distinct approvers.
+  counts at least ``required_approvals`` distinct approvers;
+* ``training-data``: when a data gate is required, every training-data digest the registration
+  recorded was judged by a passed record of each required data gate of the same run;
+* ``policy-digest`` (with ``policy_digest``): every record names the platform policy.
 
 :func:`promote` sets the alias only for a passed outcome, tags the version
 (``mlsecops.approved_by``, ``mlsecops.promoted_at``, ``mlsecops.promotion_evidence``,
@@ -77,6 +80,7 @@ from airflow_mlsecops.lifecycle.model_registry import (
     tag_previous,
     tag_promotion_evidence,
 )
+from airflow_mlsecops.lifecycle.training_data import training_data_check
 
 if TYPE_CHECKING:
     from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder, RecordedEvidence
@@ -128,6 +132,7 @@ def _evaluate_promotion(
             )
         if policy_digest is not None:
             checks.append(_policy_digest_check(state.evidence.report, policy_digest))
+    checks.append(training_data_check(state.evidence, digest, gates))
     failed = [c for c in checks if c.failed]
     subject_digest = state.actual_sha256 or digest
     findings = [

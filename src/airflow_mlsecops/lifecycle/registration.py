@@ -11,8 +11,14 @@ refuses, nothing registered); the new version's files are hashed again as the re
 (a registry that copies, or a swap during registration, quarantines the version: tag
 ``mlsecops.quarantined=true``, failed verdict). A registered version carries the tags
 ``mlsecops.model_sha256``, ``mlsecops.pipeline_run_id``, ``mlsecops.dag_id``, ``mlsecops.run_id``,
-``mlsecops.evidence`` (the pipeline run's evidence root) and, when the model was signed,
-``mlsecops.signature_sha256``.
+``mlsecops.evidence`` (the pipeline run's evidence root), when the model was signed,
+``mlsecops.signature_sha256`` and, when training data is declared, ``mlsecops.training_data_sha256``.
+
+The data the model was trained on is declared by the training step (parameter
+``training_data_sha256`` logged with the model) and by the ``training_data`` argument; every
+declared digest is recorded in the signed evidence (``details["training_data"]``), so promotion can
+require that the data gates judged exactly those bytes (see
+:mod:`airflow_mlsecops.lifecycle.training_data`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,13 @@ from airflow_mlsecops.lifecycle.model_registry import (
     TAG_SOURCE_URI,
     TAG_VERSION_DAG_ID,
     TAG_VERSION_RUN_ID,
+)
+from airflow_mlsecops.lifecycle.training_data import (
+    TAG_TRAINING_DATA,
+    TrainingData,
+    declared_by_argument,
+    logged_training_data,
+    merge,
 )
 
 logger = logging.getLogger(__name__)
@@ -206,6 +219,7 @@ def _evaluate_registration(
     extra: Mapping[str, str],
     context: PipelineContext | None,
     settings: Settings | None,
+    training_data: object = None,
 ) -> Evaluation:
     """The ``model-registration`` decision of :func:`register_model` (``extra``: the caller's further tags)."""
     if not name or not isinstance(name, str):
@@ -233,7 +247,14 @@ def _evaluate_registration(
                 findings=[Finding("registration.unpinned", Severity.HIGH, f"no expected_sha256 and {why}", model_uri)],
                 details={"name": name, "source_uri": model_uri, "registered": False},
             )
-    base = {"name": name, "source_uri": model_uri, "expected_sha256": expected, "pinned_by": pinned_by}
+    training: list[TrainingData] = merge(declared_by_argument(training_data), logged_training_data(store, model_uri))
+    base = {
+        "name": name,
+        "source_uri": model_uri,
+        "expected_sha256": expected,
+        "pinned_by": pinned_by,
+        "training_data": [t.to_dict() for t in training],
+    }
     source_digest = hash_uri(store, model_uri)
     if source_digest != expected:
         message = f"{model_uri} hashes to {short_digest(source_digest)}, expected {short_digest(expected)}"
@@ -298,6 +319,8 @@ def _evaluate_registration(
     signature = _signature_digest(evidence, expected)
     if signature:
         version_tags[TAG_SIGNATURE_SHA256] = signature
+    if training:
+        version_tags[TAG_TRAINING_DATA] = ",".join(t.sha256 for t in training)
     try:
         with store.errors(f"cannot tag {registered_uri}"):
             for key, value in {**extra, **version_tags}.items():
@@ -307,7 +330,8 @@ def _evaluate_registration(
         raise
     return Evaluation(
         passed=True,
-        summary=f"registered {model_uri} as {registered_uri}, sha256 {short_digest(expected)} (pinned by {pinned_by})",
+        summary=f"registered {model_uri} as {registered_uri}, sha256 {short_digest(expected)} (pinned by {pinned_by})"
+        + (f", trained on {', '.join(short_digest(t.sha256) for t in training)}" if training else ", no training data declared"),
         subjects=[Subject(registered_uri, expected), Subject(model_uri, expected)],
         findings=[
             Finding(
@@ -341,6 +365,7 @@ def register_model(
     tags: Mapping[str, str] | None = None,
     context: PipelineContext | None = None,
     settings: Settings | None = None,
+    training_data: object = None,
 ) -> GateOutcome:
     """Gate ``model-registration``: register ``model_uri`` as a new version of ``name``, pinned to its digest.
 
@@ -364,8 +389,13 @@ def register_model(
     :param tags: further version tags (not in the ``mlsecops.`` namespace).
     :param context: the Airflow task registering, if any.
     :param settings: trusted keys and ledger for reading the pipeline's evidence (default: environment).
+    :param training_data: the data the model was trained on, as declared by the pipeline: digests
+        (64 hex digits) and/or locations (hashed now), a list or a comma-separated string. Recorded
+        with the digests the training step logged with the model (parameter
+        ``training_data_sha256``); a value that is neither is an ``error`` verdict.
     :return: the gate outcome; ``result.details`` has ``name``, ``version``, ``model_uri``
-        (``models:/<name>/<version>``) and ``model_sha256``.
+        (``models:/<name>/<version>``), ``model_sha256`` and ``training_data`` (each declared digest,
+        who declared it and, for a location, where it is).
     """
     extra = {str(k): str(v) for k, v in dict(tags or {}).items()}
     return run_gate(
@@ -379,8 +409,14 @@ def register_model(
             extra=extra,
             context=context,
             settings=settings,
+            training_data=training_data,
         ),
-        policy={"digest": "sha256", "pinned": "expected_sha256 or model-provenance evidence", "rehash_registered": True},
+        policy={
+            "digest": "sha256",
+            "pinned": "expected_sha256 or model-provenance evidence",
+            "rehash_registered": True,
+            "training_data": "declared digests recorded",
+        },
         distributions=("mlflow",),
         context=context,
     )

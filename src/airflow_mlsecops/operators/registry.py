@@ -53,7 +53,8 @@ class RegisterModelOperator(BaseGateOperator):
     pipeline's MLflow run, DAG id, run id, evidence root and, if the model was signed, the
     signature's SHA-256.
 
-    XCom: ``name``, ``version``, ``model_uri`` (``models:/<name>/<version>``), ``model_sha256``.
+    XCom: ``name``, ``version``, ``model_uri`` (``models:/<name>/<version>``), ``model_sha256``,
+    ``training_data_sha256`` (the declared training data digests).
 
     :param model_uri: the model to register: ``models:/<model id>``, ``runs:/<run id>/<path>``... (templated)
     :param name: the registered model's name. (templated)
@@ -61,9 +62,21 @@ class RegisterModelOperator(BaseGateOperator):
         subject. Empty: the digest signed by this run's ``model-provenance`` evidence for
         ``model_uri`` (refused if there is none). (templated)
     :param tags: further version tags, outside the ``mlsecops.`` namespace. (templated)
+    :param training_data: the data the model was trained on: SHA-256 digests (e.g. the training
+        task's XCom ``training_data_sha256``) and/or locations, hashed at registration; a list or a
+        comma-separated string. Recorded in the signed registration evidence together with the
+        digests the training step logged with the model (parameter ``training_data_sha256``);
+        promotion requires the required data gates to have judged each of them. (templated)
     """
 
-    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "model_uri", "name", "expected_sha256", "tags")
+    template_fields: Sequence[str] = (
+        *BaseGateOperator.template_fields,
+        "model_uri",
+        "name",
+        "expected_sha256",
+        "tags",
+        "training_data",
+    )
     gate_name: ClassVar[str] = gate_names.MODEL_REGISTRATION
     ui_color = "#e0f2fe"
 
@@ -74,6 +87,7 @@ class RegisterModelOperator(BaseGateOperator):
         name: str,
         expected_sha256: str | None = None,
         tags: Mapping[str, str] | None = None,
+        training_data: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,6 +101,7 @@ class RegisterModelOperator(BaseGateOperator):
         self.name = name
         self.expected_sha256 = expected_sha256
         self.tags = dict(tags or {})
+        self.training_data = training_data
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.base import Evaluation, run_gate
@@ -111,6 +126,7 @@ class RegisterModelOperator(BaseGateOperator):
             tags={str(k): str(v) for k, v in self.tags.items()},
             context=pipeline,
             settings=hook.settings,
+            training_data=self.training_data,
         )
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
@@ -120,6 +136,7 @@ class RegisterModelOperator(BaseGateOperator):
             "version": details.get("version"),
             "model_uri": details.get("model_uri"),
             "model_sha256": details.get("model_sha256"),
+            "training_data_sha256": [t.get("sha256") for t in details.get("training_data") or [] if isinstance(t, dict)],
         }
 
 
@@ -235,6 +252,8 @@ class PromoteModelOperator(BaseGateOperator):
             settings=hook.settings,
             context=pipeline,
             policy_check=policy_check,
+            allowed_producers=policy.allowed_operators if policy is not None else (),
+            policy_digest=policy.digest if policy is not None else None,
         )
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:
@@ -263,6 +282,9 @@ class PromoteModelOperator(BaseGateOperator):
         outcome, recorded = self._decision
         hook = self.evidence_hook()
         try:
+            from airflow_mlsecops.policy.model import load_configured_policy
+
+            policy = load_configured_policy()  # read again here: nothing evaluate() returned decides who is trusted
             record = promote(
                 hook.store,
                 name=str(self.name),
@@ -270,6 +292,7 @@ class PromoteModelOperator(BaseGateOperator):
                 alias=str(self.alias),
                 outcome=outcome,
                 evidence=recorded,
+                allowed_producers=policy.allowed_operators if policy is not None else (),
             )
         except MLSecOpsError as exc:
             self.log.error("Promotion checks passed, but the alias could not be set: %s", exc)
