@@ -26,10 +26,12 @@ The platform's settings cannot be changed from inside a process: :data:`PLATFORM
 policy file, the trusted keys, the signing key, the ledger, ``home``) decide what is enforced and
 whom a verifier trusts, so a DAG file that sets ``MLSECOPS_POLICY`` (or ``AIRFLOW__MLSECOPS__POLICY_FILE``,
 ``MLSECOPS_TRUSTED_KEYS``...) in ``os.environ`` must not change them. Their environment variables are
-compared with the environment the process started with (:func:`platform_environment`: Linux's
-``/proc/self/environ``, which ``os.environ`` assignments do not change; elsewhere a copy taken when
-this module is imported); any difference is a :class:`ConfigurationError` naming the variable, so
-every gate, the cluster policy and the promotion fail closed. The ``mlsecops`` CLI and the demo set
+compared with the environment the process started with (:func:`platform_environment`: a copy taken
+when this module is first imported; every Airflow process imports it with the cluster policy when
+Airflow initialises, before any DAG file runs, and forked children inherit the copy); any
+difference is a :class:`ConfigurationError` naming the variable, so every gate, the cluster policy
+and the promotion fail closed. (Linux's ``/proc/self/environ`` is no help: Airflow's
+``setproctitle`` overwrites that memory in its workers and task processes.) The ``mlsecops`` CLI and the demo set
 some of these variables themselves from their flags, then call :func:`pin_platform_environment`.
 
 Trust: the ``keys/`` folder of ``home`` is trusted for verification only when ``home`` was set
@@ -183,23 +185,11 @@ def _clean(value: object) -> str | None:
 
 
 # ----------------------------------------------------------------------------- the platform's environment
+#: The environment when this module was first imported: in Airflow, at initialisation (the cluster
+#: policy imports it), before any DAG file runs.
 _IMPORT_ENVIRONMENT: dict[str, str] = dict(os.environ)
 _pinned_environment: dict[str, str] | None = None
 _trust_live_environment = False  # tests only: every in-process change counts as the platform's
-
-
-def _start_environment() -> dict[str, str]:
-    """The environment this process was started with (Linux), else the copy taken at import."""
-    try:
-        raw = Path("/proc/self/environ").read_bytes()
-    except OSError:
-        return dict(_IMPORT_ENVIRONMENT)
-    found: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        name, sep, value = item.partition(b"=")
-        if sep and name:
-            found[os.fsdecode(name)] = os.fsdecode(value)
-    return found
 
 
 def platform_environment() -> Mapping[str, str]:
@@ -209,7 +199,7 @@ def platform_environment() -> Mapping[str, str]:
         return os.environ
     if _pinned_environment is not None:
         return _pinned_environment
-    return _start_environment()
+    return _IMPORT_ENVIRONMENT
 
 
 def pin_platform_environment(env: Mapping[str, str] | None = None) -> None:

@@ -164,15 +164,19 @@ def test_a_gate_task_of_a_dag_that_replaces_the_policy_fails_closed(
         header="from airflow_mlsecops.operators.pii import PIIScanGateOperator\n" + _escape("MLSECOPS_POLICY", lax),
     )
     assert platform_environment()["MLSECOPS_POLICY"] == str(platform)
-    # Where the cluster policy runs (the DAG processor; dag.test() parses the bundle too), the DAG is rejected.
-    with pytest.raises(Exception, match="not serialized"):
-        dag.test()
-    # Where it does not (a deployment without the entry point), the gate task itself refuses to judge.
     from airflow_mlsecops.policy.cluster_policy import suspended
+    from tests.conftest import TEST_DAGS
 
-    with suspended():
-        _, states = run_dag_states(dag)
-    assert states == {"pii": "failed"}
+    try:
+        # Where the cluster policy runs (the DAG processor; dag.test() parses the bundle too), the DAG is rejected.
+        with pytest.raises(Exception, match="not serialized"):
+            dag.test()
+        # Where it does not (a deployment without the entry point), the gate task itself refuses to judge.
+        with suspended():
+            _, states = run_dag_states(dag)
+        assert states == {"pii": "failed"}
+    finally:  # every later dag.test() parses the whole test bundle: the hostile file must not stay there
+        (TEST_DAGS / f"{dag_id}.py").unlink()
 
 
 def test_promotion_requires_every_record_to_name_the_platform_policy(

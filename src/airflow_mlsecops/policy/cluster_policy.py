@@ -18,8 +18,8 @@ and shows up as an import error (``airflow dags list-import-errors``, the UI, ``
   that registers or promotes a model is rejected with the policy's error, naming file and line;
   other DAGs load, and the error is logged once per policy version.
 
-This module is imported in every Airflow process: it imports nothing but the standard library
-and ``airflow.policies`` at module level.
+This module is imported in every Airflow process: it imports nothing but the standard library,
+``airflow.policies`` and :mod:`airflow_mlsecops.config` (standard library only) at module level.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from airflow.policies import hookimpl
+
+# Imported here, when Airflow initialises and loads its policy plugins (before any DAG file runs, and
+# before workers fork task processes): the platform's environment is copied now (see config).
+import airflow_mlsecops.config  # noqa: F401
 
 log = logging.getLogger(__name__)
 
