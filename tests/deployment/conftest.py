@@ -37,6 +37,8 @@ MODEL_NAME = "credit-risk"
 USERS = {"admin": "admin", "alice": "user", "bob": "user", "carol": "user"}
 #: A variant of the example DAG that waits only 30 s for an approval (the timeout test).
 SHORT_TIMEOUT_DAG = "secure_training_pipeline_short_timeout"
+#: A DAG file that sets the platform policy in os.environ: the dag-processor rejects it.
+ESCAPE_POLICY_DAG = "escape_platform_policy"
 
 
 @dataclass(eq=False)
@@ -167,6 +169,18 @@ def _dags_folder(root: Path) -> Path:
         "from datetime import timedelta\n\n"
         "from secure_training_pipeline import build_secure_training_pipeline\n\n"
         f"dag = build_secure_training_pipeline(dag_id={SHORT_TIMEOUT_DAG!r}, approval_timeout=timedelta(seconds=30))\n"
+    )
+    # A hostile author's DAG: it points the platform's policy at a lax file of its own. The
+    # dag-processor must reject it (the platform's settings come from the process's start environment).
+    (dags / f"{ESCAPE_POLICY_DAG}.py").write_text(
+        '"""An Airflow DAG whose author replaces the platform policy with a lax one (must be rejected)."""\n'
+        "import os\n\n"
+        f"os.environ['AIRFLOW__MLSECOPS__POLICY_FILE'] = {str(root / 'lax-policy.yaml')!r}\n"
+        "from secure_training_pipeline import build_secure_training_pipeline\n\n"
+        f"dag = build_secure_training_pipeline(dag_id={ESCAPE_POLICY_DAG!r})\n"
+    )
+    (root / "lax-policy.yaml").write_text(
+        "version: 1\nrules:\n  - name: lax\n    match: {dag_id_pattern: nothing}\n    thresholds: {drift: {drift_share: 1}}\n"
     )
     return dags
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.deployment.conftest import MODEL_NAME, SHORT_TIMEOUT_DAG, Deployment
+from tests.deployment.conftest import ESCAPE_POLICY_DAG, MODEL_NAME, SHORT_TIMEOUT_DAG, Deployment
 
 # Setup (servers, three runs of 15 task processes each on two cores) takes minutes, not seconds.
 pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -76,9 +77,22 @@ def _approval_evidence(deployment: Deployment, dag_id: str, run_id: str) -> list
     return decisions
 
 
-def test_no_import_errors_under_the_cluster_policy(deployment: Deployment) -> None:
-    status, body = deployment.call("admin", "GET", "/api/v2/importErrors")
-    assert status == 200 and body["total_entries"] == 0, body
+def test_only_the_dag_that_replaces_the_policy_is_rejected(deployment: Deployment) -> None:
+    """The example DAGs load under the cluster policy; the hostile one that points
+    AIRFLOW__MLSECOPS__POLICY_FILE at its own lax file in os.environ is rejected in the real
+    dag-processor, and its change leaks into no other file's parse."""
+    deadline = time.monotonic() + 180
+    while True:
+        status, body = deployment.call("admin", "GET", "/api/v2/importErrors")
+        assert status == 200, body
+        if body["total_entries"] or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    errors = {Path(e["filename"]).name: e["stack_trace"] for e in body["import_errors"]}
+    assert list(errors) == [f"{ESCAPE_POLICY_DAG}.py"], errors
+    assert "AIRFLOW__MLSECOPS__POLICY_FILE changed inside this process" in errors[f"{ESCAPE_POLICY_DAG}.py"]
+    status, _ = deployment.call("admin", "GET", f"/api/v2/dags/{ESCAPE_POLICY_DAG}")
+    assert status == 404
 
 
 def test_approved_by_a_second_reviewer_is_promoted_and_verifies(deployment: Deployment, runs: dict[str, str]) -> None:
