@@ -71,7 +71,7 @@ class Reviewer(threading.Thread):
         answers: Sequence[tuple[str, bool]],
         before_each: Callable[[str], None] | None = None,
         *,
-        timeout: float = 120,
+        timeout: float = 300,
     ) -> None:
         super().__init__(daemon=True)
         self.dag_id, self.answers, self.before_each, self.timeout = dag_id, list(answers), before_each, timeout
@@ -100,8 +100,18 @@ class Reviewer(threading.Thread):
             try:
                 self.outcomes.append(respond(dag_id=self.dag_id, run_id=pending[0].run_id, user=user, approve=approve))
             except Exception as exc:
+                if _transient(exc):  # dag.test() writes the same SQLite database: try the answer again
+                    self.answers.insert(0, (user, approve))
+                    time.sleep(1.0)
+                    continue
                 self.outcomes.append(exc)
             time.sleep(0.5)
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database error that a retry can heal (SQLite's lock while another thread writes)."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return "database is locked" in text or "operationalerror" in text
 
 
 def run_dag_with_reviewer(dag: Any, reviewer: Reviewer, **test_kwargs: Any) -> tuple[Any, dict[str, str]]:
