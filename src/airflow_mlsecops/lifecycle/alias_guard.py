@@ -64,6 +64,7 @@ from airflow_mlsecops.lifecycle.model_registry import (
     RegistryCheck,
     tag_history,
 )
+from airflow_mlsecops.lifecycle.rollback import rollback_failure_result
 from airflow_mlsecops.lifecycle.version_verification import _attestation_check
 
 if TYPE_CHECKING:
@@ -427,20 +428,6 @@ def _rollback_result(
     )
 
 
-def _rollback_not_done(result: GateResult, error: MLSecOpsError) -> GateResult:
-    """The signed ``error`` record that follows a rollback whose alias could not be moved, so the
-    ledger does not name as holder a version that never got the alias back."""
-    return GateResult.create(
-        gate=gate_names.MODEL_ROLLBACK,
-        verdict=Verdict.ERROR,
-        subjects=result.subjects,
-        findings=[Finding("rollback.alias-not-moved", Severity.HIGH, str(error))],
-        tool_versions=result.tool_versions,
-        summary=f"the {ALIAS_GUARD} could not move the alias back: {error}",
-        details={**dict(result.details), "alias_moved": False, "error": str(error)},
-    )
-
-
 def _move_back(
     store: MLflowEvidenceStore,
     *,
@@ -490,7 +477,7 @@ def _move_back(
             except MLSecOpsError as exc:
                 try:
                     recorder.record(
-                        _rollback_not_done(rollback, exc),
+                        rollback_failure_result(rollback, exc, f"the {ALIAS_GUARD} could not move the alias back: {exc}"),
                         experiment_name=REGISTRY_EXPERIMENT,
                         mlflow_run_id=recorded.mlflow_run_id,
                     )

@@ -92,6 +92,25 @@ def _previous_holder(
     return None, []
 
 
+def rollback_failure_result(result: GateResult, error: BaseException, summary: str) -> GateResult:
+    """The signed ``error`` record that follows a rollback whose alias could not be moved, so the
+    ledger does not name as holder a version that never got the alias (``alias_moved`` false).
+
+    :param result: the recorded ``model-rollback`` decision.
+    :param error: why the alias could not be moved.
+    :param summary: one line for humans.
+    """
+    return GateResult.create(
+        gate=gate_names.MODEL_ROLLBACK,
+        verdict=Verdict.ERROR,
+        subjects=result.subjects,
+        findings=[Finding("rollback.alias-not-moved", Severity.HIGH, str(error))],
+        tool_versions=result.tool_versions,
+        summary=summary,
+        details={**dict(result.details), "alias_moved": False, "error": str(error)},
+    )
+
+
 def rollback(
     store: MLflowEvidenceStore,
     *,
@@ -198,14 +217,8 @@ def rollback(
             restore_alias(store, name, alias, current)
             raise
     except MLSecOpsError as exc:
-        failure = GateResult.create(
-            gate=gate_names.MODEL_ROLLBACK,
-            verdict=Verdict.ERROR,
-            subjects=result.subjects,
-            findings=[Finding("rollback.alias-not-moved", Severity.HIGH, str(exc))],
-            tool_versions=result.tool_versions,
-            summary=f"the rollback of @{alias} of {name} to version {target} did not happen: {exc}",
-            details={**details, "alias_moved": False, "error": str(exc)},
+        failure = rollback_failure_result(
+            result, exc, f"the rollback of @{alias} of {name} to version {target} did not happen: {exc}"
         )
         try:
             recorder.record(failure, experiment_name=REGISTRY_EXPERIMENT, mlflow_run_id=recorded.mlflow_run_id)
