@@ -65,7 +65,7 @@ from airflow_mlsecops.lifecycle.model_registry import (
     tag_history,
 )
 from airflow_mlsecops.lifecycle.rollback import rollback_failure_result
-from airflow_mlsecops.lifecycle.version_verification import _attestation_check
+from airflow_mlsecops.lifecycle.version_verification import attestation_check
 
 if TYPE_CHECKING:
     from airflow_mlsecops.lifecycle._registry_checks import PipelineEvidence
@@ -172,7 +172,7 @@ def verify_alias(
     reports: dict[str, PipelineEvidence] = {}
     if state.evidence is not None:
         reports[state.evidence.run_id] = state.evidence
-    attestation, attempt = _attestation_check(store, state, alias, settings, reports)
+    attestation, attempt = attestation_check(store, state, alias, settings, reports)
     checks.append(attestation)
     allowed: list[str] = []  # producers outside the package, where the signed promotion allowed them by name
     if attempt is not None:

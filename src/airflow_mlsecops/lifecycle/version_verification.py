@@ -102,7 +102,7 @@ def _is_promotion_of(result: GateResult, name: str, version: str, alias: str) ->
     )
 
 
-def _attestation_check(
+def attestation_check(
     store: MLflowEvidenceStore,
     state: VersionState,
     alias: str,
@@ -225,7 +225,7 @@ def verify_model_version(
     # Producers outside the package count only where a signed promotion allowed them by name.
     allowed: list[str] | None = None
     for held in aliases:
-        check, attempt = _attestation_check(store, state, held, cfg, reports)
+        check, attempt = attestation_check(store, state, held, cfg, reports)
         checks.append(check)
         if attempt is not None:
             gates.extend(str(g) for g in attempt.result.details.get("required_gates") or ())
