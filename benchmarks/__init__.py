@@ -8,8 +8,8 @@ import state of one (MLflow, GX) never leaks into another; generated inputs go t
 directory that is deleted at the end. Results are printed as one table and written as JSON to
 ``benchmarks/results/latest.json`` (git-ignored).
 
-Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``recording``,
-``validation``, ``drift``, ``pii``, ``modelscan``, ``modelsign``, ``airflow`` (a real local Airflow
+Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``kms``, ``recording``,
+``validation``, ``drift``, ``pii``, ``integrity``, ``modelscan``, ``modelsign``, ``airflow`` (a real local Airflow
 against ``airflow standalone``).
 """
 
@@ -19,10 +19,12 @@ GROUPS = (
     "signing",
     "hashing",
     "ledger",
+    "kms",
     "recording",
     "validation",
     "drift",
     "pii",
+    "integrity",
     "modelscan",
     "modelsign",
     "airflow",

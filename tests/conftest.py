@@ -203,9 +203,25 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
     return bucket
 
 
+@pytest.fixture
+def aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The loopback moto_server (KMS, S3) named by ``MLSECOPS_TEST_S3_ENDPOINT``, made boto3's default
+    endpoint (``AWS_ENDPOINT_URL``) with test credentials and region for this test."""
+    endpoint = os.environ.get("MLSECOPS_TEST_S3_ENDPOINT")
+    if not endpoint:
+        _SKIPPED_SUITES["s3"] = "MLSECOPS_TEST_S3_ENDPOINT is not set (.ci/run starts moto_server and sets it)"
+        pytest.skip("AWS suite (moto_server: KMS, S3): MLSECOPS_TEST_S3_ENDPOINT is not set")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("MLSECOPS_S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return endpoint
+
+
 #: Fixtures that make a test need more than this process: a migrated Airflow database (real task
 #: runs) or a server. Tests that use one are marked, so ``make test-fast`` can leave them out.
-_FIXTURE_MARKS = {"airflow_db": "airflow", "postgres_url": "postgres", "mlflow_server_uri": "mlflow_server", "s3_bucket": "s3"}
+_FIXTURE_MARKS = {"airflow_db": "airflow", "postgres_url": "postgres", "mlflow_server_uri": "mlflow_server", "s3_bucket": "s3", "aws_endpoint": "s3"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

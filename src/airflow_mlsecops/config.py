@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     # Imported where keys are loaded: Airflow imports this module (through the provider info) in
     # every process, so it stays free of cryptography.
     from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey
+    from airflow_mlsecops.evidence.signers import Signer
 
 SIGNING_KEY_FILE = "signing-key.pem"
 PUBLIC_KEY_FILE = "signing-key.pub.pem"
@@ -129,8 +130,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "signing_key",
         "MLSECOPS_SIGNING_KEY",
-        "Path of the PEM private key that signs evidence (and models).",
+        "The key that signs evidence (and models), as a reference: a PEM file path, env:VAR (a PEM private key in "
+        "the variable VAR), or awskms:///<key id | key ARN | alias/NAME> (AWS KMS; the private key never leaves it).",
         "<home>/keys/signing-key.pem if that file exists",
+        example="awskms:///alias/mlsecops-evidence",
     ),
     Option(
         "signing_key_pem",
@@ -149,9 +152,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "trusted_keys",
         "MLSECOPS_TRUSTED_KEYS",
-        "Public key PEM files, or directories whose *.pub.pem files are trusted by the verifier. In [mlsecops] "
-        "separated by commas or os.pathsep; in the environment by os.pathsep. A listed path that does not exist "
-        "is an error.",
+        "Trust anchors of the verifier: public key PEM files, directories whose *.pub.pem files are trusted, "
+        "trust files (*.yaml, *.json: keys with validity windows and revocations) and key references "
+        "(awskms:///...). In [mlsecops] separated by commas or os.pathsep; in the environment by os.pathsep. "
+        "A listed path that does not exist is an error.",
         "<home>/keys when home is set, else none",
     ),
     Option(
@@ -331,6 +335,43 @@ def airflow_layer(airflow_config: bool | None = None) -> Layer | None:
     return Layer("airflow", airflow_config_values())
 
 
+#: Schemes of key references that are not file paths (``scheme:...``). A reference with another
+#: ``word:`` prefix is refused by the loader rather than read as a file.
+KEY_REFERENCE_SCHEMES: tuple[str, ...] = ("env", "awskms")
+
+
+def is_key_reference(text: str) -> bool:
+    """Whether ``text`` names a key by a scheme (``env:VAR``, ``awskms:///...``) rather than a path."""
+    scheme, sep, _ = text.partition(":")
+    return bool(sep) and scheme.lower() in KEY_REFERENCE_SCHEMES
+
+
+def _expand_reference(text: str) -> str:
+    text = text.strip()
+    return text if is_key_reference(text) else str(Path(text).expanduser())
+
+
+def split_references(text: str, separators: Sequence[str]) -> list[str]:
+    """Split a list of key references on ``separators`` without cutting a reference's own scheme
+    (``awskms:///alias/k`` stays whole even when ``:`` separates the list)."""
+    parts = [text]
+    for separator in separators:
+        parts = [piece for part in parts for piece in part.split(separator)]
+    joined: list[str] = []
+    pending = ""
+    for part in parts:
+        if pending:
+            joined.append(f"{pending}:{part}")
+            pending = ""
+        elif ":" in separators and part.strip().lower() in KEY_REFERENCE_SCHEMES:
+            pending = part.strip()
+        else:
+            joined.append(part)
+    if pending:
+        joined.append(pending)
+    return [p.strip() for p in joined if p.strip()]
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved settings of one process or hook (build them with :meth:`from_env` or :meth:`resolve`).
@@ -342,9 +383,11 @@ class Settings:
     tracking_uri: str
     ledger_url: str
     artifact_root: Path
-    signing_key_path: Path | None
+    #: The signing key's reference (a PEM path, ``env:VAR``, ``awskms:///...``), or None.
+    signing_key_ref: str | None
     signing_key_pem_set: bool
-    trusted_key_paths: tuple[Path, ...]
+    #: The trust anchors' references (paths of PEM files, directories, trust files; ``awskms:///...``).
+    trusted_key_refs: tuple[str, ...]
     #: What configured the trusted keys, e.g. ``MLSECOPS_TRUSTED_KEYS``, ``[mlsecops] trusted_keys``,
     #: ``MLSECOPS_HOME``, ``[mlsecops] home``; "" when nothing did (then none are trusted).
     trust_source: str = ""
@@ -432,25 +475,22 @@ class Settings:
         default_key = keys_dir / SIGNING_KEY_FILE
         if trusted:
             separators = (os.pathsep,) if sources["trusted_keys"] == "MLSECOPS_TRUSTED_KEYS" else (os.pathsep, ",")
-            parts = [trusted]
-            for separator in separators:
-                parts = [piece for part in parts for piece in part.split(separator)]
-            trusted_paths: tuple[Path, ...] = tuple(Path(p.strip()).expanduser() for p in parts if p.strip())
+            trusted_refs: tuple[str, ...] = tuple(_expand_reference(r) for r in split_references(trusted, separators))
             trust_source = sources["trusted_keys"]
         elif home_set:
-            trusted_paths, trust_source = (keys_dir,), sources["home"]
+            trusted_refs, trust_source = (str(keys_dir),), sources["home"]
         else:
             # Never the working directory's ./.mlsecops/keys: a verifier started in a directory
             # someone else prepared would trust their key.
-            trusted_paths, trust_source = (), ""
+            trusted_refs, trust_source = (), ""
         return cls(
             home=home,
             tracking_uri=tracking_uri,
             ledger_url=ledger or f"sqlite:///{home / 'ledger.db'}",
             artifact_root=Path(artifact_root or home / "mlartifacts").expanduser().absolute(),
-            signing_key_path=Path(signing).expanduser() if signing else (default_key if default_key.exists() else None),
+            signing_key_ref=_expand_reference(signing) if signing else (str(default_key) if default_key.exists() else None),
             signing_key_pem_set=pem is not None,
-            trusted_key_paths=trusted_paths,
+            trusted_key_refs=trusted_refs,
             trust_source=trust_source,
             registry_uri_set=registry or "",
             mlflow_ui_url=ui_url or "",
@@ -472,33 +512,47 @@ class Settings:
         """Where ``option`` was set (``connection 'x'``, ``[mlsecops] x``, ``MLSECOPS_X``), or ``default``."""
         return dict(self.sources).get(option, "default")
 
-    def load_signing_key(self) -> SigningKey:
-        """The configured signing key; a clear :class:`KeyLoadError` if there is none."""
-        from airflow_mlsecops.evidence.keys import SigningKey
+    @property
+    def signing_key_path(self) -> Path | None:
+        """The signing key's file, when its reference is a path (None for ``env:`` and KMS references)."""
+        if self.signing_key_ref is None or is_key_reference(self.signing_key_ref):
+            return None
+        return Path(self.signing_key_ref)
+
+    @property
+    def signing_key_configured(self) -> bool:
+        return self.signing_key_ref is not None or self.signing_key_pem_set
+
+    @property
+    def trusted_key_paths(self) -> tuple[Path, ...]:
+        """The trust anchors that are paths (files, directories, trust files)."""
+        return tuple(Path(r) for r in self.trusted_key_refs if not is_key_reference(r))
+
+    def load_signing_key(self) -> Signer:
+        """The configured signer (a PEM key, or a reference to a key held elsewhere, e.g. AWS KMS);
+        a clear :class:`KeyLoadError` if there is none or it cannot be reached."""
+        from airflow_mlsecops.evidence.signers import load_signer, signer_from_pem
 
         password = self.signing_key_password.encode("utf-8") if self.signing_key_password else None
         if self.signing_key_pem is not None:
-            return SigningKey.from_pem(
+            return signer_from_pem(
                 self.signing_key_pem.encode("utf-8"), password=password, origin=self.source_of("signing_key_pem")
             )
-        if self.signing_key_path is None:
+        if self.signing_key_ref is None:
             raise KeyLoadError(
-                "no signing key is configured: set [mlsecops] signing_key or MLSECOPS_SIGNING_KEY to a PEM private key, "
-                f"or run `mlsecops keygen` to create {self.keys_dir / SIGNING_KEY_FILE}"
+                "no signing key is configured: set [mlsecops] signing_key or MLSECOPS_SIGNING_KEY to a PEM private key "
+                "or a key reference (awskms:///alias/NAME), or run `mlsecops keygen` to create "
+                f"{self.keys_dir / SIGNING_KEY_FILE}"
             )
-        return SigningKey.from_file(self.signing_key_path, password=password)
+        return load_signer(self.signing_key_ref, password=password, origin=self.source_of("signing_key"))
 
     def load_trusted_keys(self) -> dict[str, VerifyingKey]:
-        """The trusted public keys, keyed by key id, each with its ``origin`` (the file, and the
-        setting that named it). Empty when nothing is configured: verification then fails."""
-        from airflow_mlsecops.evidence.keys import load_trusted_keys
+        """The trusted public keys, keyed by key id, each with its ``origin`` (the file or reference,
+        and the setting that named it) and its validity. Empty when nothing is configured:
+        verification then fails."""
+        from airflow_mlsecops.evidence.trust import load_trust_anchors
 
-        existing = [p for p in self.trusted_key_paths if p.exists()]
-        missing = [p for p in self.trusted_key_paths if not p.exists()]
-        if missing and "trusted_keys" in dict(self.sources):  # named explicitly: a missing path is an error
-            raise KeyLoadError(f"trusted key path {missing[0]} does not exist (from {self.trust_source})")
-        keys = load_trusted_keys(existing)
-        return {keyid: replace(key, origin=f"{key.origin} ({self.trust_source})") for keyid, key in keys.items()}
+        return load_trust_anchors(self.trusted_key_refs, source=self.trust_source, explicit="trusted_keys" in dict(self.sources))
 
     def generate_key_pair(self, key_type: str = "ecdsa-p256", password: bytes | None = None) -> SigningKey:
         from airflow_mlsecops.evidence.keys import SigningKey

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from airflow_mlsecops.cli.demo import add_demo_parser
     from airflow_mlsecops.cli.evidence import add_evidence_parsers, add_verify_artifact_parser
     from airflow_mlsecops.cli.gate import add_gate_parsers
+    from airflow_mlsecops.cli.keys import add_key_parsers
     from airflow_mlsecops.cli.policy import add_policy_parser
     from airflow_mlsecops.cli.registry import add_registry_parsers
     from airflow_mlsecops.cli.signing import add_signing_parsers
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gate_parsers(sub)
     add_verify_artifact_parser(sub)
     add_signing_parsers(sub)
+    add_key_parsers(sub)
     add_approval_parsers(sub)
     add_registry_parsers(sub)
     add_policy_parser(sub)

@@ -71,7 +71,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     os.environ["MLSECOPS_HOME"] = str(home)
     pin_platform_environment()  # this command is the platform here: its own settings are the platform's
     settings = Settings.from_env()
-    if settings.signing_key_path is None and not settings.signing_key_pem_set:
+    if not settings.signing_key_configured:
         key = settings.generate_key_pair()
         print(f"created a signing key {settings.keys_dir / 'signing-key.pem'} (key id {key.keyid[:16]})")
     # The platform's settings, as a deployment would give them: the [mlsecops] section.

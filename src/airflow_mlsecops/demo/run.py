@@ -272,7 +272,7 @@ def prepare_environment(dags_folder: Path) -> tuple[Settings, dict[str, str], li
         # and at promotion, and its digest is in every evidence record.
         env["MLSECOPS_POLICY"] = str(example_policy)
         notes.append(f"enforcing the example policy {example_policy}")
-    if settings.signing_key_path is None and not settings.signing_key_pem_set:
+    if not settings.signing_key_configured:
         key = settings.generate_key_pair()
         notes.append(f"created a demo signing key {settings.keys_dir / SIGNING_KEY_FILE} (key id {key.keyid[:16]})")
         settings = Settings.from_env()

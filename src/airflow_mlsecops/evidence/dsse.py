@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey
+from airflow_mlsecops.evidence.keys import VerifyingKey
+from airflow_mlsecops.evidence.signers import Signer
 from airflow_mlsecops.exceptions import SignatureInvalid, VerificationError
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -78,7 +79,7 @@ class Envelope:
         return cls.from_dict(data)
 
 
-def sign_envelope(payload: bytes, key: SigningKey, payload_type: str = INTOTO_PAYLOAD_TYPE) -> Envelope:
+def sign_envelope(payload: bytes, key: Signer, payload_type: str = INTOTO_PAYLOAD_TYPE) -> Envelope:
     signature = Signature(keyid=key.keyid, sig=key.sign(pae(payload_type, payload)))
     return Envelope(payload_type=payload_type, payload=payload, signatures=(signature,))
 

@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from airflow_mlsecops import gate_names
-from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey
+from airflow_mlsecops.evidence.keys import VerifyingKey
 from airflow_mlsecops.evidence.model_signing.bundle import BUNDLE_MEDIA_TYPE, PREDICATE_TYPE, SIGNATURE_FILE, public_key_hint
 from airflow_mlsecops.evidence.model_signing.signing import create_signature
 from airflow_mlsecops.evidence.model_signing.verifying import check_against_signature, mismatch_message
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
+from airflow_mlsecops.evidence.signers import Signer
 from airflow_mlsecops.exceptions import GateError, SignatureInvalid
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
 
@@ -56,7 +57,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _evaluate_signing(
     model_path: str | os.PathLike[str],
-    key: SigningKey,
+    key: Signer,
     subject: str,
     *,
     signature_path: str | os.PathLike[str] | None,
@@ -106,7 +107,7 @@ def _evaluate_signing(
 
 def sign_gate(
     model_path: str | os.PathLike[str],
-    key: SigningKey,
+    key: Signer,
     *,
     name: str | None = None,
     signature_path: str | os.PathLike[str] | None = None,

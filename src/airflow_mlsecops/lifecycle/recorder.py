@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.dsse import sign_envelope
-from airflow_mlsecops.evidence.keys import SigningKey
 from airflow_mlsecops.evidence.ledger import KIND_RECORDING_FAILED, EvidenceLedger
 from airflow_mlsecops.evidence.models import GateResult
+from airflow_mlsecops.evidence.signers import Signer
 from airflow_mlsecops.evidence.statement import GateStatement
 from airflow_mlsecops.exceptions import EvidenceRecordingError, MLSecOpsError
 from airflow_mlsecops.io.mlflow_store import (
@@ -66,7 +66,7 @@ class EvidenceRecorder:
     :param store: the MLflow evidence store.
     """
 
-    def __init__(self, *, signing_key: SigningKey, ledger: EvidenceLedger, store: MLflowEvidenceStore) -> None:
+    def __init__(self, *, signing_key: Signer, ledger: EvidenceLedger, store: MLflowEvidenceStore) -> None:
         self.signing_key = signing_key
         self.ledger = ledger
         self.store = store

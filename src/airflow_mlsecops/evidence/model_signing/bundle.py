@@ -32,8 +32,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from airflow_mlsecops.evidence.dsse import INTOTO_PAYLOAD_TYPE, pae
-from airflow_mlsecops.evidence.keys import SigningKey, VerifyingKey
+from airflow_mlsecops.evidence.keys import VerifyingKey
 from airflow_mlsecops.evidence.model_signing.manifest import root_digest
+from airflow_mlsecops.evidence.signers import Signer
 from airflow_mlsecops.exceptions import KeyLoadError, SignatureInvalid
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
@@ -99,7 +100,7 @@ def build_bundle(
     model_digest: str,
     resources: Sequence[tuple[str, str]],
     ignore_paths: Sequence[str],
-    key: SigningKey,
+    key: Signer,
 ) -> bytes:
     """Sign the OpenSSF statement for ``resources`` and wrap it in a Sigstore bundle v0.3.
 

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from airflow_mlsecops.evidence.keys import SigningKey
 from airflow_mlsecops.evidence.model_signing.bundle import ModelSignature, build_bundle, require_ecdsa
 from airflow_mlsecops.evidence.model_signing.manifest import (
     DEFAULT_IGNORE_PATHS,
@@ -30,6 +29,7 @@ from airflow_mlsecops.evidence.model_signing.manifest import (
     scan_model_tree,
     tree_sha256,
 )
+from airflow_mlsecops.evidence.signers import Signer
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 
 
@@ -46,7 +46,7 @@ class SignedModel:
 
 def create_signature(
     model_path: str | os.PathLike[str],
-    key: SigningKey,
+    key: Signer,
     *,
     workers: int | None,
     ignore_paths: Iterable[str],
@@ -104,7 +104,7 @@ def create_signature(
 
 def sign_model(
     model_path: str | Path,
-    key: SigningKey,
+    key: Signer,
     *,
     workers: int | None = None,
     ignore_paths: Iterable[str] = (),
