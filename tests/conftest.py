@@ -221,7 +221,13 @@ def aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
 
 #: Fixtures that make a test need more than this process: a migrated Airflow database (real task
 #: runs) or a server. Tests that use one are marked, so ``make test-fast`` can leave them out.
-_FIXTURE_MARKS = {"airflow_db": "airflow", "postgres_url": "postgres", "mlflow_server_uri": "mlflow_server", "s3_bucket": "s3", "aws_endpoint": "s3"}
+_FIXTURE_MARKS = {
+    "airflow_db": "airflow",
+    "postgres_url": "postgres",
+    "mlflow_server_uri": "mlflow_server",
+    "s3_bucket": "s3",
+    "aws_endpoint": "s3",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
