@@ -128,6 +128,14 @@ OPTIONS: tuple[Option, ...] = (
         example="postgresql+psycopg2://mlsecops@db/mlsecops",
     ),
     Option(
+        "ledger_checkpoints",
+        "MLSECOPS_LEDGER_CHECKPOINTS",
+        "Where signed ledger checkpoints are written and read: a directory or s3://bucket/prefix. Verification "
+        "checks the ledger against the newest trusted checkpoint there and walks the chain only from it.",
+        "unset: no checkpoints; verification walks the whole chain",
+        example="s3://mlsecops-checkpoints/prod",
+    ),
+    Option(
         "signing_key",
         "MLSECOPS_SIGNING_KEY",
         "The key that signs evidence (and models), as a reference: a PEM file path, env:VAR (a PEM private key in "
@@ -177,6 +185,7 @@ PLATFORM_OPTIONS: tuple[str, ...] = (
     "signing_key_pem",
     "signing_key_password",
     "ledger_url",
+    "ledger_checkpoints",
 )
 _BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
 #: Options that describe one MLflow store together with ``tracking_uri``.
@@ -351,6 +360,11 @@ def _expand_reference(text: str) -> str:
     return text if is_key_reference(text) else str(Path(text).expanduser())
 
 
+def _expand_location(text: str) -> str:
+    text = text.strip()
+    return text if "://" in text else str(Path(text).expanduser().absolute())
+
+
 def split_references(text: str, separators: Sequence[str]) -> list[str]:
     """Split a list of key references on ``separators`` without cutting a reference's own scheme
     (``awskms:///alias/k`` stays whole even when ``:`` separates the list)."""
@@ -401,6 +415,8 @@ class Settings:
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     signing_key_pem: str | None = field(default=None, repr=False, compare=False)
     signing_key_password: str | None = field(default=None, repr=False, compare=False)
+    #: Where signed ledger checkpoints live (a directory or ``s3://bucket/prefix``), or None.
+    ledger_checkpoints: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -467,6 +483,7 @@ class Settings:
         if not ui_url and tracking_uri.startswith(("http://", "https://")):
             ui_url = tracking_uri
         ledger, _ = pick("ledger_url")
+        checkpoints, _ = pick("ledger_checkpoints")
         signing, _ = pick("signing_key")
         pem, _ = pick("signing_key_pem")
         password, _ = pick("signing_key_password")
@@ -498,6 +515,7 @@ class Settings:
             sources=tuple(sorted(sources.items())),
             signing_key_pem=pem,
             signing_key_password=password,
+            ledger_checkpoints=_expand_location(checkpoints) if checkpoints else None,
         )
 
     @property

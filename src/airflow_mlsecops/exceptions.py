@@ -133,9 +133,17 @@ class LedgerIntegrityError(VerificationError):
     """The evidence ledger's hash chain is broken (a row was changed, removed or inserted)."""
 
 
+class CheckpointMismatch(LedgerIntegrityError):
+    """The ledger is shorter than a signed checkpoint, or differs from it at the checkpoint's position."""
+
+
 class EvidenceRecordingError(MLSecOpsError):
     """Evidence could not be persisted; the gate fails closed rather than pass unrecorded."""
 
 
 class StoreUnavailable(MLSecOpsError):
     """A tracking server, database or object store could not be reached (CLI exit 2, retried in Airflow)."""
+
+
+class SignerUnavailable(StoreUnavailable):
+    """A remote signer (a KMS) could not be reached or refused a request: nothing was signed (CLI exit 2)."""

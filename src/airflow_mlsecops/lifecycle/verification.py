@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_mlsecops.config import Settings
+from airflow_mlsecops.evidence.checkpoint import verify_ledger
 from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
 from airflow_mlsecops.evidence.keys import VerifyingKey
@@ -207,6 +208,7 @@ def verify_run(
     ledger: EvidenceLedger | None = None,
     trusted_keys: Mapping[str, VerifyingKey] | None = None,
     check_subjects: bool = True,
+    checkpoint: str | None = None,
 ) -> VerificationReport:
     """Verify one MLflow run's evidence. Raises only when verification cannot run at all
     (:class:`ConfigurationError`, :class:`StoreUnavailable`); every failed check is in the report.
@@ -215,6 +217,9 @@ def verify_run(
     record's identity (task, try, record) comes from its signed statement, which must match the
     folder it is stored in; records are ordered by their ledger sequence; verdict tags are
     recomputed from the latest signed record of each task and compared.
+
+    :param checkpoint: a signed ledger checkpoint (path or ``s3://`` URI) the ledger must agree
+        with; default: the newest trusted one under ``settings.ledger_checkpoints``, if configured.
     """
     settings = settings or Settings.from_env()
     store = store or MLflowEvidenceStore.from_settings(settings)
@@ -226,8 +231,8 @@ def verify_run(
     ledger = ledger or EvidenceLedger(settings.ledger_url, create=False)
 
     try:
-        chain = ledger.verify_chain()
-        report.add("run", "ledger-chain", Status.OK, f"{chain.entries} entries, head {chain.head_hash[:16]}...")
+        chain = verify_ledger(ledger, settings=settings, trusted_keys=trusted, checkpoint=checkpoint)
+        report.add("run", "ledger-chain", Status.OK, chain.describe())
     except VerificationError as exc:
         report.add("run", "ledger-chain", Status.FAILED, str(exc))
     entries = ledger.entries_for_mlflow_run(mlflow_run_id)
