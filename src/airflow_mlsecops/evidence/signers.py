@@ -56,3 +56,21 @@ def load_signer(reference: str, *, password: bytes | None = None, origin: str = 
             "or awskms:///<key id | key ARN | alias/NAME>"
         )
     return SigningKey.from_file(reference, password=password)
+
+
+def load_public_key(reference: str, *, origin: str = "") -> VerifyingKey:
+    """The public key of the key a reference names (a PEM file with a public or private key,
+    ``env:VAR``, a KMS key), with ``origin`` naming the reference.
+
+    :raises KeyLoadError: an unknown scheme, a missing key, a key that is not a signing key.
+    """
+    where = f" (from {origin})" if origin and origin != "default" else ""
+    if is_key_reference(reference):
+        scheme, _, rest = reference.partition(":")
+        if scheme.lower() == "env":
+            value = os.environ.get(rest)
+            if not value:
+                raise KeyLoadError(f"key reference {reference}{where}: the variable {rest} is not set")
+            return VerifyingKey.from_pem(value.encode("utf-8"), origin=f"{reference}{where}")
+        raise KeyLoadError(f"key reference {reference}{where}: the scheme {scheme}: is not supported yet")
+    return VerifyingKey.from_file(reference)
