@@ -23,12 +23,19 @@ from airflow_mlsecops.evidence.ledger import (
     GENESIS_HASH,
     KIND_RECORDING_FAILED,
     TABLE_NAME,
+    ChainAnchor,
     ChainReport,
     EvidenceLedger,
     LedgerEntry,
     ledger_table,
 )
-from airflow_mlsecops.exceptions import ConfigurationError, LedgerIntegrityError, SignatureInvalid, StoreUnavailable
+from airflow_mlsecops.exceptions import (
+    CheckpointMismatch,
+    ConfigurationError,
+    LedgerIntegrityError,
+    SignatureInvalid,
+    StoreUnavailable,
+)
 
 from ._ledger_worker import append_many
 
@@ -377,6 +384,45 @@ def test_tamper_rewrite_every_row_from_the_middle_on_is_not_detected(ledger: Evi
     report = ledger.verify_chain()
     assert report.entries == ROWS
     assert report.head_hash != entries[-1].entry_hash
+
+
+# --- incremental verification from a trusted anchor (a signed checkpoint) ----------------------------
+
+
+def test_verify_chain_from_an_anchor_reads_only_the_anchor_and_later_rows(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    entries = _fill(ledger, signer, 8)
+    full = ledger.verify_chain()
+    assert (full.rows_walked, full.start_seq) == (8, 1)
+    report = ledger.verify_chain(anchor=ChainAnchor(seq=6, entry_hash=entries[5].entry_hash))
+    assert report == full  # the same ledger: size and head
+    assert (report.rows_walked, report.start_seq) == (3, 6)  # rows 6, 7, 8
+    at_head = ledger.verify_chain(anchor=ChainAnchor(seq=8, entry_hash=entries[7].entry_hash))
+    assert at_head.rows_walked == 1
+    earlier = ledger.verify_chain(anchor=ChainAnchor(seq=6, entry_hash=entries[5].entry_hash), from_seq=2)
+    assert (earlier.rows_walked, earlier.start_seq) == (7, 2)
+    assert ledger.verify_chain(from_seq=5).rows_walked == 4
+    with pytest.raises(ConfigurationError, match="from_seq must be at least 1"):
+        ledger.verify_chain(from_seq=0)
+
+
+def test_verify_chain_refuses_an_anchor_the_ledger_does_not_carry(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    entries = _fill(ledger, signer)
+    with pytest.raises(CheckpointMismatch, match=r"ledger row seq=3 hashes to .*, the anchor records"):
+        ledger.verify_chain(anchor=ChainAnchor(seq=3, entry_hash=entries[2].prev_hash))
+    with pytest.raises(CheckpointMismatch, match=f"the ledger has {ROWS} entries, the anchor records 9: its tail was cut"):
+        ledger.verify_chain(anchor=ChainAnchor(seq=9, entry_hash=entries[-1].entry_hash))
+
+
+def test_verify_chain_from_an_anchor_still_catches_later_rows(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    entries = _fill(ledger, signer)
+    _drop_triggers(ledger)
+    _execute(ledger, f"UPDATE {TABLE_NAME} SET task_id = 'forged' WHERE seq = 4")
+    with pytest.raises(LedgerIntegrityError, match="seq=4: its contents no longer match its hash"):
+        ledger.verify_chain(anchor=ChainAnchor(seq=2, entry_hash=entries[1].entry_hash))
+    # The anchor row itself is re-hashed, not only compared.
+    _execute(ledger, f"UPDATE {TABLE_NAME} SET task_id = 'forged' WHERE seq = 2")
+    with pytest.raises(LedgerIntegrityError, match="seq=2: its contents no longer match its hash"):
+        ledger.verify_chain(anchor=ChainAnchor(seq=2, entry_hash=entries[1].entry_hash))
 
 
 # --- concurrency -----------------------------------------------------------------------------------

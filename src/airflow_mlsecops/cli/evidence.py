@@ -1,4 +1,5 @@
-"""``mlsecops verify``, ``ledger verify``, ``keygen`` and ``verify-artifact``: keys, and re-verifying recorded evidence."""
+"""``mlsecops verify``, ``ledger verify``, ``ledger checkpoint``, ``keygen`` and ``verify-artifact``: keys, signed
+ledger checkpoints, and re-verifying recorded evidence."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         settings=settings,
         ledger=EvidenceLedger(settings.ledger_url, create=False),
         check_subjects=not args.no_subjects,
+        checkpoint=args.checkpoint,
     )
     if args.json:
         print_json(report.to_dict())
@@ -35,7 +37,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"MLflow run {report.mlflow_run_id} ({report.tracking_uri})")
         if report.trusted_keys:
             for key in report.trusted_keys:
-                print(f"  trusted key {key['keyid']} ({key['key_type']}) from {key['source']}")
+                print(f"  trusted key {key['keyid']} ({key['key_type']}) from {key['source']}, valid {key['validity']}")
         else:
             print("  trusted keys: none configured (set MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME to trust its keys/ folder)")
         scope = None
@@ -55,17 +57,73 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_REJECTED
 
 
-def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    apply_store_options(args)
+def _open_ledger() -> tuple[Any, Any]:
+    """The settings and the configured ledger (never created here: a missing SQLite file is an error)."""
     from airflow_mlsecops.config import Settings
     from airflow_mlsecops.evidence.ledger import EvidenceLedger
 
-    ledger = EvidenceLedger(Settings.from_env().ledger_url, create=False)
-    chain = ledger.verify_chain()  # raises LedgerIntegrityError (exit 1)
+    settings = Settings.from_env()
+    url = settings.ledger_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise ConfigurationError(f"no evidence ledger at {url}; set MLSECOPS_LEDGER_URL or --ledger-url")
+    return settings, EvidenceLedger(url, create=False)
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.evidence.checkpoint import verify_ledger
+
+    settings, ledger = _open_ledger()
+    # raises LedgerIntegrityError / CheckpointMismatch / SignatureInvalid (exit 1), StoreUnavailable (exit 2)
+    result = verify_ledger(
+        ledger, settings=settings, trusted_keys=settings.load_trusted_keys(), checkpoint=args.checkpoint, full=args.full
+    )
     if args.json:
-        print_json({"verified": True, "entries": chain.entries, "head_hash": chain.head_hash})
+        print_json(result.to_dict())
+        return EXIT_OK
+    print(f"ledger chain intact: {result.entries} entries, head {result.head_hash}")
+    print(f"  walked {result.rows_walked} row(s), seq {result.start_seq} to {result.entries}")
+    if result.checkpoint is not None:
+        cp = result.checkpoint.checkpoint
+        print(f"  agrees with the checkpoint {result.checkpoint.location}")
+        print(f"    seq {cp.size}, head {cp.head_hash[:16]}..., signed {cp.signed_at_text} by {cp.keyid[:16]}")
     else:
-        print(f"ledger chain intact: {chain.entries} entries, head {chain.head_hash}")
+        print(f"  {result.note}")
+    return EXIT_OK
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.evidence.checkpoint import write_checkpoint
+
+    if args.retention_days is not None and args.retention_days < 1:
+        raise ConfigurationError(f"--retention-days must be at least 1, not {args.retention_days}")
+    settings, ledger = _open_ledger()
+    if not (args.to or settings.ledger_checkpoints):
+        raise ConfigurationError(
+            "no checkpoint store: pass --to DIR|s3://bucket/prefix, or set MLSECOPS_LEDGER_CHECKPOINTS "
+            "(or [mlsecops] ledger_checkpoints)"
+        )
+    written = write_checkpoint(ledger, settings=settings, to=args.to, retention_days=args.retention_days)
+    if written is None:
+        if args.json:
+            print_json({"written": False, "reason": "the ledger is empty and no checkpoint exists yet"})
+        else:
+            print("the ledger is empty and no checkpoint exists yet: nothing to checkpoint")
+        return EXIT_OK
+    if args.json:
+        print_json({"written": True, **written.to_dict()})
+        return EXIT_OK
+    cp, walked = written.checkpoint, written.verification
+    print(f"checkpoint written: {written.stored.location}")
+    print(f"  ledger size {cp.size}, head {cp.head_hash}")
+    print(f"  ledger {cp.ledger_id[:16]}... (its first entry), signed {cp.signed_at_text} by {cp.keyid[:16]}")
+    if written.stored.locked:
+        print(f"  locked: {written.stored.retention}")
+    else:
+        print("  locked: no" + (f" ({written.stored.retention})" if written.stored.retention else ""))
+    since = f"from the checkpoint {walked.checkpoint.location}" if walked.checkpoint else "(no checkpoint before)"
+    print(f"  chain verified first: walked {walked.rows_walked} row(s) from seq {walked.start_seq} {since}")
     return EXIT_OK
 
 
@@ -125,21 +183,61 @@ def cmd_verify_artifact(args: argparse.Namespace) -> int:
 
 
 def add_evidence_parsers(sub: Any) -> None:
-    """Add ``verify``, ``ledger verify`` and ``keygen``."""
+    """Add ``verify``, ``ledger verify``, ``ledger checkpoint`` and ``keygen``."""
     p = sub.add_parser("verify", help="re-verify every piece of evidence recorded in an MLflow run")
     p.add_argument("--mlflow-run-id", required=True, help="the MLflow run holding the evidence")
     add_store_options(p)
     p.add_argument("--trusted-key", action="append", metavar="PEM", help="trusted public key file or directory (repeatable)")
     p.add_argument("--no-subjects", action="store_true", help="do not re-hash the attested artifacts (models, data)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="URI",
+        help="check the ledger against this signed checkpoint (a file, a directory or s3://bucket/prefix: its newest) "
+        "(default: the newest in $MLSECOPS_LEDGER_CHECKPOINTS)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("ledger", help="evidence ledger maintenance")
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
-    lp = lsub.add_parser("verify", help="check the whole ledger's hash chain")
+    lp = lsub.add_parser(
+        "verify",
+        help="check the ledger's hash chain, from the newest signed checkpoint (or the whole chain when there is none)",
+    )
     lp.add_argument("--ledger-url", help="SQLAlchemy URL of the evidence ledger (default: $MLSECOPS_LEDGER_URL)")
+    lp.add_argument(
+        "--checkpoint",
+        metavar="URI",
+        help="a signed checkpoint: a file, a directory or s3://bucket/prefix (its newest); "
+        "default: the newest in $MLSECOPS_LEDGER_CHECKPOINTS",
+    )
+    lp.add_argument(
+        "--full", action="store_true", help="walk the whole chain from the first entry (and still check the checkpoint)"
+    )
+    lp.add_argument("--trusted-key", action="append", metavar="PEM", help="trusted public key file or directory (repeatable)")
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_ledger_verify)
+    lp = lsub.add_parser(
+        "checkpoint",
+        help="verify the chain, then sign a checkpoint of the ledger's size and head and store it outside the database",
+    )
+    lp.add_argument("--ledger-url", help="SQLAlchemy URL of the evidence ledger (default: $MLSECOPS_LEDGER_URL)")
+    lp.add_argument("--to", metavar="URI", help="a directory or s3://bucket/prefix (default: $MLSECOPS_LEDGER_CHECKPOINTS)")
+    lp.add_argument(
+        "--retention-days",
+        type=int,
+        metavar="N",
+        help="S3 Object Lock: keep the checkpoint in COMPLIANCE mode for N days "
+        "(default: the bucket's default retention, else 365 days)",
+    )
+    lp.add_argument(
+        "--trusted-key",
+        action="append",
+        metavar="PEM",
+        help="trusted public key file or directory for the existing checkpoints (repeatable; the signing key's own is trusted)",
+    )
+    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(func=cmd_ledger_checkpoint)
 
     p = sub.add_parser("keygen", help="create a signing key pair")
     p.add_argument("--key-type", default="ecdsa-p256", choices=["ecdsa-p256", "ecdsa-p384", "ed25519"])

@@ -111,7 +111,8 @@ def cmd_registry_guard(args: argparse.Namespace) -> int:
 def _trusted_keys_line(keys: list[dict[str, str]]) -> str:
     if not keys:
         return "trusted keys: none configured (set MLSECOPS_TRUSTED_KEYS, or MLSECOPS_HOME to trust its keys/ folder)"
-    return "trusted keys: " + "; ".join(f"{k['keyid'][:16]}... ({k['key_type']}) from {k['source']}" for k in keys)
+    described = (f"{k['keyid'][:16]}... ({k['key_type']}) from {k['source']}, valid {k['validity']}" for k in keys)
+    return "trusted keys: " + "; ".join(described)
 
 
 def add_registry_parsers(sub: Any) -> None:

@@ -13,11 +13,21 @@ from airflow_mlsecops.exceptions import ConfigurationError
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from airflow_mlsecops.evidence.keys import SigningKey
     from airflow_mlsecops.evidence.model_signing import sign_model
+    from airflow_mlsecops.evidence.signers import Signer, load_signer
 
-    password = os.environ[args.password_env].encode("utf-8") if args.password_env and os.environ.get(args.password_env) else None
-    key = SigningKey.from_file(args.private_key, password=password)
+    password = None
+    if args.password_env:
+        if not os.environ.get(args.password_env):
+            raise ConfigurationError(f"--password-env {args.password_env}: that environment variable is unset or empty")
+        password = os.environ[args.password_env].encode("utf-8")
+    key: Signer
+    if args.key:
+        key = load_signer(args.key, password=password, origin="--key")
+    else:
+        from airflow_mlsecops.config import Settings
+
+        key = Settings.from_env().load_signing_key()  # MLSECOPS_SIGNING_KEY, as every other command signs
     bundle = sign_model(args.path, key, signature_path=args.signature)
     Path(args.signature).write_bytes(bundle)
     info = {
@@ -60,8 +70,15 @@ def add_signing_parsers(sub: Any) -> None:
     """Add ``sign`` and ``verify-model``."""
     p = sub.add_parser("sign", help="sign a model in the OpenSSF model-signing format (ECDSA)")
     p.add_argument("path", help="model file or directory")
-    p.add_argument("--private-key", required=True, help="PEM private key (ECDSA P-256 or P-384)")
-    p.add_argument("--password-env", metavar="VAR", help="environment variable holding the key's password")
+    p.add_argument(
+        "--key",
+        "--private-key",
+        dest="key",
+        metavar="REF",
+        help="the signing key (ECDSA P-256 or P-384): a PEM private key file, env:VAR or awskms:///<key id | key ARN | "
+        "alias/NAME> (default: the configured signing key, MLSECOPS_SIGNING_KEY)",
+    )
+    p.add_argument("--password-env", metavar="VAR", help="environment variable holding a PEM key's password")
     p.add_argument("--signature", required=True, help="where to write the signature (Sigstore bundle v0.3 JSON)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sign)

@@ -7,6 +7,10 @@ The wire format is the one in-toto, Sigstore and OpenSSF model signing use::
 The signature covers PAE(payloadType, payload), never the bare payload, so a payload cannot be
 replayed under another type. :func:`verify_envelope` returns the payload only if a signature from a
 trusted key verifies, and raises otherwise: there is no boolean to forget to check.
+
+A trusted key with a validity window or a revocation (from a trust file) also needs the signing
+time: ``verify_envelope(envelope, keys, signed_at=...)`` accepts its signature only when that time
+lies inside the key's window and before its revocation; without a time such a key refuses.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from airflow_mlsecops.evidence.keys import VerifyingKey
+from airflow_mlsecops.evidence.keys import SigningTime, VerifyingKey
 from airflow_mlsecops.evidence.signers import Signer
 from airflow_mlsecops.exceptions import SignatureInvalid, VerificationError
 
@@ -89,11 +94,18 @@ def verify_envelope(
     trusted_keys: Mapping[str, VerifyingKey],
     *,
     payload_type: str = INTOTO_PAYLOAD_TYPE,
+    signed_at: SigningTime | datetime | None = None,
 ) -> VerifyingKey:
     """Return the trusted key whose signature verifies; raise :class:`SignatureInvalid` if none does.
 
     A signature whose keyid names no trusted key is ignored, never trusted; a keyid that names a
-    trusted key must verify with exactly that key.
+    trusted key must verify with exactly that key. A key with a validity window or a revocation
+    counts only if ``signed_at`` lies inside its window and before its revocation
+    (:meth:`VerifyingKey.check_signing_time`); an unknown ``signed_at`` is a refusal for such a key.
+    Keys without window or revocation ignore ``signed_at``.
+
+    :param signed_at: when the envelope was signed, as the verifier knows it (a ledger row's time);
+        a bare ``datetime`` counts as independent of the signer.
     """
     if envelope.payload_type != payload_type:
         raise SignatureInvalid(f"unexpected payload type {envelope.payload_type!r}")
@@ -103,11 +115,19 @@ def verify_envelope(
         raise SignatureInvalid("envelope carries no signature")
     message = pae(envelope.payload_type, envelope.payload)
     untrusted: list[str] = []
+    out_of_window: list[str] = []
     for signature in envelope.signatures:
         key = trusted_keys.get(signature.keyid)
         if key is None:
             untrusted.append(signature.keyid[:16] or "<none>")
             continue
         key.verify(signature.sig, message)  # raises SignatureInvalid
+        try:
+            key.check_signing_time(signed_at)
+        except SignatureInvalid as exc:
+            out_of_window.append(str(exc))  # another signature may still come from a valid key
+            continue
         return key
+    if out_of_window:
+        raise SignatureInvalid("; ".join(out_of_window))
     raise SignatureInvalid(f"signed by an untrusted key ({', '.join(untrusted)}); trust its public key to accept it")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from airflow_mlsecops.evidence.statement import canonical_json
-from airflow_mlsecops.exceptions import ConfigurationError, LedgerIntegrityError, StoreUnavailable
+from airflow_mlsecops.exceptions import (
+    CheckpointMismatch,
+    ConfigurationError,
+    LedgerIntegrityError,
+    StoreUnavailable,
+)
 
 GENESIS_HASH = "0" * 64
 TABLE_NAME = "mlsecops_evidence_ledger"
@@ -115,8 +120,26 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class ChainReport:
+    """What :meth:`EvidenceLedger.verify_chain` established.
+
+    ``entries`` is the ledger's size (the head's seq), ``rows_walked`` how many rows were read and
+    re-hashed, from ``start_seq`` to the head (all of them in a full walk). Two reports are equal
+    when they describe the same ledger (size and head), however much of it was walked.
+    """
+
     entries: int
     head_hash: str
+    rows_walked: int = field(default=0, compare=False)
+    start_seq: int = field(default=1, compare=False)
+
+
+@dataclass(frozen=True)
+class ChainAnchor:
+    """A trusted point of the chain, e.g. from a signed checkpoint: the row ``seq`` must carry
+    exactly ``entry_hash``. Every row before it is chained into that hash."""
+
+    seq: int
+    entry_hash: str
 
 
 class EvidenceLedger:
@@ -272,20 +295,74 @@ class EvidenceLedger:
     def entries_for_mlflow_run(self, mlflow_run_id: str) -> list[LedgerEntry]:
         return list(self._rows(ledger_table.c.mlflow_run_id == mlflow_run_id))
 
-    def verify_chain(self) -> ChainReport:
-        """Walk the whole chain; raise :class:`LedgerIntegrityError` naming the first bad row."""
-        expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-        for entry in self._rows():
+    def entry_at(self, seq: int) -> LedgerEntry | None:
+        """The row ``seq``, or None when the ledger has no such row."""
+        return next(iter(self._rows(ledger_table.c.seq == seq)), None)
+
+    def head_seq(self) -> int:
+        """The highest seq in the ledger (0 when empty)."""
+        try:
+            return self._head_seq()
+        except OperationalError as exc:
+            raise StoreUnavailable(f"ledger database {self._display_url} is unreachable: {exc.orig}") from exc
+
+    def count_up_to(self, seq: int) -> int:
+        """How many rows have a seq of at most ``seq`` (an index count: no row is read)."""
+        query = sa.select(sa.func.count()).select_from(ledger_table).where(ledger_table.c.seq <= seq)
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except OperationalError as exc:
+            raise StoreUnavailable(f"ledger database {self._display_url} is unreachable: {exc.orig}") from exc
+
+    def verify_chain(self, *, anchor: ChainAnchor | None = None, from_seq: int | None = None) -> ChainReport:
+        """Walk the chain; raise :class:`LedgerIntegrityError` naming the first bad row.
+
+        Without arguments the whole chain is walked from the genesis. With ``anchor`` (a trusted
+        seq and hash, e.g. of a signed checkpoint) only the anchor row and the rows after it are
+        read: the anchor row must still hash to exactly the anchored hash, and each later row must
+        chain to it. Rows before the anchor are not read; their hashes are chained into the
+        anchor's, so rewriting any of them (and re-chaining) changes the anchor row's hash.
+
+        :param anchor: the trusted point to walk from.
+        :param from_seq: start the walk at this row instead (at most ``anchor.seq``; 1 walks the
+            whole chain and still checks the anchor). Rows from here on are re-hashed, so a row
+            whose contents were changed without re-chaining is caught too. Use it for the rows a
+            caller is about to rely on, e.g. a run's entries.
+        :raises CheckpointMismatch: the anchor row is missing or carries another hash.
+        :raises LedgerIntegrityError: a row is missing, changed or does not link to the one before.
+        """
+        start = 1 if anchor is None else anchor.seq
+        if from_seq is not None:
+            if from_seq < 1:
+                raise ConfigurationError(f"from_seq must be at least 1, not {from_seq}")
+            start = min(start, from_seq) if anchor is not None else from_seq
+        expected_seq, prev_hash, count = start, GENESIS_HASH if start == 1 else None, 0
+        anchor_seen = anchor is None
+        for entry in self._rows(ledger_table.c.seq >= start if start > 1 else None):
             if entry.seq != expected_seq:
                 raise LedgerIntegrityError(f"ledger row seq={expected_seq} is missing (next row found is seq={entry.seq})")
-            if entry.prev_hash != prev_hash:
+            if prev_hash is not None and entry.prev_hash != prev_hash:
                 raise LedgerIntegrityError(f"ledger row seq={entry.seq} does not link to the row before it")
             if hashlib.sha256(entry.envelope.encode("utf-8")).hexdigest() != entry.envelope_sha256:
                 raise LedgerIntegrityError(f"ledger row seq={entry.seq}: the stored envelope was changed")
             if entry.computed_hash() != entry.entry_hash:
                 raise LedgerIntegrityError(f"ledger row seq={entry.seq}: its contents no longer match its hash")
+            if anchor is not None and entry.seq == anchor.seq:
+                if entry.entry_hash != anchor.entry_hash:
+                    raise CheckpointMismatch(
+                        f"ledger row seq={entry.seq} hashes to {entry.entry_hash[:16]}..., the anchor records "
+                        f"{anchor.entry_hash[:16]}...: a row up to seq={entry.seq} was rewritten"
+                    )
+                anchor_seen = True
             prev_hash, expected_seq, count = entry.entry_hash, expected_seq + 1, count + 1
-        return ChainReport(entries=count, head_hash=prev_hash)
+        if anchor is not None and not anchor_seen:
+            raise CheckpointMismatch(
+                f"the ledger has {self.head_seq()} entries, the anchor records {anchor.seq}: its tail was cut"
+            )
+        if count == 0 and start > 1:
+            raise LedgerIntegrityError(f"ledger row seq={start} is missing (the ledger ends before it)")
+        return ChainReport(entries=expected_seq - 1, head_hash=prev_hash or GENESIS_HASH, rows_walked=count, start_seq=start)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -19,6 +19,14 @@ being hashed are errors, so the gate's verdict is ``error``, never a pass.
 what it is about to use is byte for byte what was signed: the signature must come from a trusted
 key, every attested file must be present and unchanged, and no file may have been added. A missing
 artifact, an untrusted signature or a malformed attestation rejects; nothing is ever a silent pass.
+
+Signing time, for a trusted key with a validity window or a revocation (a trust file): the caller's
+``signed_at`` when it knows one from a record the signer cannot write alone (a ledger row), else
+the time the attestation states (``runDetails.metadata.finishedOn``, signed with it). A stated
+time is the signer's word: it places the signature inside a rotated key's window (the key was not
+compromised, so its word holds), but it can never show that a signature predates a revocation,
+so an attestation signed by a revoked key is refused unless ``signed_at`` is given; a stated time
+in the future is refused too. An attestation stating no time is refused by such a key.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.digest import FileEntry, file_manifest, manifest_digest
 from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
-from airflow_mlsecops.evidence.keys import VerifyingKey
+from airflow_mlsecops.evidence.keys import SigningTime, VerifyingKey
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.evidence.slsa import build_provenance, parse_provenance
 from airflow_mlsecops.exceptions import ConfigurationError, VerificationError
@@ -157,13 +165,18 @@ def _evaluate_verification(
     trusted_keys: Mapping[str, VerifyingKey],
     *,
     workers: int | None,
+    signed_at: SigningTime | datetime | None = None,
 ) -> Evaluation:
     """Check the attestation, then every artifact against it, naming each problem (the body of :func:`verify_artifacts`)."""
     findings: list[Finding] = []
     subjects: list[Subject] = []
     try:
         envelope = Envelope.from_json(attestation)
-        key = verify_envelope(envelope, trusted_keys)
+        stated = _stated_signing_time(envelope.payload)
+        key = verify_envelope(envelope, trusted_keys, signed_at=signed_at if signed_at is not None else stated)
+        if signed_at is not None and stated is not None:
+            # The caller's time placed the signature before any revocation; the stated one must agree with the window.
+            key.check_signing_time(SigningTime(stated.at, stated.source))
         statement = parse_provenance(envelope.payload)
     except VerificationError as exc:
         return Evaluation(
@@ -227,6 +240,20 @@ def _evaluate_verification(
     )
 
 
+def _stated_signing_time(payload: bytes) -> SigningTime | None:
+    """The signing time a provenance payload states for itself (``runDetails.metadata.finishedOn``),
+    as the signer's word; ``None`` when it states none or the payload is not readable (the
+    signature check decides about the payload itself)."""
+    try:
+        metadata = json.loads(payload)["predicate"]["runDetails"]["metadata"]
+        moment = datetime.fromisoformat(str(metadata["finishedOn"]).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return SigningTime(moment, "the signing time the attestation states (finishedOn)", independent=False)
+
+
 def verify_artifacts(
     artifacts: Sequence[str] | Mapping[str, str],
     attestation: bytes,
@@ -235,18 +262,22 @@ def verify_artifacts(
     context: PipelineContext | None = None,
     workers: int | None = None,
     warn_only: bool = False,
+    signed_at: SigningTime | datetime | None = None,
 ) -> GateOutcome:
     """Check ``artifacts`` byte for byte against a signed SLSA provenance ``attestation`` (DSSE JSON).
 
     :param artifacts: local paths, or subject name -> local path holding its bytes. A name that is
         not in the attestation is matched by base name when exactly one attested artifact has it.
     :param attestation: the DSSE envelope bytes (``provenance.slsa.dsse.json``).
-    :param trusted_keys: key id -> public key; the envelope must be signed by one of them.
+    :param trusted_keys: key id -> public key; the envelope must be signed by one of them (and,
+        for a key with a window or revocation, inside it: see the module's documentation).
+    :param signed_at: when the attestation was signed, from a record the signer cannot write alone
+        (e.g. the ledger row of the recording that stored it); default: the time it states.
     """
     named = _named(artifacts)
     return run_gate(
         VERIFY_GATE_NAME,
-        lambda: _evaluate_verification(named, attestation, trusted_keys, workers=workers),
+        lambda: _evaluate_verification(named, attestation, trusted_keys, workers=workers, signed_at=signed_at),
         policy={"trusted_keys": sorted(trusted_keys)},
         context=context,
         warn_only=warn_only,

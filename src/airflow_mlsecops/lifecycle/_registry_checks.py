@@ -454,7 +454,10 @@ def signed_alias_holder(settings: Settings, name: str, alias: str, trusted: Mapp
     record (``alias_set`` / ``alias_moved`` false) or a ``recording-failed`` ledger note: it does
     not count. An envelope that appears twice in the ledger counts once, where it first appeared (a
     replayed copy cannot make an old promotion the latest). Entries that do not verify with a
-    trusted key say nothing. ``None`` when no signed promotion or rollback to the alias exists.
+    trusted key say nothing, nor do entries signed by a key outside its validity at the entry's
+    ledger time or its statement's own time (a rotated-out key's promotions from before its
+    ``not_after`` still count; a revoked key's count only from before ``revoked_at``). ``None``
+    when no signed promotion or rollback to the alias exists.
 
     :param settings: the ledger to read.
     :param name: the registered model.
@@ -465,6 +468,7 @@ def signed_alias_holder(settings: Settings, name: str, alias: str, trusted: Mapp
     from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger
     from airflow_mlsecops.evidence.producer import producer_problem
     from airflow_mlsecops.evidence.statement import GateStatement
+    from airflow_mlsecops.evidence.trust import ledger_signing_time, statement_signing_time
     from airflow_mlsecops.exceptions import VerificationError
 
     gates = (gate_names.MODEL_PROMOTION, gate_names.MODEL_ROLLBACK)
@@ -480,8 +484,9 @@ def signed_alias_holder(settings: Settings, name: str, alias: str, trusted: Mapp
         seen.add(entry.envelope_sha256)
         try:
             envelope = Envelope.from_json(entry.envelope.encode("utf-8"))
-            verify_envelope(envelope, trusted)
+            key = verify_envelope(envelope, trusted, signed_at=ledger_signing_time(entry.created_at, entry.seq))
             result = GateStatement.from_payload(envelope.payload).result
+            key.check_signing_time(statement_signing_time(result.finished_at))
         except VerificationError:
             continue
         details = result.details

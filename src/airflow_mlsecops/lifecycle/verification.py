@@ -11,19 +11,30 @@ Identity and order come from signed content only: the statement names the task, 
 
 Checks, each reported by name so a failure says exactly which gate, which artifact, which check:
 
-* ``ledger-chain``: the whole ledger's hash chain is intact;
+* ``ledger-chain``: the ledger's hash chain is intact from this run's oldest row (or the newest
+  trusted checkpoint, whichever is earlier) to the head, and agrees with that checkpoint (a cut
+  tail fails); without checkpoints the whole chain is walked;
 * per recorded envelope: ``ledger-entry`` (the envelope's bytes are anchored in the ledger for this
-  run), ``signature`` (a trusted key signed it), ``statement`` (a well-formed in-toto statement of
-  this pipeline run), ``file:<name>`` (each evidence file matches the digest in the statement, and
-  no unattested file sits beside it), ``attestation:<name>`` (further signed statements stored
-  beside it, such as SLSA provenance, verify too), ``subject:<name>`` (artifacts stored in MLflow, such as
-  models, still hash to the signed digest; local files are re-hashed when present);
+  run), ``signature`` (a trusted key signed it, and was valid when it did: see below),
+  ``statement`` (a well-formed in-toto statement of this pipeline run), ``file:<name>`` (each
+  evidence file matches the digest in the statement, and no unattested file sits beside it),
+  ``attestation:<name>`` (further signed statements stored beside it, such as SLSA provenance,
+  verify too), ``subject:<name>`` (artifacts stored in MLflow, such as models, still hash to the
+  signed digest; local files are re-hashed when present);
 * per recorded envelope also ``location`` (it is stored in the folder its signed statement names:
   task, try and record; see :func:`~airflow_mlsecops.io.mlflow_store.evidence_dir_for`) and
   ``unique`` (the same envelope is not stored twice);
 * ``verdict-tag`` per task: the MLflow tags (verdict, gate, evidence folder, ledger seq) agree with
   the latest signed record of the task, by ledger sequence; a tag no signed record backs fails;
 * ``ledger-complete``: every ledger entry of this run has its evidence in MLflow.
+
+Key validity (trust files, :mod:`airflow_mlsecops.evidence.trust`): a key with a window or a
+revocation verifies a record only if both the record's ledger row time (hash-chained) and its
+signed statement's finish time lie inside ``[not_before, not_after)`` and before ``revoked_at``;
+a record with no ledger row has no known signing time and is refused by such a key. The ledger
+time is what places a signature before a revocation: whoever holds a revoked key and can also
+write the ledger's database could append rows dated earlier, which a signed ledger checkpoint
+made before the revocation rules out for every row up to it.
 """
 
 from __future__ import annotations
@@ -40,10 +51,11 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.checkpoint import verify_ledger
 from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.dsse import Envelope, verify_envelope
-from airflow_mlsecops.evidence.keys import VerifyingKey
+from airflow_mlsecops.evidence.keys import SigningTime, VerifyingKey, format_time
 from airflow_mlsecops.evidence.ledger import KIND_ATTESTATION, KIND_RECORDING_FAILED, EvidenceLedger, LedgerEntry
 from airflow_mlsecops.evidence.models import GateResult
 from airflow_mlsecops.evidence.statement import GateStatement
+from airflow_mlsecops.evidence.trust import ledger_signing_time, statement_signing_time
 from airflow_mlsecops.exceptions import MLSecOpsError, VerificationError
 from airflow_mlsecops.io.mlflow_store import (
     ENVELOPE_FILE,
@@ -86,7 +98,8 @@ class VerificationReport:
     order: dict[str, int | None] = field(default_factory=dict)  # scope -> ledger seq of its envelope (None: not anchored)
     #: scope -> sha256 of the policy the record was made under, as signed in its statement (None: no policy)
     policy_digests: dict[str, str | None] = field(default_factory=dict)
-    trusted_keys: list[dict[str, str]] = field(default_factory=list)  # keyid, key_type, source of every trusted key
+    #: keyid, key_type, source, validity (and not_before, not_after, revoked_at, revocation_reason when set) of every trusted key
+    trusted_keys: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -193,11 +206,26 @@ def _scope(artifact_dir: str) -> str:
 
 
 def describe_trusted_keys(trusted: Mapping[str, VerifyingKey]) -> list[dict[str, str]]:
-    """Each trusted key's id, type and where it came from (the file, or how it was configured), for reports."""
-    return [
-        {"keyid": keyid, "key_type": key.key_type, "source": key.origin or "given by the caller"}
-        for keyid, key in sorted(trusted.items())
-    ]
+    """Each trusted key's id, type, where it came from (the file or trust file entry, and the
+    setting that named it) and when it is valid (``validity`` in words; ``not_before``,
+    ``not_after``, ``revoked_at`` and ``revocation_reason`` only when set), for reports."""
+    described = []
+    for keyid, key in sorted(trusted.items()):
+        entry = {"keyid": keyid, "key_type": key.key_type, "source": key.origin or "given by the caller"}
+        entry["validity"] = key.validity
+        for name, moment in (("not_before", key.not_before), ("not_after", key.not_after), ("revoked_at", key.revoked_at)):
+            if moment is not None:
+                entry[name] = format_time(moment)
+        if key.revoked_at is not None:
+            entry["revocation_reason"] = key.revocation_reason
+        described.append(entry)
+    return described
+
+
+def _check_statement_time(key: VerifyingKey, statement: GateStatement) -> None:
+    """The signed statement's own time lies inside the window of the key that signed it (raises
+    :class:`~airflow_mlsecops.exceptions.SignatureInvalid` otherwise)."""
+    key.check_signing_time(statement_signing_time(statement.result.finished_at))
 
 
 def verify_run(
@@ -230,12 +258,20 @@ def verify_run(
     run_tags = store.run_tags(mlflow_run_id)  # unknown run -> ConfigurationError
     ledger = ledger or EvidenceLedger(settings.ledger_url, create=False)
 
+    entries = ledger.entries_for_mlflow_run(mlflow_run_id)
     try:
-        chain = verify_ledger(ledger, settings=settings, trusted_keys=trusted, checkpoint=checkpoint)
+        # From this run's oldest row (or the checkpoint, whichever is earlier) to the head: the rows
+        # this verification relies on are re-hashed, and they chain into the signed checkpoint.
+        chain = verify_ledger(
+            ledger,
+            settings=settings,
+            trusted_keys=trusted,
+            checkpoint=checkpoint,
+            from_seq=min((e.seq for e in entries), default=None),
+        )
         report.add("run", "ledger-chain", Status.OK, chain.describe())
     except VerificationError as exc:
         report.add("run", "ledger-chain", Status.FAILED, str(exc))
-    entries = ledger.entries_for_mlflow_run(mlflow_run_id)
     anchored: dict[str, list[LedgerEntry]] = {}
     for entry in entries:
         if entry.kind == KIND_ATTESTATION:
@@ -243,7 +279,9 @@ def verify_run(
     failed_recordings = {e.ref_seq for e in entries if e.kind == KIND_RECORDING_FAILED}
 
     if trusted:
-        keys = ", ".join(f"{k['keyid'][:16]}... ({k['key_type']}) from {k['source']}" for k in report.trusted_keys)
+        keys = ", ".join(
+            f"{k['keyid'][:16]}... ({k['key_type']}) from {k['source']}, valid {k['validity']}" for k in report.trusted_keys
+        )
         report.add("run", "trusted-keys", Status.OK, f"{len(trusted)} key(s): {keys}")
     else:
         hint = ""
@@ -278,6 +316,8 @@ def verify_run(
         for artifact_dir, scope, local, raw, envelope_sha in downloaded:
             anchors = anchored.get(envelope_sha, [])
             seq = anchors[0].seq if anchors else None
+            # When it was signed: its (first) ledger row's time; unknown without one.
+            signed_at: SigningTime | None = ledger_signing_time(anchors[0].created_at, anchors[0].seq) if anchors else None
             if not anchors:
                 report.add(scope, "ledger-entry", Status.FAILED, "envelope bytes match no ledger entry of this run")
             elif len(anchors) > 1:
@@ -297,16 +337,25 @@ def verify_run(
                 )
             try:
                 envelope = Envelope.from_json(raw)
-                key = verify_envelope(envelope, trusted)
-                report.add(scope, "signature", Status.OK, f"{key.key_type} key {key.keyid[:16]}...")
+                key = verify_envelope(envelope, trusted, signed_at=signed_at)
             except VerificationError as exc:
                 report.add(scope, "signature", Status.FAILED, str(exc))
                 continue
+            signed = f"{key.key_type} key {key.keyid[:16]}..."
+            if key.time_limited and signed_at is not None:
+                signed += f" (valid {key.validity}; signed at {format_time(signed_at.at)}, ledger seq {seq})"
             try:
                 statement = GateStatement.from_payload(envelope.payload)
             except VerificationError as exc:
+                report.add(scope, "signature", Status.OK, signed)
                 report.add(scope, "statement", Status.FAILED, str(exc))
                 continue
+            try:
+                _check_statement_time(key, statement)
+            except VerificationError as exc:
+                report.add(scope, "signature", Status.FAILED, str(exc))
+                continue
+            report.add(scope, "signature", Status.OK, signed)
             result = statement.result
             ctx = result.context
             this_run = ctx is None or (run_tags.get(TAG_DAG_ID) == ctx.dag_id and run_tags.get(TAG_RUN_ID) == ctx.run_id)
@@ -343,7 +392,9 @@ def verify_run(
                     report.add(scope, f"file:{name}", Status.FAILED, f"sha256 is {actual[:16]}..., attested {expected[:16]}...")
             for name in sorted(n for n in statement.evidence_files if n.endswith(".dsse.json") and n in present):
                 try:
-                    inner = verify_envelope(Envelope.from_json((local / name).read_bytes()), trusted)
+                    # Stored and anchored with the record: it was signed when the record was.
+                    inner = verify_envelope(Envelope.from_json((local / name).read_bytes()), trusted, signed_at=signed_at)
+                    _check_statement_time(inner, statement)
                     report.add(scope, f"attestation:{name}", Status.OK, f"signed by {inner.key_type} key {inner.keyid[:16]}...")
                 except VerificationError as exc:
                     report.add(scope, f"attestation:{name}", Status.FAILED, str(exc))

@@ -55,7 +55,7 @@ class VersionVerification:
     actual_sha256: str | None
     pipeline_run_id: str | None
     checks: list[RegistryCheck] = field(default_factory=list)
-    trusted_keys: list[dict[str, str]] = field(default_factory=list)  # keyid, key_type, source
+    trusted_keys: list[dict[str, str]] = field(default_factory=list)  # describe_trusted_keys: keyid, key_type, source, validity
 
     @property
     def model_uri(self) -> str:

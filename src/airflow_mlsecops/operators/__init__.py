@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from airflow_mlsecops.operators.base import BaseGateOperator, MLflowEvidenceLink
     from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator
     from airflow_mlsecops.operators.data_validation import DataValidationGateOperator
+    from airflow_mlsecops.operators.ledger_checkpoint import LedgerCheckpointOperator
     from airflow_mlsecops.operators.model_scan import ModelScanGateOperator
     from airflow_mlsecops.operators.model_signing import ModelSignOperator, ModelVerifyOperator
     from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator
@@ -31,6 +32,7 @@ _LAZY = {
     "DataValidationGateOperator": "airflow_mlsecops.operators.data_validation",
     "DriftMonitorOperator": "airflow_mlsecops.operators.monitoring",
     "InputAnomalyGateOperator": "airflow_mlsecops.operators.monitoring",
+    "LedgerCheckpointOperator": "airflow_mlsecops.operators.ledger_checkpoint",
     "MLflowEvidenceLink": "airflow_mlsecops.operators.base",
     "ModelApprovalGateOperator": "airflow_mlsecops.operators.approval",
     "ModelScanGateOperator": "airflow_mlsecops.operators.model_scan",
@@ -52,6 +54,7 @@ __all__ = [
     "DataValidationGateOperator",
     "DriftMonitorOperator",
     "InputAnomalyGateOperator",
+    "LedgerCheckpointOperator",
     "MLflowEvidenceLink",
     "ModelApprovalGateOperator",
     "ModelScanGateOperator",

@@ -166,6 +166,10 @@ class PromoteModelOperator(BaseGateOperator):
     :param alias: the alias to set. (templated)
     :param required_gates: gates that must have passed in the pipeline run.
     :param required_approvals: distinct approvers needed (``0``: no approval step).
+    :param checkpoint_to: after a successful promotion, write a signed ledger checkpoint there (a
+        directory or ``s3://bucket/prefix``; ``"default"``: the configured ``ledger_checkpoints``).
+        If it cannot be written the task fails without retry (the promotion is recorded, not
+        checkpointed; a retry would promote again); write one with ``mlsecops ledger checkpoint``.
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "name", "version", "alias")
@@ -180,11 +184,19 @@ class PromoteModelOperator(BaseGateOperator):
         alias: str = "champion",
         required_gates: Sequence[str] = DEFAULT_REQUIRED_GATES,
         required_approvals: int = 1,
+        checkpoint_to: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if self.warn_only:
             raise ValueError(f"{self.task_id}: promotion has no warn-only mode; a failed check always refuses")
+        if checkpoint_to is not None:
+            from airflow_mlsecops.operators.ledger_checkpoint import check_checkpoint_target
+
+            check_checkpoint_target(self.task_id, checkpoint_to, None)
+        #: After a promotion, write a signed ledger checkpoint here (a directory, ``s3://bucket/prefix``, or
+        #: ``"default"`` for the platform's ``ledger_checkpoints``); None: none.
+        self.checkpoint_to = checkpoint_to
         if not name:
             raise ValueError(f"{self.task_id}: name is required")
         if isinstance(required_gates, str):
@@ -314,4 +326,19 @@ class PromoteModelOperator(BaseGateOperator):
             record.evidence,
         )
         summary.update({"previous_version": record.previous_version, "promoted_at": record.promoted_at})
+        if self.checkpoint_to is not None:
+            # Fail closed, without retry (a retry would run the promotion again): the promotion is
+            # recorded and the alias set, but the ledger is not checkpointed until someone does it.
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from airflow_mlsecops.operators.ledger_checkpoint import checkpoint_ledger
+
+            to = None if self.checkpoint_to == "default" else self.checkpoint_to
+            try:
+                summary["ledger_checkpoint"] = checkpoint_ledger(hook.settings, to=to, retention_days=None, log=self.log)
+            except MLSecOpsError as exc:
+                raise AirflowFailException(
+                    f"{record.model_uri} was promoted to @{record.alias} and the promotion is recorded, but the "
+                    f"ledger checkpoint could not be written: {exc}. Write one with `mlsecops ledger checkpoint`."
+                ) from exc
         return summary

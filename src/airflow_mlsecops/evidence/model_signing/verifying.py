@@ -10,6 +10,13 @@ unchanged, no file may have been added, and no symbolic link or special file may
 (:class:`DigestMismatch` naming each file: changed, missing, added, renamed, symlink). Paths the
 signature ignores are skipped, as OpenSSF does.
 
+Key validity (a trusted key with a window or a revocation, from a trust file): an OpenSSF model
+signature carries no signing time, so unless the caller knows one from a record the signer cannot
+write alone (``signed_at``, e.g. the ledger row of the signing gate), the key must be valid at the
+time of verification, as for a certificate without a timestamp: a key rotated out (``not_after``
+passed) or revoked refuses every model signature it made, and a key not yet valid refuses too.
+After a rotation, re-sign models with the new key (or verify with ``signed_at``).
+
 Not supported (a bundle using them is refused, never passed): Sigstore keyless and certificate
 bundles (``model_signing verify sigstore``/``certificate``), the ``shards`` serialization,
 hash types other than SHA-256, the pre-1.0 predicate ``https://model_signing/Digests/v0.1`` and
@@ -22,9 +29,10 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow_mlsecops.evidence.keys import VerifyingKey
+from airflow_mlsecops.evidence.keys import SigningTime, VerifyingKey
 from airflow_mlsecops.evidence.model_signing.bundle import (
     ModelSignature,
     SignedStatement,
@@ -115,6 +123,7 @@ def check_against_signature(
     *,
     workers: int | None,
     signature_path: str | os.PathLike[str] | None,
+    signed_at: SigningTime | datetime | None = None,
 ) -> SignatureCheck:
     """Check the bundle, then the model against it; :func:`verify_model` documents the parameters.
 
@@ -123,6 +132,7 @@ def check_against_signature(
     """
     parsed = parse_bundle(bundle)
     key = check_signature(parsed, trusted_keys)
+    key.check_signing_time(signed_at if signed_at is not None else verification_time())
     statement = parse_statement(parsed.payload)  # only read once a trusted key signed it
     root = Path(model_path)
     ignored = list(statement.ignore_paths)
@@ -154,6 +164,15 @@ def check_against_signature(
     )
 
 
+def verification_time() -> SigningTime:
+    """The only time known for a model signature without a trusted record of its signing: now. It
+    bounds the signing time from above, so a key valid now has not expired or been revoked before
+    it signed; it cannot show that a signature predates a revocation."""
+    return SigningTime(
+        datetime.now(timezone.utc), "the time of verification (a model signature carries no signing time)", independent=False
+    )
+
+
 def mismatch_message(root: str | os.PathLike[str], problems: Sequence[Problem]) -> str:
     """One line naming the first problems (and how many more) of a model that does not match its signature."""
     listed = "; ".join(p.message for p in problems[:MAX_LISTED_PROBLEMS])
@@ -168,6 +187,7 @@ def verify_model(
     *,
     workers: int | None = None,
     signature_path: str | os.PathLike[str] | None = None,
+    signed_at: SigningTime | datetime | None = None,
 ) -> ModelSignature:
     """Verify a model against an OpenSSF model signature, failing closed.
 
@@ -177,6 +197,8 @@ def verify_model(
     :param workers: hashing threads (default: CPU count + 4, at most 32 and one per file: I/O overlaps hashing).
     :param signature_path: where ``bundle`` was read from; if it lies inside the model directory it
         is not counted as an added file (as ``model_signing verify`` does).
+    :param signed_at: when the model was signed, from a record the signer cannot write alone (the
+        ledger row of the signing gate); default: the key must be valid now (see the module's documentation).
     :returns: what the signature says, only when the model matches it.
     :raises SignatureInvalid: the bundle is malformed, not from a trusted key, altered, or not an
         OpenSSF v1.0 ``files``/SHA-256 statement (the message names the check).
@@ -184,7 +206,9 @@ def verify_model(
         special file is present (the message names each file).
     :raises GateError: the model cannot be read.
     """
-    verified = check_against_signature(model_path, bundle, trusted_keys, workers=workers, signature_path=signature_path)
+    verified = check_against_signature(
+        model_path, bundle, trusted_keys, workers=workers, signature_path=signature_path, signed_at=signed_at
+    )
     if verified.problems:
         raise DigestMismatch(mismatch_message(model_path, verified.problems))
     return verified.signature
