@@ -12,6 +12,12 @@ gate stores). Target: ours < 1.1x of the peer. Calls are interleaved (order alte
 Recording to MLflow is excluded from those rows and reported on its own (row 10): the
 ``EvidenceRecorder.record`` of the 100k outcome (~4.7 MiB of evidence, mostly the HTML report)
 into a local SQLite MLflow store and SQLite ledger.
+
+Quality rows (issue 21; counts, not timings): false alarms of the drift and input-anomaly gates
+on N clean demo batches (1,000 rows, seeds 100..; the reference is the demo's training data), and
+whether each evasion class of the issue is caught, by the gates as they are (ours) and with the
+settings the gates had before (peer: ``random_state=0``, ``drift_share=0.5``, no missing-share
+or severe-column test; no repeated-input check).
 """
 
 from __future__ import annotations
@@ -151,6 +157,7 @@ def run(quick: bool) -> list[Row]:
             )
         )
 
+    rows_out.extend(_quality_rows(work, quick))
     scratch = Path(tempfile.mkdtemp(prefix="record-", dir=work))
     try:
         record_rounds = 3 if quick else 5
@@ -170,3 +177,150 @@ def run(quick: bool) -> list[Row]:
         )
     )
     return rows_out
+
+
+# --------------------------------------------------------------------------------------------
+# Quality: false alarms on clean batches, detection of the issue-21 evasion classes
+
+#: The drift gate's settings before issue 21 (the missing-share test is off at a change of 100%).
+_OLD_DRIFT = {"random_state": 0, "drift_share": 0.5, "fail_on_severe_column": False, "max_missing_change": 1.0}
+#: The input-anomaly gate before issue 21: no repeated-input check.
+_OLD_INPUT = {"max_repeated_share": 0.99}
+
+
+def _drift_failed(reference: Path, current: Path, **options: Any) -> bool:
+    from airflow_mlsecops.evidence.models import Verdict
+    from airflow_mlsecops.gates.drift import detect_drift
+
+    outcome = detect_drift(str(reference), str(current), html=False, **options)
+    if outcome.error is not None:
+        raise RuntimeError(f"detect_drift did not reach a verdict: {outcome.result.summary}")
+    return outcome.verdict is not Verdict.PASSED
+
+
+def _input_failed(batch: Path, model_dir: Path, **options: Any) -> bool:
+    from airflow_mlsecops.evidence.models import Verdict
+    from airflow_mlsecops.gates.input_detection import score_batch
+
+    outcome = score_batch(str(batch), None, model_uri=str(model_dir), **options)
+    if outcome.error is not None:
+        raise RuntimeError(f"score_batch did not reach a verdict: {outcome.result.summary}")
+    return outcome.verdict is not Verdict.PASSED
+
+
+def _evasion_batches(work: Path, x_train: Any, scale: Any) -> dict[str, tuple[str, Path, dict[str, Any]]]:
+    """Evasion class -> (gate, batch file, options): the issue's cases, written as CSV."""
+    import numpy as np
+
+    from airflow_mlsecops.demo.example_data import FEATURES
+    from airflow_mlsecops.demo.monitoring_data import normal_batch
+
+    out: dict[str, tuple[str, Path, dict[str, Any]]] = {}
+    skipped = normal_batch(rows=3000, seed=31).astype({"income": "float64", "debt_ratio": "float64"})
+    rows = skipped.index.difference(skipped.sample(n=2000, random_state=0).index)
+    for column, shift in (
+        ("age", 25),
+        ("debt_ratio", 1.0),
+        ("credit_lines", 6),
+        ("late_payments", 4),
+        ("account_age_months", 200),
+    ):
+        skipped.loc[rows, column] += shift
+    skipped.loc[rows, "income"] *= 3
+    out["shift only in the rows the fixed seed skips (max_rows=2000)"] = ("drift", work / "q-skipped.csv", {"max_rows": 2000})
+    skipped.to_csv(out["shift only in the rows the fixed seed skips (max_rows=2000)"][1], index=False)
+
+    missing = normal_batch(seed=32).astype({"income": "float64"})
+    missing.loc[missing.sample(frac=0.45, random_state=2).index, "income"] = np.nan
+    out["45% of incomes missing (5 columns)"] = ("drift", work / "q-missing.csv", {"columns": list(FEATURES)[:5]})
+    missing.to_csv(work / "q-missing.csv", index=False)
+
+    two = normal_batch(seed=35).astype({"income": "float64"})
+    two["income"] *= 1.8
+    two["age"] += 15
+    out["2 of 5 columns heavily drifted"] = ("drift", work / "q-two.csv", {"columns": list(FEATURES)[:5]})
+    two.to_csv(work / "q-two.csv", index=False)
+
+    def with_copies(copies: Any, name: str) -> Path:
+        batch = normal_batch().astype("float64")
+        batch.iloc[: len(copies)] = np.asarray(copies, dtype=float)
+        path = work / name
+        batch.sample(frac=1.0, random_state=5).to_csv(path, index=False)
+        return path
+
+    corner = np.repeat(x_train[list(FEATURES)].quantile(0.9).to_numpy()[None, :], 200, axis=0)
+    out["20% identical rows at an in-range corner"] = ("input", with_copies(corner, "q-corner.csv"), {})
+    one = np.repeat(normal_batch(seed=40).iloc[[3]].to_numpy(dtype=float), 200, axis=0)
+    out["20% repeats of one ordinary input"] = ("input", with_copies(one, "q-replay.csv"), {})
+    rng = np.random.default_rng(3)
+    jitter = normal_batch(seed=41).iloc[[0]].to_numpy(dtype=float) + rng.normal(0, 0.005, (200, len(FEATURES))) * scale
+    out["20% near-duplicates (0.005 sd jitter) of one input"] = ("input", with_copies(jitter, "q-jitter.csv"), {})
+    return out
+
+
+def _quality_rows(work: Path, quick: bool) -> list[Row]:
+    import mlflow.sklearn
+    import sklearn
+
+    from airflow_mlsecops.demo.example_data import FEATURES
+    from airflow_mlsecops.demo.monitoring_data import fit_example_model, normal_batch, reference_frame
+    from airflow_mlsecops.gates.input_detection import DETECTOR_ARTIFACT_PATH, fit_detector, save_detector
+
+    clean_batches = 5 if quick else 20
+    fresh_runs = 2 if quick else 5
+    reference = work / "q-reference.csv"
+    reference_frame()[list(FEATURES)].to_csv(reference, index=False)
+    model, x_train = fit_example_model(reference_frame())
+    detector = fit_detector(x_train, model=model, feature_columns=FEATURES)
+    model_dir = Path(tempfile.mkdtemp(prefix="q-model-", dir=work)) / "model"
+    mlflow.sklearn.save_model(model, str(model_dir), pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+    save_detector(detector, model_dir / DETECTOR_ARTIFACT_PATH)
+
+    alarms = {"drift": [0, 0], "input": [0, 0]}  # gate -> [ours, old settings]
+    for seed in range(100, 100 + clean_batches):
+        path = work / "q-clean.csv"
+        normal_batch(seed=seed).to_csv(path, index=False)
+        alarms["drift"][0] += _drift_failed(reference, path)
+        alarms["drift"][1] += _drift_failed(reference, path, **_OLD_DRIFT)
+        alarms["input"][0] += _input_failed(path, model_dir)
+        alarms["input"][1] += _input_failed(path, model_dir, **_OLD_INPUT)
+    rows: list[Row] = [
+        Row(
+            group=GROUP,
+            name=f"{label}: false alarms on {clean_batches} clean batches",
+            unit="batches",
+            ours=float(alarms[gate][0]),
+            peer=float(alarms[gate][1]),
+            peer_label="the same gate with its settings before issue 21",
+            ratio=None,
+            target=Target("abs", "<=", 0),
+            runs=clean_batches,
+            notes=f"demo normal_batch(seed=100..{99 + clean_batches}), 1,000 rows each, against the demo's 5,000-row "
+            "training data (drift) or the champion's detector (input-anomaly); a failed verdict is a false alarm",
+        )
+        for gate, label in (("drift", "drift"), ("input", "input-anomaly"))
+    ]
+    for name, (gate, path, options) in _evasion_batches(work, x_train, detector.scale).items():
+        if gate == "drift":
+            runs = fresh_runs if "seed" in name else 1
+            caught = sum(_drift_failed(reference, path, **options) for _ in range(runs)) / runs
+            old = float(_drift_failed(reference, path, **{**options, **_OLD_DRIFT}))
+        else:
+            runs = 1
+            caught = float(_input_failed(path, model_dir, **options))
+            old = float(_input_failed(path, model_dir, **{**options, **_OLD_INPUT}))
+        rows.append(
+            Row(
+                group=GROUP,
+                name=f"{'drift' if gate == 'drift' else 'input-anomaly'} evasion caught: {name}",
+                unit="share of runs",
+                ours=caught,
+                peer=old,
+                peer_label="the same gate with its settings before issue 21",
+                ratio=None,
+                target=Target("abs", ">=", 1.0),
+                runs=runs,
+                notes="1.0: every run rejected the batch (fresh sampling seed per run)" if runs > 1 else "1.0: rejected",
+            )
+        )
+    return rows

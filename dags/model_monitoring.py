@@ -124,7 +124,7 @@ with DAG(
             None, type=["null", "string"], description="production batch: path, s3:// or MLflow URI (empty: demo batch)"
         ),
         "reference": Param(None, type=["null", "string"], description="training reference data (empty: the demo training data)"),
-        "drift_share": Param(0.5, type="number", exclusiveMinimum=0, maximum=1),
+        "drift_share": Param(0.25, type="number", exclusiveMinimum=0, maximum=1),
         "max_rows": Param(50_000, type="integer", minimum=2, description="sample larger frames for drift"),
         "max_flagged_share": Param(0.05, type="number", minimum=0, exclusiveMaximum=1),
         "bootstrap_champion": Param(False, type="boolean", description="train and register a demo champion if missing"),

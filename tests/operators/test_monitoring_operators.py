@@ -115,9 +115,15 @@ def test_attacked_batch_fails_the_input_task(airflow_db: Path, champion: dict[st
     finally:
         logger.removeHandler(alerts)
     assert dag_run.state == "failed"
-    assert states["detect_input_anomalies"] == "failed" and states["detect_drift"] == "success", states
+    # Issue 21: the drift gate rejects the attacked batch too. Its 1% of gross outliers (incomes of
+    # millions) move income's normed Wasserstein distance to ~1.4, 14 times Evidently's threshold: a
+    # severely drifted column, and Evidently marks debt_ratio drifted as well (2 of 6 columns).
+    assert states["detect_input_anomalies"] == "failed" and states["detect_drift"] == "failed", states
     tags = _check_recorded(settings, run_id, champion)
     assert tags["mlsecops.gate.detect_input_anomalies.verdict"] == "failed"
+    assert tags["mlsecops.gate.detect_drift.verdict"] == "failed"
+    drift = json.loads((_evidence(settings, run_id, "detect_drift", tmp_path) / "drift_report.json").read_text())
+    assert "income" in drift["dataset"]["severe"]
     evidence = _evidence(settings, run_id, "detect_input_anomalies", tmp_path)
     report = json.loads((evidence / "input_anomaly_report.json").read_text())
     assert report["flagged_share"] > 0.05 and report["boundary_rows"] >= 80 and report["off_distribution_rows"] >= 10
@@ -171,6 +177,17 @@ def test_bad_arguments_fail_at_parse_time() -> None:
         InputAnomalyGateOperator(task_id="i", data="b.csv", model="models:/m@a", max_flagged_share=1)
     templated = DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", drift_share="{{ params.share }}")
     assert templated.drift_share == "{{ params.share }}"
+    # Issue 21: the missing-share test, the severe-column rule, the sampling seed and the repeated-input check.
+    with pytest.raises(ValueError, match="max_missing_change must be in"):
+        DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", max_missing_change=0)
+    with pytest.raises(ValueError, match="fail_on_severe_column must be True or False"):
+        DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", fail_on_severe_column="no")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="random_state must be an integer or None"):
+        DriftMonitorOperator(task_id="d", reference="r.csv", current="c.csv", random_state="7")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_repeated_share must be in"):
+        InputAnomalyGateOperator(task_id="i", data="b.csv", model="models:/m@a", max_repeated_share=1)
+    with pytest.raises(ValueError, match="near_duplicate_radius must be a finite number"):
+        InputAnomalyGateOperator(task_id="i", data="b.csv", model="models:/m@a", near_duplicate_radius=-1)
 
 
 def test_trust_pickle_and_its_deprecated_alias() -> None:
@@ -202,11 +219,14 @@ def test_inputs_that_cannot_be_fetched_are_error_verdicts(home: Settings, tmp_pa
     outcome = drift.evaluate({}, pipeline)
     assert outcome.verdict is Verdict.ERROR and outcome.result.gate == "drift" and outcome.error is not None
     assert "runs:/0123456789abcdef/data/reference.csv" in outcome.result.summary
-    assert outcome.result.policy["drift_share"] == 0.5 and outcome.result.context == pipeline
+    assert outcome.result.policy["drift_share"] == 0.25 and outcome.result.context == pipeline  # issue 21: was 0.5
+    assert outcome.result.policy["random_state"] is None  # a fresh sampling seed per run
+    assert outcome.result.policy["max_missing_change"] == 0.05 and outcome.result.policy["fail_on_severe_column"] is True
     inputs = InputAnomalyGateOperator(task_id="i", data=str(batch), model="models:/credit-risk@champion", max_flagged_share="0.1")
     outcome = inputs.evaluate({}, pipeline)
     assert outcome.verdict is Verdict.ERROR and "cannot resolve the alias 'champion'" in outcome.result.summary
     assert outcome.result.policy["model"] == "models:/credit-risk@champion" and outcome.result.policy["max_flagged_share"] == 0.1
+    assert outcome.result.policy["max_repeated_share"] == 0.05 and outcome.result.policy["near_duplicate_radius"] == 0.05
 
 
 @pytest.mark.slow

@@ -77,6 +77,10 @@ HOSTILE: dict[str, tuple[str, str]] = {
         DRIFT.format(", max_rows=2"),
         "requires max_rows of gate drift to be at least 10000, but task detect_drift in DAG {dag} sets 2",
     ),
+    "drift_evidently_share": (  # issue 21: at 0.5, two of five heavily drifted columns pass
+        DRIFT.format(", drift_share=0.5"),
+        "requires drift_share of gate drift to be at most 0.25, but task detect_drift in DAG {dag} sets 0.5",
+    ),
 }
 
 #: The same gates with the product's defaults: the default bounds accept them.
@@ -144,7 +148,14 @@ def test_a_rule_that_names_the_parameter_decides_it(tmp_path: Path) -> None:
     )
     given = {
         "pii-scan": {"allow_columns": ["email"], "max_rows": 1000, "allow_empty": False},
-        "drift": {"columns": ["age", "income", "debt_ratio"], "max_rows": 50_000, "drift_share": 0.5, "allow_empty": False},
+        "drift": {
+            "columns": ["age", "income", "debt_ratio"],
+            "max_rows": 50_000,
+            "drift_share": 0.25,
+            "max_missing_change": 0.05,
+            "fail_on_severe_column": True,
+            "allow_empty": False,
+        },
         "data-integrity": {
             "label_column": "defaulted",
             "allow_empty": False,
@@ -205,6 +216,7 @@ RECORDED = {
     ),
     "drift_one_column": ("detect_drift", lambda: _drift(columns=["age"])),
     "drift_two_rows": ("detect_drift", lambda: _drift(max_rows=2)),
+    "drift_evidently_share": ("detect_drift", lambda: _drift(drift_share=0.5)),
 }
 
 

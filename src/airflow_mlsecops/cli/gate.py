@@ -408,7 +408,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--reference", required=True)
     gp.add_argument("--current", required=True)
     gp.add_argument("--columns", help="comma-separated columns to compare (default: all shared)")
-    gp.add_argument("--drift-share", type=float, default=0.5, help="share of drifted columns that means dataset drift")
+    gp.add_argument("--drift-share", type=float, default=0.25, help="share of drifted columns that means dataset drift")
     gp.add_argument("--max-rows", type=int, default=50_000, help="sample above this many rows (0: never sample)")
     gp.add_argument("--html", metavar="FILE", help="write Evidently's HTML report to FILE")
     gp.add_argument("--warn-only", action="store_true")

@@ -132,9 +132,10 @@ class _ModelTagging(BaseGateOperator):
 class DriftMonitorOperator(_ModelTagging):
     """Compare a production batch with the training reference (Evidently); fail on dataset drift.
 
-    The task fails (without retry) when at least ``drift_share`` of the compared columns drifted
-    by Evidently's own per-column tests. The evidence holds ``drift_report.json`` and Evidently's
-    HTML report (``drift_report.html``). See :mod:`airflow_mlsecops.gates.drift`.
+    The task fails (without retry) when at least ``drift_share`` of the compared columns drifted,
+    by Evidently's own per-column tests or because their share of missing values changed. The
+    evidence holds ``drift_report.json`` and Evidently's HTML report (``drift_report.html``). See
+    :mod:`airflow_mlsecops.gates.drift`.
 
     .. code-block:: python
 
@@ -143,7 +144,7 @@ class DriftMonitorOperator(_ModelTagging):
             reference="{{ params.reference }}",
             current="{{ params.data }}",
             columns=["age", "income", "debt_ratio", "credit_lines", "late_payments", "account_age_months"],
-            drift_share=0.5,
+            drift_share=0.25,
             max_rows=50_000,
             model="{{ params.model_uri }}",
         )
@@ -153,10 +154,16 @@ class DriftMonitorOperator(_ModelTagging):
     :param current: the production batch, same forms. (templated)
     :param columns: columns to compare: a list or a comma-separated string (default: all; then
         both files must have the same columns). (templated)
-    :param drift_share: share of drifted columns at which the dataset counts as drifted. (templated)
-    :param max_rows: sample each frame longer than this (seeded; the evidence says so); ``None``
+    :param drift_share: share of drifted columns at which the dataset counts as drifted; default
+        0.25 (Evidently's 0.5 lets two of five heavily drifted columns pass). (templated)
+    :param max_rows: sample each frame longer than this (the evidence says so); ``None``
         compares every row. (templated)
-    :param random_state: seed of the sampling.
+    :param random_state: seed of the sampling; ``None`` (default) draws a fresh seed per run and
+        records it, so the skipped rows cannot be known in advance. A fixed seed is for reproducing.
+    :param max_missing_change: absolute change of a column's share of missing values that counts
+        as drift (default 0.05; with a z-test at p < 0.001). (templated)
+    :param fail_on_severe_column: one severely drifted column is dataset drift whatever
+        ``drift_share`` says (default ``True``).
     :param html: store Evidently's HTML report (~4.6 MiB) with the evidence.
     :param model: the model that scores this batch, e.g. ``models:/credit-risk@champion``:
         recorded (pinned to its version) and tagged on the MLflow run. (templated)
@@ -173,6 +180,7 @@ class DriftMonitorOperator(_ModelTagging):
         "columns",
         "drift_share",
         "max_rows",
+        "max_missing_change",
         "model",
     )
     gate_name: ClassVar[str] = gate_names.DRIFT
@@ -184,9 +192,11 @@ class DriftMonitorOperator(_ModelTagging):
         reference: str | Path,
         current: str | Path,
         columns: Sequence[str] | str | None = None,
-        drift_share: float | str = 0.5,
+        drift_share: float | str = 0.25,
         max_rows: int | str | None = 50_000,
-        random_state: int = 0,
+        random_state: int | None = None,
+        max_missing_change: float | str = 0.05,
+        fail_on_severe_column: bool = True,
         html: bool = True,
         model: str | None = None,
         csv_delimiter: str | None = None,
@@ -194,7 +204,7 @@ class DriftMonitorOperator(_ModelTagging):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.require_flags(allow_empty=allow_empty)
+        self.require_flags(allow_empty=allow_empty, fail_on_severe_column=fail_on_severe_column)
         if not reference:
             raise ValueError(f"{self.task_id}: reference is required")
         if not current:
@@ -207,12 +217,20 @@ class DriftMonitorOperator(_ModelTagging):
             rows = _number(self.task_id, "max_rows", max_rows, integer=True, optional=True)
             if rows is not None and rows < 2:
                 raise ValueError(f"{self.task_id}: max_rows must be at least 2 or None, not {max_rows!r}")
+        if _static(max_missing_change):
+            change = _number(self.task_id, "max_missing_change", max_missing_change)
+            if not 0 < change <= 1:
+                raise ValueError(f"{self.task_id}: max_missing_change must be in (0, 1], not {max_missing_change!r}")
+        if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, int)):
+            raise ValueError(f"{self.task_id}: random_state must be an integer or None (a fresh seed per run)")
         self.reference = _location(reference)
         self.current = _location(current)
         self.columns = columns
         self.drift_share = drift_share
         self.max_rows = max_rows
         self.random_state = random_state
+        self.max_missing_change = max_missing_change
+        self.fail_on_severe_column = fail_on_severe_column
         self.html = html
         self.model = model
         self.csv_delimiter = csv_delimiter
@@ -235,6 +253,8 @@ class DriftMonitorOperator(_ModelTagging):
             "drift_share": _rendered_number(self.drift_share),
             "max_rows": _rendered_number(self.max_rows, integer=True),
             "random_state": self.random_state,
+            "max_missing_change": _rendered_number(self.max_missing_change),
+            "fail_on_severe_column": self.fail_on_severe_column,
             "warn_only": self.warn_only,
             "context": pipeline,
             "allow_empty": self.allow_empty,
@@ -250,7 +270,8 @@ class DriftMonitorOperator(_ModelTagging):
 
 class InputAnomalyGateOperator(_ModelTagging):
     """Score every row of a production batch for off-distribution and boundary-hugging (evasion)
-    inputs; fail when more than ``max_flagged_share`` of the rows are flagged.
+    inputs; fail when more than ``max_flagged_share`` of the rows are flagged, or when more than
+    ``max_repeated_share`` of the rows repeat (exactly or nearly) another row (probing).
 
     The detector is the one fitted at training time (:func:`~airflow_mlsecops.gates.input_detection.fit_detector`),
     stored as ``detector.json`` + ``arrays.npz`` (no pickle). By default it is read from inside the
@@ -271,6 +292,10 @@ class InputAnomalyGateOperator(_ModelTagging):
     :param detector: the detector directory (local, ``s3://`` prefix or MLflow URI); default
         ``<model>/input_detector``, with an alias pinned to the same version as the model. (templated)
     :param max_flagged_share: the task fails when more than this share of rows is flagged. (templated)
+    :param max_repeated_share: the task fails when more than this share of the rows have an exact
+        or near copy in the batch (default 0.05). (templated)
+    :param near_duplicate_radius: rows closer than this, in training standard deviations, are
+        near-duplicates (default 0.05; 0: exact copies only).
     :param max_reported_rows: flagged rows listed with their scores in ``input_anomaly_report.json``.
     :param trust_pickle: load a ``cloudpickle``/``pickle`` model (runs code when loaded); default ``False``.
     :param allow_pickled_model: deprecated alias of ``trust_pickle`` (a ``DeprecationWarning``; giving
@@ -281,7 +306,14 @@ class InputAnomalyGateOperator(_ModelTagging):
         empty batch is an ``error`` verdict (retried, then the task fails), never a pass.
     """
 
-    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "model", "detector", "max_flagged_share")
+    template_fields: Sequence[str] = (
+        *BaseGateOperator.template_fields,
+        "data",
+        "model",
+        "detector",
+        "max_flagged_share",
+        "max_repeated_share",
+    )
     gate_name: ClassVar[str] = gate_names.INPUT_ANOMALY
     ui_color = "#ffe8d6"
 
@@ -292,6 +324,8 @@ class InputAnomalyGateOperator(_ModelTagging):
         model: str | Path | None = None,
         detector: str | Path | None = None,
         max_flagged_share: float | str = 0.05,
+        max_repeated_share: float | str = 0.05,
+        near_duplicate_radius: float = 0.05,
         max_reported_rows: int = 100,
         trust_pickle: bool | None = None,
         allow_pickled_model: bool | None = None,
@@ -319,12 +353,21 @@ class InputAnomalyGateOperator(_ModelTagging):
             share = _number(self.task_id, "max_flagged_share", max_flagged_share)
             if not 0 <= share < 1:
                 raise ValueError(f"{self.task_id}: max_flagged_share must be in [0, 1), not {max_flagged_share!r}")
+        if _static(max_repeated_share):
+            repeated = _number(self.task_id, "max_repeated_share", max_repeated_share)
+            if not 0 <= repeated < 1:
+                raise ValueError(f"{self.task_id}: max_repeated_share must be in [0, 1), not {max_repeated_share!r}")
+        radius = _number(self.task_id, "near_duplicate_radius", near_duplicate_radius)
+        if not 0 <= radius < float("inf"):
+            raise ValueError(f"{self.task_id}: near_duplicate_radius must be a finite number >= 0, not {near_duplicate_radius!r}")
         if isinstance(max_reported_rows, bool) or not isinstance(max_reported_rows, int) or max_reported_rows < 0:
             raise ValueError(f"{self.task_id}: max_reported_rows must be a non-negative integer")
         self.data = _location(data)
         self.model = _location(model) if model else None
         self.detector = _location(detector) if detector else None
         self.max_flagged_share = max_flagged_share
+        self.max_repeated_share = max_repeated_share
+        self.near_duplicate_radius = radius
         self.max_reported_rows = max_reported_rows
         self.trust_pickle = bool(trust_pickle if trust_pickle is not None else allow_pickled_model)
         self.csv_delimiter = csv_delimiter
@@ -337,6 +380,8 @@ class InputAnomalyGateOperator(_ModelTagging):
         model = str(self.model) if self.model else None
         options: dict[str, Any] = {
             "max_flagged_share": _rendered_number(self.max_flagged_share),
+            "max_repeated_share": _rendered_number(self.max_repeated_share),
+            "near_duplicate_radius": self.near_duplicate_radius,
             "max_reported_rows": self.max_reported_rows,
             "trust_pickle": self.trust_pickle,
             "warn_only": self.warn_only,

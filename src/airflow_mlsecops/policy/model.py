@@ -102,6 +102,8 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         gate_names.PII_SCAN: {"types": SUPERSET, "allow_columns": SUBSET, "max_rows": MIN, "allow_empty": FALSE_STRICT},
         gate_names.DRIFT: {
             "drift_share": MAX,
+            "max_missing_change": MAX,
+            "fail_on_severe_column": TRUE_STRICT,
             "max_rows": MIN,
             "columns": SUPERSET,
             "compare_all_columns": TRUE_STRICT,
@@ -109,6 +111,8 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         },
         gate_names.INPUT_ANOMALY: {
             "max_flagged_share": MAX,
+            "max_repeated_share": MAX,
+            "near_duplicate_radius": MIN,
             "detector_from_model": TRUE_STRICT,
             "trust_pickle": FALSE_STRICT,
             "allow_empty": FALSE_STRICT,

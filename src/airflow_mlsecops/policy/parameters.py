@@ -80,12 +80,16 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
         gate_names.DRIFT: (
             ("compare_all_columns", True),  # columns unset; not applied when the rule lists columns
             ("max_rows", 10_000),  # product 50,000; unset compares every row
-            ("drift_share", 0.5),  # product 0.5; 1 would need every column to drift
+            ("drift_share", 0.25),  # product 0.25; Evidently's 0.5 lets 2 of 5 drifted columns pass
+            ("max_missing_change", 0.1),  # product 0.05; a jump in missing values is drift
+            ("fail_on_severe_column", True),  # one heavily drifted column fails the batch on its own
             ("allow_empty", False),
         ),
         gate_names.INPUT_ANOMALY: (
             ("detector_from_model", True),  # a detector of the DAG's choosing could flag nothing
             ("max_flagged_share", 0.1),  # product 0.05
+            ("max_repeated_share", 0.1),  # product 0.05; repeated inputs are a sign of probing
+            ("near_duplicate_radius", 0.025),  # product 0.05 training sd; smaller sees fewer near-copies
             ("trust_pickle", False),  # loading a pickle runs code
             ("allow_empty", False),
         ),
@@ -172,6 +176,8 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
         columns = _columns(get("columns"))
         out = {
             "drift_share": get("drift_share"),
+            "max_missing_change": get("max_missing_change"),
+            "fail_on_severe_column": get("fail_on_severe_column"),
             "max_rows": _max_rows(get("max_rows")),
             "compare_all_columns": columns if isinstance(columns, Unresolved) else not columns,
             "allow_empty": get("allow_empty"),
@@ -182,6 +188,8 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
     if gate == gate_names.INPUT_ANOMALY:
         return {
             "max_flagged_share": get("max_flagged_share"),
+            "max_repeated_share": get("max_repeated_share"),
+            "near_duplicate_radius": get("near_duplicate_radius"),
             "detector_from_model": _unset(get("detector")),
             "trust_pickle": get("trust_pickle"),
             "allow_empty": get("allow_empty"),

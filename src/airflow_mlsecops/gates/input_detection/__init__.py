@@ -4,8 +4,9 @@ At training time :func:`fit_detector` (:mod:`.fitting`) fits an :class:`InputDet
 (:mod:`.detector`, its four scores) and :func:`save_detector` / :func:`log_detector_to_model`
 (:mod:`.storage`) store it as two plain files inside the model, never pickled. In production
 :func:`score_batch` (:mod:`.gate`) scores every row of a batch and fails the gate when the share of
-flagged rows exceeds ``max_flagged_share``. Runnable as it stands (scikit-learn only, a few
-seconds)::
+flagged rows exceeds ``max_flagged_share``, or when more than ``max_repeated_share`` of the rows
+repeat (exactly or nearly) another row of the batch (:mod:`.repeats`: the trace of probing).
+Runnable as it stands (scikit-learn only, a few seconds)::
 
     import tempfile
     from sklearn.linear_model import LogisticRegression
@@ -26,6 +27,12 @@ seconds)::
 from airflow_mlsecops.gates.input_detection.detector import DISTANCE_SCORES, MODEL_SCORES, SCORE_KINDS, InputDetector
 from airflow_mlsecops.gates.input_detection.fitting import fit_detector
 from airflow_mlsecops.gates.input_detection.gate import GATE_NAME, MAX_REPORTED_ROWS, REPORT_FILE, inputs_unavailable, score_batch
+from airflow_mlsecops.gates.input_detection.repeats import (
+    DEFAULT_MAX_REPEATED_SHARE,
+    DEFAULT_NEAR_DUPLICATE_RADIUS,
+    Repeats,
+    find_repeats,
+)
 from airflow_mlsecops.gates.input_detection.storage import (
     ARRAY_NAMES,
     ARRAYS_FILE,
@@ -41,6 +48,8 @@ from airflow_mlsecops.gates.input_detection.storage import (
 __all__ = [
     "ARRAYS_FILE",
     "ARRAY_NAMES",
+    "DEFAULT_MAX_REPEATED_SHARE",
+    "DEFAULT_NEAR_DUPLICATE_RADIUS",
     "DETECTOR_ARTIFACT_PATH",
     "DETECTOR_FILE",
     "DETECTOR_FORMAT",
@@ -52,6 +61,8 @@ __all__ = [
     "REPORT_FILE",
     "SCORE_KINDS",
     "InputDetector",
+    "Repeats",
+    "find_repeats",
     "fit_detector",
     "inputs_unavailable",
     "load_detector",
