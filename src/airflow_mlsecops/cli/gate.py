@@ -173,7 +173,7 @@ def cmd_gate_pii(args: argparse.Namespace) -> int:
         table = load_table_at(args.data, csv_delimiter=args.delimiter)
     except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
         return finish_gate(args, inputs_unavailable(exc, **options))
-    return finish_gate(args, scan_pii(table, csv_delimiter=args.delimiter, **options))
+    return finish_gate(args, scan_pii(table, csv_delimiter=args.delimiter, sample_seed=args.sample_seed, **options))
 
 
 def cmd_gate_provenance(args: argparse.Namespace) -> int:
@@ -330,6 +330,13 @@ def _add_allow_empty(parser: argparse.ArgumentParser, what: str = "a batch") -> 
     )
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_gate_parsers(sub: Any) -> None:
     """Add ``gate <name>`` for every gate."""
     p = sub.add_parser("gate", help="run one gate outside Airflow (exit 0 passed, 1 rejected, 2 could not run)")
@@ -359,7 +366,10 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--data", required=True, help="path or s3:// URI of the data file")
     gp.add_argument("--allow-columns", help="comma-separated columns allowed to hold personal data")
     gp.add_argument("--types", help="comma-separated PII types to look for (default: all)")
-    gp.add_argument("--max-rows", type=int, help="scan only the first N rows (reported in the evidence)")
+    gp.add_argument(
+        "--max-rows", type=int, help="scan a random sample of N rows (a fresh seed per run, recorded in the evidence)"
+    )
+    gp.add_argument("--sample-seed", type=_non_negative_int, help="re-draw the sample a report recorded (its sampling seed)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
     _add_allow_empty(gp, "a file")

@@ -20,7 +20,9 @@ class PIIScanGateOperator(BaseGateOperator):
     """Scan a data file for personal data (e-mail, phone, card numbers, SSNs, IBANs, IP and MAC addresses).
 
     The task fails (without retry) if a column outside ``allow_columns`` holds any of the checked
-    types; personal data in allowed columns is recorded as passed findings. The evidence
+    types, with high or low confidence (``pii.<type>.low-confidence``: loose forms, obfuscations),
+    or if a column's name holds personal data; personal data in allowed columns is recorded as
+    passed findings. Cells are normalised first (Unicode, escapes, obfuscations). The evidence
     (``pii_report.json``) holds counts, shares and masked samples, never a raw value. See
     :mod:`airflow_mlsecops.gates.pii` for what is and is not detected.
 
@@ -40,7 +42,9 @@ class PIIScanGateOperator(BaseGateOperator):
         comma-separated string. (templated)
     :param types: PII types to look for (default: all of
         :data:`~airflow_mlsecops.gates.pii.PII_TYPES`); an unknown name is refused when the DAG is parsed.
-    :param max_rows: scan only the first ``max_rows`` rows; the evidence says the scan was sampled.
+    :param max_rows: scan a random sample of ``max_rows`` rows, drawn with a new seed each run (not
+        settable here, so the rows scanned cannot be predicted); the evidence says the scan was
+        sampled and records the seed (``sampling.seed``) for a verifier to re-draw the same rows.
     :param csv_delimiter: delimiter of a CSV file (default ``,``).
     :param allow_empty: accept a file with no rows (it passes with finding
         ``pii-scan.empty-batch``). Off by default: an empty file is an ``error`` verdict (retried,

@@ -20,24 +20,28 @@ card False {'credit_card': (1, ('**** **** **** 1111',))}
 
 Where things live:
 
-* :mod:`.gate` - :func:`scan_pii`: read the file, scan it, the verdict; what is not detected;
+* :mod:`.gate` - :func:`scan_pii`: read the file (a random sample with ``max_rows``, :func:`sample_rows`),
+  scan it, the verdict; what is not detected;
   :func:`inputs_unavailable` for data the caller could not load.
-* :mod:`.scanning` - :func:`scan_frame`, the pure engine: text columns through Arrow and RE2, numeric columns.
-* :mod:`.detectors` - :data:`PII_TYPES`, what each type matches (:func:`detect`, :func:`resolve_types`).
-* :mod:`.checksums` - Luhn and card networks, US SSN ranges, IBAN mod-97.
+* :mod:`.scanning` - :func:`scan_frame`, the pure engine: text columns through Arrow and RE2, numeric
+  columns, column names, the rules judged per column.
+* :mod:`.normalising` - what a cell goes through first: Unicode normalisation, escapes decoded, obfuscations undone.
+* :mod:`.detectors` - :data:`PII_TYPES`, what each type matches, with which confidence
+  (:func:`find_pii`, :func:`detect`, :func:`resolve_types`).
+* :mod:`.checksums` - Luhn and card networks, US SSN ranges, IBAN mod-97, E.164 country codes.
 * :mod:`.masking` - the masks applied to every sample before it is recorded.
 * :mod:`.columns` - the allow list, which columns are scanned and how.
 * :mod:`.report` - findings, summary, metrics, ``pii_report.json`` and details.
 """
 
-from airflow_mlsecops.gates.pii.checksums import card_number_ok, iban_ok, ssn_ok
-from airflow_mlsecops.gates.pii.detectors import PII_TYPES, detect, resolve_types
-from airflow_mlsecops.gates.pii.gate import inputs_unavailable, scan_pii
+from airflow_mlsecops.gates.pii.checksums import card_number_ok, e164_plausible, iban_ok, ssn_ok
+from airflow_mlsecops.gates.pii.detectors import CONFIDENCES, PII_TYPES, detect, find_pii, resolve_types
+from airflow_mlsecops.gates.pii.gate import inputs_unavailable, sample_rows, scan_pii
 from airflow_mlsecops.gates.pii.report import GATE_NAME, REPORT_FILE
 from airflow_mlsecops.gates.pii.scanning import (
     CARD_ID_MIN_CANDIDATES,
-    CARD_ID_MIN_VALID_SHARE,
     MAX_SAMPLES,
+    PHONE_COLUMN_MIN_SHARE,
     ColumnPII,
     TypeHits,
     scan_frame,
@@ -45,18 +49,22 @@ from airflow_mlsecops.gates.pii.scanning import (
 
 __all__ = [
     "CARD_ID_MIN_CANDIDATES",
-    "CARD_ID_MIN_VALID_SHARE",
+    "CONFIDENCES",
     "GATE_NAME",
     "MAX_SAMPLES",
+    "PHONE_COLUMN_MIN_SHARE",
     "PII_TYPES",
     "REPORT_FILE",
     "ColumnPII",
     "TypeHits",
     "card_number_ok",
     "detect",
+    "e164_plausible",
+    "find_pii",
     "iban_ok",
     "inputs_unavailable",
     "resolve_types",
+    "sample_rows",
     "scan_frame",
     "scan_pii",
     "ssn_ok",

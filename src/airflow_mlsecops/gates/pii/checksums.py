@@ -25,6 +25,42 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 
 
+# E.164 country calling codes and the lengths of their national significant numbers (ITU-T E.164
+# assignments; the main countries one by one, the other three-digit codes by their first two digits).
+_E164_NSN_LENGTHS: dict[str, tuple[int, int]] = {
+    "1": (10, 10), "7": (10, 10), "20": (9, 10), "27": (9, 9), "30": (10, 10), "31": (9, 9), "32": (8, 9),
+    "33": (9, 9), "34": (9, 9), "36": (8, 9), "39": (6, 11), "40": (9, 9), "41": (9, 9), "43": (7, 12),
+    "44": (9, 10), "45": (8, 8), "46": (7, 10), "47": (8, 8), "48": (9, 9), "49": (6, 11), "51": (8, 9),
+    "52": (10, 10), "53": (8, 8), "54": (10, 11), "55": (10, 11), "56": (9, 9), "57": (8, 10), "58": (10, 10),
+    "60": (8, 10), "61": (9, 9), "62": (8, 12), "63": (8, 10), "64": (8, 10), "65": (8, 8), "66": (8, 9),
+    "81": (9, 10), "82": (8, 10), "84": (9, 10), "86": (10, 11), "90": (10, 10), "91": (10, 10), "92": (9, 10),
+    "93": (9, 9), "94": (9, 9), "95": (8, 10), "98": (10, 10),
+}  # fmt: skip
+_E164_THREE_DIGIT = frozenset({
+    "21", "22", "23", "24", "25", "26", "29", "35", "37", "38", "42", "50", "59", "67", "68", "69", "85", "87", "88",
+    "96", "97", "99",
+})  # fmt: skip
+
+
+def e164_plausible(digits: str) -> bool:
+    """Whether ``digits`` (no ``+``) can be a full international number: a country code and its length.
+
+    >>> e164_plausible("4915112345678"), e164_plausible("14155552671"), e164_plausible("1700000000")
+    (True, True, False)
+
+    :param digits: the number, digits only.
+    """
+    if not (digits.isdigit() and digits.isascii() and 8 <= len(digits) <= 15):
+        return False
+    for size in (1, 2):
+        lengths = _E164_NSN_LENGTHS.get(digits[:size])
+        if lengths is not None:
+            if size == 1 and digits[0] == "1" and digits[1] < "2":  # NANP area codes start with 2-9
+                return False
+            return lengths[0] <= len(digits) - size <= lengths[1]
+    return digits[:2] in _E164_THREE_DIGIT and 6 <= len(digits) - 3 <= 10
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):

@@ -1,7 +1,7 @@
 """Which columns are scanned and how: the allow list, a column's scan mode, a text column as an Arrow array.
 
 Text columns (object, string, categorical) are scanned for every selected type; integer and float
-columns for card numbers only; boolean, date/time and other columns are not scanned.
+columns for card and phone numbers only; boolean, date/time and other columns are not scanned.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _columns(allow_columns: Iterable[str] | str) -> tuple[str, ...]:
 
 
 def _column_mode(column: pd.Series) -> str:
-    """How a column is scanned: ``text``, ``numeric`` (card numbers only) or ``skipped``."""
+    """How a column is scanned: ``text``, ``numeric`` (card and phone numbers) or ``skipped``."""
     import pandas as pd
 
     dtype = column.dtype

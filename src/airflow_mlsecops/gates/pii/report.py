@@ -1,10 +1,17 @@
 """What the PII scan gate records: findings, the summary, metrics, ``pii_report.json`` and details.
 
 **Evidence** (``pii_report.json``): per column and type the number and share of rows, and up to
-three *masked* samples (``j***@e***.com``, ``**** **** **** 1234``, ``***-**-6789``). Raw values
-are never written to the report, the findings or the result. With ``max_rows`` only the first rows
-are scanned; the result's metrics (``rows_scanned``, ``rows_total``, ``sampled``), details, summary
-and the report say so. The file's digest always covers the whole file.
+three *masked* samples (``j***@e***.com``, ``**** **** **** 1234``, ``***-**-6789``), high- and
+low-confidence hits apart, and the types a column's *name* holds (the name itself is withheld).
+Raw values are never written to the report, the findings or the result. With ``max_rows`` a
+random sample of rows is scanned, drawn with a seed recorded in the report (``sampling.seed``), the
+details and the summary, so a verifier can draw the same rows again; the result's metrics
+(``rows_scanned``, ``rows_total``, ``sampled``) say so too. The file's digest always covers the whole file.
+
+**Findings**: ``pii.<type>`` (high confidence), ``pii.<type>.low-confidence`` (a loose form, an
+obfuscation undone, or a column rule: ``medium`` where not allowed) and ``pii.<type>.column-name``
+(a column's name holds it; fails whatever ``allow_columns`` says). Both kinds of values fail the
+gate in a column not allowed to hold personal data.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, Severity
 from airflow_mlsecops.gates.base import Evaluation
+from airflow_mlsecops.gates.pii.detectors import find_pii
 from airflow_mlsecops.gates.pii.scanning import ColumnPII, TypeHits
 from airflow_mlsecops.io.tabular import LoadedTable
 
@@ -26,6 +34,14 @@ REPORT_FILE = "pii_report.json"
 # Data leakage of personal data: a model trained on it can be inverted or made to disclose it.
 _OWASP_LEAKAGE = ("ML03:2023",)
 _ATLAS_LEAKAGE = ("AML.T0024",)
+#: How a verifier draws the same rows again (``numpy``'s default generator, as :func:`.gate._sample_rows` does).
+_SAMPLE_HOW = (
+    "numpy.random.default_rng(seed).choice(rows_total, rows_scanned, replace=False), sorted; rows_total = the file's rows"
+)
+_NORMALISATION = (
+    "NFKC, format characters (Cf) removed, Unicode dashes and spaces mapped; percent, JSON and HTML escapes "
+    "decoded (high confidence); loose forms and obfuscations ([at], (dot), ' at ... dot ') undone (low confidence)"
+)
 _CRITICAL = frozenset({"credit_card", "us_ssn", "iban"})
 _LABELS = {
     "email": "e-mail addresses",
@@ -43,32 +59,62 @@ def _share(count: int, rows: int) -> float:
     return count / rows if rows else 0.0
 
 
-def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int) -> Finding:
-    """A passed ``info`` finding in an allowed column; elsewhere a failed one, ``critical`` for cards, SSNs and IBANs."""
-    share = _share(hits.count, rows)
-    message = f"column {column.column!r} holds {_LABELS[pii_type]} in {hits.count} of {rows} scanned rows ({share:.2%})" + (
-        "; the policy allows this column to hold personal data" if column.allowed else ""
-    )
+def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int, kind: str = "high") -> Finding:
+    """One finding per column, type and kind (``high``, ``low`` confidence, or ``name``).
+
+    In an allowed column a value finding is a passed ``info`` one; elsewhere a failed one,
+    ``critical`` for cards, SSNs and IBANs (``medium`` with low confidence). A name finding always fails.
+    """
+    allowed = column.allowed and kind != "name"
+    if kind == "name":
+        message = (
+            f"the name of column {column.column} holds {_LABELS[pii_type]} ({hits.samples[0]}); "
+            "the name is withheld from the evidence"
+        )
+        finding_id = f"pii.{pii_type}.column-name"
+    else:
+        share = _share(hits.count, rows)
+        message = f"column {column.column!r} holds {_LABELS[pii_type]} in {hits.count} of {rows} scanned rows ({share:.2%})"
+        if kind == "low":
+            message += " with low confidence (a loose form, an obfuscation undone or a column rule)"
+        if allowed:
+            message += "; the policy allows this column to hold personal data"
+        finding_id = f"pii.{pii_type}" if kind == "high" else f"pii.{pii_type}.low-confidence"
     atlas: tuple[str, ...] = ()
     owasp_ml: tuple[str, ...] = ()
-    if column.allowed:
+    if allowed:
         severity = Severity.INFO
     else:
         severity = Severity.CRITICAL if pii_type in _CRITICAL else Severity.HIGH
+        if kind == "low":
+            severity = Severity.MEDIUM
         atlas, owasp_ml = _ATLAS_LEAKAGE, _OWASP_LEAKAGE
     return Finding(
-        id=f"pii.{pii_type}",
+        id=finding_id,
         severity=severity,
         message=message,
         location=f"column {column.column}",
         atlas=atlas,
         owasp_ml=owasp_ml,
-        passed=column.allowed,
+        passed=allowed,
     )
 
 
+def _findings(column: ColumnPII, rows: int) -> list[Finding]:
+    return [
+        *(_finding(column, t, h, rows) for t, h in column.hits.items()),
+        *(_finding(column, t, h, rows, "low") for t, h in column.low_hits.items()),
+        *(_finding(column, t, h, rows, "name") for t, h in column.name_hits.items()),
+    ]
+
+
+def _blocks(column: ColumnPII) -> bool:
+    """Whether the column fails the gate: personal data in a column not allowed to hold it, or in its name."""
+    return bool(column.name_hits) or (column.has_pii and not column.allowed)
+
+
 def _names(columns: Iterable[ColumnPII]) -> str:
-    return ", ".join(f"{c.column!r} ({', '.join(c.hits)})" for c in columns)
+    return ", ".join(f"{c.column!r} ({', '.join(c.types_found)})" for c in columns)
 
 
 def _column_entry(column: ColumnPII, rows: int) -> dict[str, Any]:
@@ -79,9 +125,24 @@ def _column_entry(column: ColumnPII, rows: int) -> dict[str, Any]:
         "pii_cells": column.pii_cells,
         "share": round(_share(column.pii_cells, rows), 6),
         "types": {
-            t: {"count": h.count, "share": round(_share(h.count, rows), 6), "samples_masked": list(h.samples)}
+            t: {
+                "count": h.count,
+                "share": round(_share(h.count, rows), 6),
+                "samples_masked": list(h.samples),
+                "confidence": "high",
+            }
             for t, h in column.hits.items()
         },
+        "types_low_confidence": {
+            t: {
+                "count": h.count,
+                "share": round(_share(h.count, rows), 6),
+                "samples_masked": list(h.samples),
+                "confidence": "low",
+            }
+            for t, h in column.low_hits.items()
+        },
+        "name_holds": {t: h.samples[0] for t, h in column.name_hits.items()},
         "notes": list(column.notes),
     }
 
@@ -92,16 +153,18 @@ def _evaluation(
     *,
     rows: int,
     limit: int | None,
+    seed: int | None,
     selected: tuple[str, ...],
     allowed: tuple[str, ...],
     elapsed: float,
 ) -> Evaluation:
-    """The gate's evaluation from the scan of the first ``rows`` rows of ``table``.
+    """The gate's evaluation from the scan of ``rows`` rows of ``table`` (all, or a random sample).
 
     :param table: the file as loaded.
     :param columns: what :func:`~airflow_mlsecops.gates.pii.scanning.scan_frame` found per column.
     :param rows: rows scanned.
     :param limit: the ``max_rows`` given, if any.
+    :param seed: the seed the sample was drawn with (``None``: every row was scanned).
     :param selected: PII types looked for.
     :param allowed: columns allowed to hold personal data.
     :param elapsed: seconds the scan took.
@@ -110,13 +173,14 @@ def _evaluation(
     sampled = rows < total_rows
     scanned = [c for c in columns if c.mode != "skipped"]
     with_pii = [c for c in columns if c.has_pii]
-    blocking = [c for c in with_pii if not c.allowed]
+    blocking = [c for c in with_pii if _blocks(c)]
     present = {c.column for c in columns}
-    findings = [_finding(c, t, h, rows) for c in with_pii for t, h in c.hits.items()]
+    withheld_allowed = any(c.allowed and c.name_hits for c in columns)  # allowed by a name that is withheld
+    findings = [f for c in with_pii for f in _findings(c, rows)]
     findings.sort(key=lambda f: (f.passed, -f.severity.rank))
 
     name = Path(table.subject.name).name
-    scope = f"first {rows} of {total_rows} rows" if sampled else f"{rows} rows"
+    scope = f"random {rows} of {total_rows} rows (seed {seed})" if sampled else f"{rows} rows"
     if blocking:
         summary = f"personal data in {len(blocking)} column(s) not allowed to hold it: {_names(blocking)}"
     elif with_pii:
@@ -131,7 +195,12 @@ def _evaluation(
         "rows_scanned": rows,
         "max_rows": limit,
         "sampled": sampled,
-        "note": f"only the first {rows} of {total_rows} rows were scanned" if sampled else "every row was scanned",
+        "method": "random rows" if sampled else "every row",
+        "seed": seed if sampled else None,
+        "how": _SAMPLE_HOW if sampled else None,
+        "note": f"a random sample of {rows} of {total_rows} rows (seed {seed}) was scanned"
+        if sampled
+        else "every row was scanned",
     }
     report: dict[str, Any] = {
         "gate": GATE_NAME,
@@ -140,11 +209,12 @@ def _evaluation(
         "sampling": sampling,
         "types_checked": list(selected),
         "allow_columns": list(allowed),
-        "allow_columns_missing": [c for c in allowed if c not in present],
+        "allow_columns_missing": [c for c in allowed if c not in present and not (withheld_allowed and find_pii(c))],
         "columns_scanned": [{"column": c.column, "dtype": c.dtype, "mode": c.mode} for c in scanned],
         "columns_skipped": [{"column": c.column, "dtype": c.dtype} for c in columns if c.mode == "skipped"],
         "columns": column_report,
-        "masking": "samples are masked; raw values are never recorded",
+        "masking": "samples are masked from the normalised value; raw values and names holding PII are never recorded",
+        "normalisation": _NORMALISATION,
     }
     pii_cells = sum(c.pii_cells for c in columns)
     return Evaluation(
@@ -160,6 +230,8 @@ def _evaluation(
             "pii_cells": float(pii_cells),
             "pii_columns": float(len(with_pii)),
             "pii_columns_not_allowed": float(len(blocking)),
+            "low_confidence_findings": float(sum(len(c.low_hits) for c in columns)),
+            "column_names_with_pii": float(sum(1 for c in columns if c.name_hits)),
             "rows_per_second": round(rows / elapsed, 1) if elapsed > 0 else 0.0,
         },
         files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
@@ -169,8 +241,9 @@ def _evaluation(
             "rows_scanned": rows,
             "sampled": sampled,
             "max_rows": limit,
+            "sample_seed": seed if sampled else None,
             "types": list(selected),
-            "pii_columns": {c.column: list(c.hits) for c in with_pii[:100]},
+            "pii_columns": {c.column: list(c.types_found) for c in with_pii[:100]},
             "columns_not_allowed": [c.column for c in blocking[:100]],
             "allow_columns_missing": report["allow_columns_missing"][:100],
             "numeric_columns_scanned": [c.column for c in scanned if c.mode == "numeric"][:100],
