@@ -79,7 +79,7 @@ def test_fresh_batch_from_the_same_distribution_passes_every_check(reference: st
     assert result.metrics["rows"] == BATCH_ROWS and result.metrics["checks_failed"] == 0
     assert result.policy["thresholds"]["max_duplicate_share"] == 0.01
     assert {"cleanlab", "scikit-learn"} <= set(result.tool_versions)
-    assert "all 8 integrity checks passed" in result.summary
+    assert "all 10 integrity checks passed" in result.summary  # 8 before non_finite and formula_injection
     assert report["integrity.schema"]["columns_compared"] == list(FEATURES)
     assert report["integrity.near_duplicates"]["features"] == list(FEATURES)
 
@@ -95,11 +95,33 @@ def test_flipped_labels_are_caught_and_the_flipped_rows_named(reference: str, tm
     assert finding.atlas == ("AML.T0020",) and finding.owasp_ml == ("ML02:2023",)
     report = _report(outcome)["integrity.label_flips"]
     assert 0.03 < report["estimated_flip_share"] < 0.08
+    # The listed rows are the estimated number of flipped rows (about 4.7% here), not cleanlab's
+    # find_label_issues (which flagged 11-13% of every *clean* batch: the bug of issue 21), so
+    # recall is lower than the 0.5 this test used to ask, at about 8x the base rate in precision.
     flagged = set(report["rows"])
-    recall = len(flagged & set(flipped.tolist())) / len(flipped)
-    assert recall >= 0.5, recall
+    assert 0.03 * len(batch) <= len(flagged) <= 0.08 * len(batch)
+    hits = len(flagged & set(flipped.tolist()))
+    assert hits / len(flipped) >= 0.3 and hits / len(flagged) >= 0.3, (hits, len(flagged))
     assert report["reference_rows_used"] == 5000 and report["batch_rows_scored"] == 3000 and not report["sampled"]
     assert _failed(outcome) == {"integrity.label_flips"}
+
+
+def _three_classes(rows: int, seed: int) -> pd.DataFrame:
+    frame = credit_frame(rows=rows, seed=seed)
+    risky = frame["debt_ratio"].to_numpy() > 0.6
+    frame[LABEL] = np.where(risky, "high", np.where(frame[LABEL].to_numpy() == 1, "mid", "low"))
+    return frame
+
+
+def test_three_classes_clean_and_flipped(tmp_path: Path) -> None:
+    reference = _write(_three_classes(3000, 71), tmp_path, "ref.csv")
+    clean = _three_classes(1500, 72)
+    assert _check(clean, reference, tmp_path).result.verdict is Verdict.PASSED
+    rows = np.random.default_rng(7).choice(len(clean), 150, replace=False)  # 10% relabelled at random
+    clean.loc[rows, LABEL] = np.random.default_rng(8).choice(["high", "mid", "low"], len(rows))
+    outcome = _check(clean, reference, tmp_path)
+    assert "integrity.label_flips" in _failed(outcome)
+    assert _report(outcome)["integrity.label_flips"]["classes"] == ["high", "low", "mid"]
 
 
 def test_injected_duplicate_rows_are_caught_with_their_originals(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:

@@ -18,6 +18,10 @@ SUMMARY level (a few KiB; never COMPLETE, which would copy every bad value into 
 with GX's sample of offending values removed unless ``include_unexpected_values=True``: those
 values may be personal data, and counts and shares are enough to judge.
 
+**A repeated column name** is an ``error`` verdict naming the columns: GX would judge the first
+copy while other loaders keep the last, so a poisoned second copy would pass
+(:func:`airflow_mlsecops.io.tabular.repeated_labels`).
+
 **An empty batch** (a header-only CSV, a zero-row Parquet file) is an ``error`` verdict, never a
 pass, unless ``allow_empty=True``: then the suite still runs (a row-count expectation still
 rejects) and finding ``data-validation.empty-batch`` says the batch was empty
@@ -50,6 +54,7 @@ from airflow_mlsecops.gates.empty_data import (
     empty_batch_finding,
 )
 from airflow_mlsecops.io.locations import local_table, table_name
+from airflow_mlsecops.io.tabular import duplicate_columns_error, repeated_labels
 
 if TYPE_CHECKING:
     from airflow_mlsecops.io.tabular import LoadedTable
@@ -182,6 +187,9 @@ def _evaluate(
     spec = load_suite_spec(suite)
     check_allow_empty(allow_empty)
     table = local_table(data, csv_delimiter=csv_delimiter)
+    repeated = repeated_labels(table.frame.columns)
+    if repeated:  # a file with them is refused when loaded; a frame handed over could still hold them
+        raise duplicate_columns_error(f"the batch {table_name(data)}", repeated)
     empty = emptiness(table.frame)
     batch_name = f"the batch {Path(table.subject.name).name}"
     if empty and not allow_empty:

@@ -18,6 +18,12 @@ those bytes, or a :class:`~airflow_mlsecops.exceptions.DigestMismatch`::
     blob = read_verified_bytes("s3://bucket/tokenizer.json", sha256=other_digest)
 
 The whole file is held in memory while it is parsed (pandas holds the frame anyway).
+
+**A header that repeats a column name is refused** (:class:`~airflow_mlsecops.exceptions.GateError`
+naming the columns), for CSV (read from the raw header: pandas would rename the second ``a`` to
+``a.1``) and Parquet (from its schema): Great Expectations judges the first copy, other loaders keep
+the last, so a poisoned second copy could pass every gate. :func:`repeated_labels` is the check
+the gates apply to tables handed to them already loaded.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import contextlib
 import io
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,11 +114,63 @@ def read_verified_bytes(location: str, *, sha256: str) -> bytes:
     return data
 
 
+def repeated_labels(labels: Iterable[object]) -> list[str]:
+    """The column labels that occur more than once (as text, in first-seen order; ``1`` and ``"1"`` are one label).
+
+    >>> repeated_labels(["age", "income", "age"])
+    ['age']
+    """
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for label in labels:
+        text = str(label)
+        if text in seen:
+            repeated[text] = None
+        seen.add(text)
+    return list(repeated)
+
+
+def duplicate_columns_error(what: str, repeated: Sequence[str]) -> GateError:
+    """The error for a table whose header repeats a column name: which copy a tool reads differs
+    (Great Expectations judges the first, pandas' CSV reader renames the second to ``name.1``, other
+    loaders keep the last), so a poisoned second copy could pass the gates and reach the model."""
+    names = ", ".join(repr(name) for name in repeated[:10]) + (f" and {len(repeated) - 10} more" if len(repeated) > 10 else "")
+    return GateError(
+        f"{what} repeats the column name(s) {names}: tools disagree on which copy they read, so a gate could "
+        "judge one copy and training use another; refusing the file"
+    )
+
+
+def _csv_header(data: bytes, delimiter: str) -> list[str]:
+    """The raw header cells of CSV ``data`` (before pandas renames repeated ones to ``name.1``)."""
+    import csv
+
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="replace", newline="")
+    if len(delimiter) == 1:
+        return next(csv.reader(text, delimiter=delimiter), [])
+    return re.split(delimiter, text.readline().rstrip("\r\n"))  # a multi-character separator is a regular expression
+
+
+def _parquet_header(data: bytes) -> list[str]:
+    """The column names of Parquet ``data``, read from its schema (pandas cannot load repeated ones)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(io.BytesIO(data)).names)
+
+
 def _parse(location: str, data: bytes, csv_delimiter: str | None) -> tuple[pd.DataFrame, str]:
-    """Parse ``data`` (the whole file) as Parquet or CSV; :class:`GateError` when it cannot be."""
+    """Parse ``data`` (the whole file) as Parquet or CSV; :class:`GateError` when it cannot be, or
+    when its header repeats a column name."""
     import pandas as pd
 
     fmt = "parquet" if data[:4] == PARQUET_MAGIC else "csv"
+    try:
+        header = _parquet_header(data) if fmt == "parquet" else _csv_header(data, csv_delimiter or ",")
+    except Exception:  # noqa: BLE001 - a header that cannot be read: the parse below names the problem
+        header = []
+    repeated = repeated_labels(header)
+    if repeated:
+        raise duplicate_columns_error(location, repeated)
     try:
         if fmt == "parquet":
             frame = pd.read_parquet(io.BytesIO(data))
@@ -133,6 +191,9 @@ def _parse(location: str, data: bytes, csv_delimiter: str | None) -> tuple[pd.Da
                 f"{location} parsed as a single column {sample[:60]!r}: the delimiter is probably not ','; "
                 "pass the right delimiter"
             )
+    repeated = repeated_labels(frame.columns)
+    if repeated:
+        raise duplicate_columns_error(location, repeated)
     return frame, fmt
 
 

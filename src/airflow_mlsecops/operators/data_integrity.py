@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 class DataIntegrityGateOperator(BaseGateOperator):
     """Compare a new training batch with a trusted reference; fail the task on signs of poisoning.
 
-    The checks (schema, label shift, class set, duplicates, near-duplicates, out-of-range values,
-    feature shift, label flips) and their thresholds are described in
+    The checks (schema, non-finite numbers, spreadsheet formulas, label shift, class set,
+    duplicates, near-duplicates, out-of-range values, feature shift, label flips) and their
+    thresholds are described in
     :mod:`airflow_mlsecops.gates.data_integrity`. The evidence holds one finding per check, the
     measured values as metrics and ``integrity_report.json`` with the suspect rows.
 
@@ -35,7 +36,8 @@ class DataIntegrityGateOperator(BaseGateOperator):
         )
 
     :param data: the new batch (CSV or Parquet): local path, ``s3://`` object, or ``runs:/`` /
-        ``models:/`` URI (loaded first, through the evidence hook's MLflow store). (templated)
+        ``models:/`` URI (loaded first, through the evidence hook's MLflow store); a header that
+        repeats a column name is an ``error`` verdict. (templated)
     :param reference: the trusted reference data, same forms. (templated)
     :param label_column: the label column; without it the label checks are reported as skipped.
     :param thresholds: threshold names and values (see

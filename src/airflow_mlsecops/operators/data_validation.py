@@ -28,7 +28,9 @@ class DataValidationGateOperator(BaseGateOperator):
         )
 
     :param data: the CSV or Parquet file: local path, ``s3://`` object, or ``runs:/`` / ``models:/``
-        URI (loaded first, through the evidence hook's MLflow store). (templated)
+        URI (loaded first, through the evidence hook's MLflow store). A header that repeats a
+        column name is an ``error`` verdict: GX would judge the first copy, other loaders keep the
+        last. (templated)
     :param suite: the suite in GX's JSON form: a file path (JSON or YAML), a dict or an
         ``ExpectationSuite``. Unknown expectation types and empty suites are refused. (templated)
     :param csv_delimiter: delimiter of a CSV file (default ``,``).

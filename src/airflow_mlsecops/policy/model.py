@@ -127,6 +127,8 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "max_near_duplicate_share": MAX,
             "near_duplicate_radius": MIN,
             "max_out_of_range_share": MAX,
+            "max_non_finite_share": MAX,
+            "max_formula_share": MAX,
             "range_tolerance": MAX,
             "max_feature_shift": MAX,
             "max_label_flip_share": MAX,

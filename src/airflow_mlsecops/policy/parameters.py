@@ -67,6 +67,8 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
             ("max_duplicate_share", 0.1),  # product 0.01
             ("max_near_duplicate_share", 0.1),  # product 0.01
             ("max_out_of_range_share", 0.1),  # product 0.01
+            ("max_non_finite_share", 0.01),  # product 0; inf crashes models and hides out-of-range values
+            ("max_formula_share", 0.01),  # product 0; spreadsheet formulas in a training file
             ("range_tolerance", 0.25),  # product 0.05
             ("max_feature_shift", 0.3),  # product 0.1 (per-feature overrides included)
             ("max_label_flip_share", 0.1),  # product 0.03

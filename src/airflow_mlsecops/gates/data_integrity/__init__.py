@@ -35,10 +35,11 @@ Where things live:
 * :mod:`.thresholds` - :class:`IntegrityThresholds`, the limits and their checks.
 * :mod:`.results` - one check's result and finding, :data:`CHECK_IDS` (the order the checks run in).
 * :mod:`.schema` - column kinds, the frames the checks share, ``integrity.schema``.
+* :mod:`.cells` - ``integrity.non_finite`` and ``integrity.formula_injection`` (single cells, no reference).
 * :mod:`.labels` - ``integrity.label_shift`` and ``integrity.class_set``.
 * :mod:`.duplicates` - ``integrity.duplicates`` and ``integrity.near_duplicates``.
 * :mod:`.distribution` - ``integrity.out_of_range`` and ``integrity.feature_shift``.
-* :mod:`.label_flips` - ``integrity.label_flips`` (a forest fitted on the reference, cleanlab).
+* :mod:`.label_flips` - ``integrity.label_flips`` (calibrated out-of-fold forests of the reference, cleanlab).
 * :mod:`.report` - the summary, metrics, ``integrity_report.json`` and details.
 """
 

@@ -1,9 +1,10 @@
 """Checks of the batch's features against the reference's distribution, and the two-sample statistics they share.
 
 ``integrity.out_of_range``
-    Share of batch rows with a numeric feature outside the reference's ``[min, max]`` widened by
-    ``range_tolerance`` of the range on each side, a category the reference never had, or a missing
-    value in a feature the reference never misses.
+    Share of batch rows with a numeric feature outside the reference's ``[min, max]`` (of its finite
+    values) widened by ``range_tolerance`` of the range on each side, a category the reference never
+    had, or a missing value in a feature the reference never misses. Infinite values are not counted
+    here: ``integrity.non_finite`` judges them.
 ``integrity.feature_shift``
     Per feature, the two-sample Kolmogorov-Smirnov statistic (numeric; missing values count as a
     value above all others, so a jump in missingness shows) or the total variation distance of
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.gates.data_integrity.results import _Check, _judged, _pct, _rows_text, _skipped
-from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _numeric
+from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _model_values, _numeric, _unrepresentable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,16 +61,18 @@ def _out_of_range(frames: _Frames) -> _Check:
     per_feature: dict[str, dict[str, Any]] = {}
     for feature in frames.features:
         if feature.numeric:
-            ref_values = _numeric(frames.reference[feature.name], feature.kind)
+            ref_values = _model_values(frames.reference[feature.name], feature.kind)
             values = _numeric(frames.batch[feature.name], feature.kind)
+            non_finite = _unrepresentable(values)  # integrity.non_finite judges these, not this check
+            values[non_finite] = np.nan
             finite = ref_values[~np.isnan(ref_values)]
             if not len(finite):
-                per_feature[feature.name] = {"skipped": "the reference has no values"}
+                per_feature[feature.name] = {"skipped": "the reference has no finite values"}
                 continue
             low, high = float(finite.min()), float(finite.max())
             spread = high - low or max(abs(high), 1.0)
             lo, hi = low - th.range_tolerance * spread, high + th.range_tolerance * spread
-            missing = np.isnan(values)
+            missing = np.isnan(values) & ~non_finite
             out = (values < lo) | (values > hi)
             if len(finite) == len(ref_values):
                 out |= missing

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow_mlsecops.gates.data_integrity.results import _Check, _judged, _pct, _rows_text, _skipped
-from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _numeric
+from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _model_values, _numeric
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,7 +87,7 @@ def _feature_matrix(frame: pd.DataFrame, frames: _Frames, radius: float) -> np.n
     categorical: list[pd.Series] = []
     for feature in frames.features:
         if feature.numeric:
-            ref_values = _numeric(frames.reference[feature.name], feature.kind)
+            ref_values = _model_values(frames.reference[feature.name], feature.kind)
             finite = ref_values[np.isfinite(ref_values)]
             mean = float(finite.mean()) if len(finite) else 0.0
             std = float(finite.std()) if len(finite) > 1 else 0.0

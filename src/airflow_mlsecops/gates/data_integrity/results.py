@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 CHECK_IDS = (
     "integrity.schema",
+    "integrity.non_finite",
+    "integrity.formula_injection",
     "integrity.label_shift",
     "integrity.class_set",
     "integrity.duplicates",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _NUMERIC_KINDS = ("integer", "float", "datetime", "timedelta")
+_FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: scikit-learn's trees compute in float32
 
 
 def _kind(series: pd.Series) -> str:
@@ -67,6 +68,23 @@ def _numeric(series: pd.Series, kind: str) -> np.ndarray:
     if kind == "timedelta":
         return series.dt.total_seconds().to_numpy(dtype=float)
     return series.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _unrepresentable(values: np.ndarray) -> np.ndarray:
+    """Where numeric values are infinite or too large for float32 (the forest's input type): present, not usable."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        return ~np.isnan(values) & ~(np.abs(values) <= _FLOAT32_MAX)
+
+
+def _model_values(series: pd.Series, kind: str) -> np.ndarray:
+    """Numeric feature values every model and statistic can take: non-finite and unrepresentable values become NaN."""
+    import numpy as np
+
+    values = _numeric(series, kind)
+    values[_unrepresentable(values)] = np.nan
+    return values
 
 
 def _key(value: object) -> str:

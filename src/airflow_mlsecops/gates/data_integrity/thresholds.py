@@ -43,12 +43,16 @@ class IntegrityThresholds:
         (or an unseen category, or a missing value the reference never has). Default ``0.01``.
     :param range_tolerance: the reference range ``[min, max]`` is widened by this fraction of
         ``max - min`` on each side. Default ``0.05``.
+    :param max_non_finite_share: largest share of batch rows holding ``+inf``, ``-inf`` or a number
+        too large for float32 in a numeric column. Default ``0``: any such row fails.
+    :param max_formula_share: largest share of batch rows with a text cell a spreadsheet would run
+        as a formula (CSV injection; a formula header fails unless this is ``1``). Default ``0``.
     :param max_feature_shift: largest KS statistic (numeric) or total variation distance
         (categorical) of any feature. Default ``0.1``.
     :param feature_shift_overrides: per-feature limits replacing ``max_feature_shift``; in
         :meth:`from_mapping` also given as ``max_feature_shift.<column>=<value>``. Default none.
-    :param max_label_flip_share: largest estimated share of labels flipped with respect to a model
-        fitted on the reference. Default ``0.03``.
+    :param max_label_flip_share: largest estimated share of labels flipped (randomly, or away from
+        one class) with respect to a calibrated model of the reference. Default ``0.03``.
     :param label_flip_max_rows: rows sampled from each of reference (to fit the model) and batch (to
         score) for the label-flip check; the evidence says how many were used. Default ``50000``.
     :param label_flip_min_class_rows: a reference class needs this many rows to be learnt; the check
@@ -69,6 +73,8 @@ class IntegrityThresholds:
     near_duplicate_radius: float = 0.01
     max_out_of_range_share: float = 0.01
     range_tolerance: float = 0.05
+    max_non_finite_share: float = 0.0
+    max_formula_share: float = 0.0
     max_feature_shift: float = 0.1
     feature_shift_overrides: Mapping[str, float] = field(default_factory=dict)
     max_label_flip_share: float = 0.03
@@ -163,6 +169,8 @@ _FLOAT_LIMITS: dict[str, tuple[float, float | None]] = {
     "near_duplicate_radius": (0.0, None),
     "max_out_of_range_share": (0.0, 1.0),
     "range_tolerance": (0.0, None),
+    "max_non_finite_share": (0.0, 1.0),
+    "max_formula_share": (0.0, 1.0),
     "max_feature_shift": (0.0, 1.0),
     "max_label_flip_share": (0.0, 1.0),
     "significance": (0.0, 1.0),
