@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsecops-installed
 
-.PHONY: venv demo airflow test test-fast fuzz lint bench clean helm-check
+.PHONY: venv demo airflow test test-fast fuzz lint bench clean helm-check mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ $(HELM_TOOLS)/.installed: helm/tools-requirements.txt helm/install-tools.sh | $(
 
 helm-check: $(HELM_TOOLS)/.installed
 	bash helm/helm-check.sh $(HELM_TOOLS)
+
+# Mutation testing of the security-critical modules (mutmut): each module alone against its fast tests, in a
+# scratch copy under $(MUTATION_DIR); minutes per module, so not part of make test. One module: MODULES=lifecycle/approval.py
+MUTATION_DIR ?= /tmp/mlsecops-mutation
+mutation: $(STAMP)
+	MUTATION_DIR=$(MUTATION_DIR) nice -n 19 $(BIN)/python tests/mutation/run_mutation.py $(if $(MODULES),$(MODULES),--all)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

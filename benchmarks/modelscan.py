@@ -16,17 +16,22 @@ Ours is ``scan_model`` end to end: the gate result, the JSON report, and the SHA
 Target (the issue): at least modelscan's throughput on (a) and (b). picklescan's figures are in the
 notes. Calls are interleaved (order rotated per round).
 
-The corpus row builds ``tests/gates/model_corpus.py`` (benign models of every supported format and
-malicious or hostile files, each with the verdict a scanner must reach) and counts, per tool:
+The corpus row builds **our own test corpus** (``tests/gates/model_corpus.py``: benign models of
+every supported format and malicious or hostile files, each with the verdict a scanner must reach).
+Our tests require ``scan_model`` to score perfectly on it and the peers were never tuned to it, so
+the row says how the peers fare on our corpus, not which scanner is better in general. Per tool,
+every outcome is counted apart (``issue``, ``error``, ``skipped``, ``clean``), for malicious and for
+benign samples:
 
-* **missed**: a malicious sample for which the tool reported no issue. An error, a skipped file or
-  an unsupported format is *not* a catch (the payload was not identified).
-* **false positive**: a benign sample for which the tool reported an issue *or an error* (its CLI
-  exits non-zero, so a pipeline gating on it rejects a good model). A skipped benign file is not one.
+* **missed**: a malicious sample for which the tool reported no issue (an error, a skip or a clean
+  report; each is counted apart in the notes: an error is not a silent miss, but it does not name
+  the payload either);
+* **false alarm**: a benign sample for which the tool reported an issue. A tool's *error* on a
+  benign file (it cannot parse the container) is counted apart, not as a false alarm; a skipped
+  benign file is neither.
 
-The row shows missed + false positives (ours vs modelscan; picklescan in the notes, with the split
-and the counts if errors were instead taken as catches). Directories are scanned as directories
-(picklescan: ``scan_directory_path``, as its CLI does). Target: 0 for ours.
+The row shows missed + false alarms (ours vs modelscan; picklescan in the notes). Directories are
+scanned as directories (picklescan: ``scan_directory_path``, as its CLI does). Target: 0 for ours.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import pickle
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +144,30 @@ TOOLS: dict[str, Callable[[Path], Outcome]] = {"ours": _ours, "modelscan": _mode
 # ------------------------------------------------------------------------------------ the corpus
 
 
+OUTCOMES = ("issue", "error", "skipped", "clean")
+
+
 @dataclass
 class Tally:
-    missed: int = 0  # malicious, no issue
-    missed_payloads: int = 0  # of which code-execution payloads
-    missed_if_errors_catch: int = 0  # malicious, neither issue nor error
-    false_positives: int = 0  # benign, issue or error
-    fp_issue_only: int = 0  # benign, issue
+    """Every outcome of one tool on the corpus, for malicious and benign samples apart."""
+
+    malicious: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    benign: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    missed_payloads: int = 0  # malicious code-execution payloads without an issue
+
+    @property
+    def missed(self) -> int:
+        """Malicious samples without an issue (errors, skips and clean reports)."""
+        return sum(n for status, n in self.malicious.items() if status != "issue")
+
+    @property
+    def false_alarms(self) -> int:
+        """Benign samples reported as an issue (an error on a benign file is counted apart)."""
+        return self.benign["issue"]
 
     @property
     def total(self) -> int:
-        return self.missed + self.false_positives
+        return self.missed + self.false_alarms
 
 
 def _is_payload(sample: Any) -> bool:
@@ -175,14 +193,9 @@ def _corpus(work: Path) -> tuple[dict[str, Tally], dict[str, dict[str, Outcome]]
             outcome = tool(path)
             outcomes[name][sample.path] = outcome
             tally = tallies[name]
-            if sample.malicious:
-                if outcome.status != "issue":
-                    tally.missed += 1
-                    tally.missed_payloads += _is_payload(sample)
-                    tally.missed_if_errors_catch += outcome.status != "error"
-            elif outcome.status in ("issue", "error"):
-                tally.false_positives += 1
-                tally.fp_issue_only += outcome.status == "issue"
+            (tally.malicious if sample.malicious else tally.benign)[outcome.status] += 1
+            if sample.malicious and outcome.status != "issue":
+                tally.missed_payloads += _is_payload(sample)
     ran = sorted(p.name for p in (root / "markers").iterdir())
     if ran:
         raise RuntimeError(f"a corpus payload ran while scanning: {ran}")
@@ -191,10 +204,12 @@ def _corpus(work: Path) -> tuple[dict[str, Tally], dict[str, dict[str, Outcome]]
 
 
 def _tally_text(name: str, tally: Tally) -> str:
-    errors = tally.false_positives - tally.fp_issue_only
+    def split(counts: dict[str, int]) -> str:
+        return " / ".join(f"{counts[status]} {status}" for status in OUTCOMES)
+
     return (
-        f"{name}: {tally.missed} missed ({tally.missed_payloads} of them payloads; {tally.missed_if_errors_catch} if errors "
-        f"counted as catches), {tally.false_positives} FP ({tally.fp_issue_only} issues + {errors} errors)"
+        f"{name}: {tally.missed} missed ({tally.missed_payloads} of them payloads), {tally.false_alarms} false alarms; "
+        f"malicious: {split(tally.malicious)}; benign: {split(tally.benign)}"
     )
 
 
@@ -306,18 +321,19 @@ def run(quick: bool) -> list[Row]:
     rows.append(
         Row(
             group=GROUP,
-            name="corpus: missed payloads / false positives",
+            name="our test corpus (tests/gates/model_corpus.py): missed + false alarms",
             unit="count",
             ours=float(ours.total),
             peer=float(ms.total),
-            peer_label="modelscan (missed + false positives)",
+            peer_label="modelscan (missed + false alarms) on our corpus",
             target=Target("abs", "==", 0),
             runs=1,
             notes=(
-                f"tests/gates/model_corpus.py: {benign_n} benign, {malicious_n} malicious samples ({payload_n} code-execution "
-                f"payloads, the rest hostile or broken containers: traversal, bombs, CRC, truncated, empty...); "
-                f"missed = malicious without an issue (errors and skips are not catches); FP = benign with an issue or an "
-                f"error; {_tally_text('ours', ours)}; {_tally_text('modelscan', ms)}; {_tally_text('picklescan', ps)}; "
+                f"our own test corpus, which our tests require us to score perfectly on (the peers were not tuned to "
+                f"it): {benign_n} benign, {malicious_n} malicious samples ({payload_n} code-execution payloads, the rest "
+                f"hostile or broken containers: traversal, bombs, CRC, truncated, empty...); missed = malicious without "
+                f"an issue; false alarm = benign with an issue (an error on a benign file is counted apart); "
+                f"{_tally_text('ours', ours)} | {_tally_text('modelscan', ms)} | {_tally_text('picklescan', ps)}; "
                 "no payload ran (markers/ empty)"
             ),
         )

@@ -55,26 +55,68 @@ def write_csv(tmp_path: Path, columns: Mapping[str, Sequence[Any]] | Sequence[An
     return str(path)
 
 
+#: How a reviewer's answer reaches Airflow: ``cli`` is ``mlsecops approve --as`` (lifecycle.hitl.respond,
+#: which refuses separation-of-duties violations before writing), ``rest`` is Airflow's own route
+#: behind ``PATCH .../hitlDetails`` (the UI and REST API path, which knows nothing of them).
+CLI, REST = "cli", "rest"
+
+
+def respond_through_airflow_rest_route(*, dag_id: str, run_id: str, user: str, approve: bool) -> dict[str, Any]:
+    """Answer the waiting approval the way Airflow's UI and REST API do: call Airflow's own route function
+    (``update_hitl_detail``, behind ``PATCH /api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{map_index}/hitlDetails``)
+    with a real database session and the authenticated user, as FastAPI would after authorising the call.
+
+    Nothing of this package runs before the response is written: only Airflow's own checks (409 for a
+    second answer, 403 outside ``assigned_users``, 400 for an unknown option) stand between the user
+    and the operator's tally.
+    """
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.utils.session import create_session
+
+    from airflow_mlsecops.lifecycle.approval import APPROVE, REJECT
+    from airflow_mlsecops.lifecycle.hitl import pending_approvals
+
+    waiting = pending_approvals(dag_id, run_id)
+    assert len(waiting) == 1, waiting
+    with create_session() as session:
+        response = update_hitl_detail(
+            dag_id=dag_id,
+            dag_run_id=run_id,
+            task_id=waiting[0].task_id,
+            update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[APPROVE if approve else REJECT]),
+            user=SimpleAuthManagerUser(username=user, role="admin"),
+            session=session,
+            map_index=waiting[0].map_index,
+        )
+        return response.model_dump(mode="json")
+
+
 class Reviewer(threading.Thread):
-    """Answers each waiting approval in turn, as ``mlsecops approve`` / ``reject`` would.
+    """Answers each waiting approval in turn, as ``mlsecops approve`` / ``reject`` or Airflow's REST API would.
 
     Start it before ``dag.test()``: it polls for a waiting request, answers the next of
-    ``answers`` (``(user, approve)``), and stops when the answers run out or after ``timeout``
-    seconds. ``outcomes`` holds what each answer returned or raised; ``errors`` only what raised.
-    Import ``airflow.models.*`` in the test module before the thread starts, so the two threads
-    never race on a half-imported module.
+    ``answers`` (``(user, approve)`` through ``via``, or ``(user, approve, via)``), and stops when
+    the answers run out or after ``timeout`` seconds. ``outcomes`` holds what each answer returned
+    or raised; ``errors`` only what raised (``before_each`` included): :func:`run_dag_with_reviewer`
+    fails the test on any error and on answers never given. A test expecting a refusal catches it
+    in ``before_each``. Import ``airflow.models.*`` in the test module before the thread starts, so
+    the two threads never race on a half-imported module.
     """
 
     def __init__(
         self,
         dag_id: str,
-        answers: Sequence[tuple[str, bool]],
+        answers: Sequence[tuple[str, bool] | tuple[str, bool, str]],
         before_each: Callable[[str], None] | None = None,
         *,
         timeout: float = 300,
+        via: str = CLI,
     ) -> None:
         super().__init__(daemon=True)
-        self.dag_id, self.answers, self.before_each, self.timeout = dag_id, list(answers), before_each, timeout
+        self.dag_id, self.before_each, self.timeout = dag_id, before_each, timeout
+        self.answers: list[tuple[str, bool, str]] = [(a[0], a[1], a[2] if len(a) > 2 else via) for a in answers]  # type: ignore[misc]
         self.outcomes: list[object] = []
 
     @property
@@ -89,19 +131,23 @@ class Reviewer(threading.Thread):
             try:
                 pending = pending_approvals(self.dag_id)
             except Exception as exc:  # surfaced through self.outcomes
+                if _transient(exc):  # dag.test() writes the same SQLite database: look again
+                    time.sleep(1.0)
+                    continue
                 self.outcomes.append(exc)
                 return
             if not pending:
                 time.sleep(0.3)
                 continue
-            user, approve = self.answers.pop(0)
-            if self.before_each:
-                self.before_each(user)
+            user, approve, via = self.answers.pop(0)
+            answer = respond if via == CLI else respond_through_airflow_rest_route
             try:
-                self.outcomes.append(respond(dag_id=self.dag_id, run_id=pending[0].run_id, user=user, approve=approve))
-            except Exception as exc:
+                if self.before_each:
+                    self.before_each(user)
+                self.outcomes.append(answer(dag_id=self.dag_id, run_id=pending[0].run_id, user=user, approve=approve))
+            except BaseException as exc:  # pytest's assertion failures in before_each included
                 if _transient(exc):  # dag.test() writes the same SQLite database: try the answer again
-                    self.answers.insert(0, (user, approve))
+                    self.answers.insert(0, (user, approve, via))
                     time.sleep(1.0)
                     continue
                 self.outcomes.append(exc)
@@ -118,6 +164,10 @@ def run_dag_with_reviewer(dag: Any, reviewer: Reviewer, **test_kwargs: Any) -> t
     """Run ``dag`` with ``dag.test()`` while ``reviewer`` answers its approvals; return the run and task states."""
     reviewer.start()
     try:
-        return run_dag_states(dag, **test_kwargs)
+        outcome = run_dag_states(dag, **test_kwargs)
     finally:
         reviewer.join(timeout=5)
+    # An exception in the reviewer thread is invisible to pytest: surface it here, with what it answered.
+    assert not reviewer.errors, f"the reviewer raised {reviewer.errors!r}; all outcomes: {reviewer.outcomes!r}"
+    assert not reviewer.answers, f"answers never given (no approval was waiting): {reviewer.answers}"
+    return outcome

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import GateResult, PipelineContext, Subject, Verdict
-from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+from airflow_mlsecops.io.mlflow_store import TAG_RUN_ID, MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.promotion import alias_failure_result, check_promotion, promote_model
 from airflow_mlsecops.lifecycle.recorder import EvidenceRecorder
 from airflow_mlsecops.lifecycle.verification import verify_run
@@ -142,6 +142,48 @@ def test_the_signed_statement_names_where_the_record_belongs(home: Settings, rec
     assert recorded.artifact_dir == "mlsecops/evidence/check/map-2/try-3" + (f".{record}" if record else "")
     report = verify_run(recorded.mlflow_run_id, settings=home)
     assert report.ok, _failed(report)
+
+
+# ----------------------------------------------------------------------------- another DAG run's record (issue 19)
+def test_an_anchored_record_of_another_dag_run_does_not_count_for_this_one(home: Settings, tmp_path: Path) -> None:
+    """A genuine, signed record of DAG run ``run-other`` lands in the MLflow run of ``run-ours``, anchored
+    in the ledger under this MLflow run (its folder name and ledger entry are right, so only the signed
+    DAG run identity can tell): verification fails naming the DAG run it attests, and this run's own
+    failed record stays the latest. Guards the verifier's "this statement belongs to this DAG run" check."""
+    recorder = EvidenceRecorder.from_settings(home)
+    subject = Subject("model.skops", "e" * 64)
+    ours = recorder.record(
+        _robustness(PipelineContext("dag", "run-ours", "check_robustness", 1), Verdict.FAILED, subject), experiment_name="dag"
+    )
+    theirs = recorder.record(
+        _robustness(PipelineContext("dag", "run-other", "check_robustness", 2), Verdict.PASSED, subject),
+        experiment_name="dag",
+        mlflow_run_id=ours.mlflow_run_id,
+    )
+    assert theirs.mlflow_run_id == ours.mlflow_run_id
+    report = verify_run(ours.mlflow_run_id, settings=home)
+    assert not report.ok
+    failed = _failed(report)
+    assert failed[("check_robustness/try-2", "statement")] == "attests dag/run-other, not this pipeline run"
+    # Everything else about the copied record checks out: only the DAG run identity stops it.
+    assert {name for scope, name in failed if scope == "check_robustness/try-2"} == {"statement"}
+    # The verdict tags (which the recorder set from the foreign record) are judged against this run's own record.
+    assert "the signed record says 'failed'" in failed[("check_robustness", "verdict-tag")]
+
+
+def test_an_mlflow_run_retagged_as_another_dag_run_does_not_verify_as_it(home: Settings) -> None:
+    """Anyone who can write MLflow tags can make the MLflow run of a passed DAG run claim to be the run
+    of another (failed) one, so a lookup by DAG run id finds it: every record names the DAG run it attests."""
+    recorder = EvidenceRecorder.from_settings(home)
+    subject = Subject("model.skops", "f" * 64)
+    passed = recorder.record(
+        _robustness(PipelineContext("dag", "run-passed", "check_robustness", 1), Verdict.PASSED, subject), experiment_name="dag"
+    )
+    assert verify_run(passed.mlflow_run_id, settings=home).ok
+    recorder.store.client.set_tag(passed.mlflow_run_id, TAG_RUN_ID, "run-failed")
+    report = verify_run(passed.mlflow_run_id, settings=home)
+    assert not report.ok
+    assert _failed(report)[("check_robustness/try-1", "statement")] == "attests dag/run-passed, not this pipeline run"
 
 
 # ----------------------------------------------------------------------------- alias moved by hand (issue 11, item 9)

@@ -1,5 +1,6 @@
 """The run-time check on recorded evidence: same messages as at parse time, plus what only the
-evidence can show (a gate that did not pass, too few approvers, an edited DAG)."""
+evidence can show (a gate that did not pass, too few approvers, an edited DAG); and the run-time
+half inside every gate task (``BaseGateOperator.execute`` applies the policy), run for real."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from airflow_mlsecops.policy.airflow_dag import dag_info
 from airflow_mlsecops.policy.engine import evaluate
 from airflow_mlsecops.policy.model import load_policy
 from airflow_mlsecops.policy.runtime import check_evidence_against_policy, check_result_against_policy
-from tests.policy.conftest import gate_result, load_dags, recorded, training_dag_source, training_evidence, write_dag
+from tests.helpers import pipeline_run_id, run_dag_states, unique_dag_id, write_csv
+from tests.policy.conftest import gate_result, load_dags, recorded, training_dag_source, training_evidence
+from tests.policy.conftest import write_dag as write_dag_file
 
 DAG_ID = "credit_compliant"
 
@@ -24,7 +27,7 @@ def check(evidence: dict[str, Any], policy: Path, **kwargs: Any) -> list[str]:
 
 
 def parse_time(tmp_path: Path, policy: Path, source: str) -> list[str]:
-    write_dag(tmp_path / "dags", "d", source)
+    write_dag_file(tmp_path / "dags", "d", source)
     dags, errors = load_dags(tmp_path / "dags")
     assert errors == {}
     return [v.message for v in evaluate(load_policy(policy), dag_info(dags[DAG_ID]))]
@@ -136,3 +139,72 @@ def test_one_gate_result_checks_itself(tmp_path: Path) -> None:
     strict = recorded(gate_result("drift", drift_share=0.5), "detect_drift")
     assert check_result_against_policy(strict, dag_id="m", tags=["monitoring"], policy=policy) == []
     assert check_result_against_policy(loose, dag_id="m", tags=["other"], policy=policy) == []
+
+
+# ----------------------------------------------------------------------------- inside the gate task, at run time
+#: A rule that narrows the PII gate's exemptions: only ``id`` may hold personal data.
+NARROWING_POLICY = """\
+version: 1
+rules:
+  - name: no-pii-exemptions
+    match: {dag_id_pattern: "policy_runtime_.*"}
+    thresholds:
+      pii-scan: {allow_columns: [id]}
+"""
+
+
+def _pii_gate_dag(write_dag: Any, tmp_path: Path) -> Any:
+    """A PII gate whose DAG exempts the ``contact`` column, which holds e-mail addresses."""
+    data = write_csv(tmp_path, {"id": [1, 2, 3], "contact": ["ann.smith@example.com", "bob@example.org", "x@example.net"]})
+    source = f"PIIScanGateOperator(task_id='pii', data={data!r}, allow_columns=['contact'], retries=2)"
+    header = "from airflow_mlsecops.operators.pii import PIIScanGateOperator"
+    return write_dag(unique_dag_id("policy_runtime"), source, header=header)
+
+
+@pytest.mark.airflow
+def test_the_gate_task_applies_the_policy_at_run_time(
+    airflow_db, home: Any, tmp_path: Path, write_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DAG was loaded with no policy configured (as when no cluster policy is installed); at run
+    time the platform policy narrows ``allow_columns``, so the e-mail column the DAG exempted fails the
+    gate. Guards the ``apply_policy`` call in ``BaseGateOperator.execute``."""
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+    from airflow_mlsecops.lifecycle.verification import verify_run
+
+    dag = _pii_gate_dag(write_dag, tmp_path)
+    _, states = run_dag_states(dag)
+    assert states == {"pii": "success"}, states  # the DAG's own exemption lets the gate pass
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(NARROWING_POLICY)
+    monkeypatch.setenv("MLSECOPS_POLICY", str(policy))
+    with_policy, states = run_dag_states(dag)
+    assert with_policy.state == "failed" and states == {"pii": "failed"}, states
+    store = MLflowEvidenceStore(home.tracking_uri)
+    report = verify_run(pipeline_run_id(store, dag.dag_id, run_id=with_policy.run_id), settings=home, store=store)
+    (result,) = [r for r in report.results.values() if r.gate == "pii-scan"]
+    assert result.verdict.value == "failed"
+    assert result.policy["allow_columns"] == []  # the policy's narrowing, as recorded by the gate
+    assert [f.id for f in result.failed_findings] and all("contact" in f.message for f in result.failed_findings)
+
+
+@pytest.mark.airflow
+def test_a_broken_policy_fails_the_gate_task_without_retry(
+    airflow_db, home: Any, tmp_path: Path, write_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A configured policy that does not parse fails the gate task at once (no retry, though the task
+    has retries) and nothing is recorded as the gate's verdict: fail closed, at run time."""
+    from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
+
+    dag = _pii_gate_dag(write_dag, tmp_path)
+    broken = tmp_path / "broken-policy.yaml"
+    broken.write_text("version: 1\nrules:\n  - name: [not, a, name]\n")
+    monkeypatch.setenv("MLSECOPS_POLICY", str(broken))
+    dag_run, states = run_dag_states(dag)
+    assert dag_run.state == "failed" and states == {"pii": "failed"}, states
+    (ti,) = dag_run.get_task_instances()
+    assert ti.try_number == 1  # AirflowFailException: not retried
+    store = MLflowEvidenceStore(home.tracking_uri)
+    experiment = store.client.get_experiment_by_name(dag.dag_id)
+    runs = [] if experiment is None else store.client.search_runs([experiment.experiment_id])
+    assert all(not store.list_evidence(r.info.run_id) for r in runs)  # the gate never ran

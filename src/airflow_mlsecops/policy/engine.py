@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from airflow_mlsecops import gate_names
+from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.policy.model import (
     APPROVAL_GATE,
     APPROVAL_KINDS,
@@ -605,6 +606,12 @@ def policy_requirements(
         for req_gate, parameter, kind, value in requirements(rule):
             if req_gate != gate:
                 continue
+            if kind == EQUAL and parameter in merged and merged[parameter][1] != value:
+                # Two rules that demand different exact values cannot both be met: neither wins silently.
+                raise ConfigurationError(
+                    f"the policy's rules for DAG {dag_id} demand different values of {gate} {parameter} "
+                    f"({merged[parameter][1]!r} and {value!r}); no gate can meet both: make the rules agree"
+                )
             merged[parameter] = (kind, value) if parameter not in merged else (kind, _stricter(kind, merged[parameter][1], value))
     return merged
 
