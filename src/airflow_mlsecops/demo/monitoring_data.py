@@ -18,7 +18,9 @@ Batches (:data:`BATCHES`), each without the label (production data has none yet)
 ``attacked``
     a normal batch in which :data:`ATTACK_SHARE` of the rows are evasion attempts and
     :data:`OUTLIER_SHARE` are gross off-distribution rows (:func:`attacked_batch`). The
-    input-anomaly gate rejects it; the drift gate passes it.
+    input-anomaly gate rejects it (the evasion rows sit on the decision boundary, the outliers lie
+    off the training distribution), and so does the drift gate: the outliers move ``income`` and
+    ``debt_ratio`` far past Evidently's threshold, which makes them severely drifted columns.
 
 The evasion is the exact minimal L-inf step for a linear model: applicants the model refuses
 (predicted class 1, default) move along ``-sign(w)`` just across the decision boundary (to
