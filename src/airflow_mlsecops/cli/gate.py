@@ -272,6 +272,9 @@ def cmd_gate_drift(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "columns": _split_list(args.columns),
         "drift_share": args.drift_share,
+        "max_missing_change": args.max_missing_change,
+        "fail_on_severe_column": args.fail_on_severe_column,
+        "random_state": args.random_state,
         "max_rows": None if args.max_rows == 0 else args.max_rows,
         "warn_only": args.warn_only,
         "allow_empty": args.allow_empty,
@@ -307,6 +310,8 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
                 detector_dir=args.detector,
                 model_uri=args.model,
                 max_flagged_share=args.max_flagged_share,
+                max_repeated_share=args.max_repeated_share,
+                near_duplicate_radius=args.near_duplicate_radius,
                 warn_only=args.warn_only,
                 allow_empty=args.allow_empty,
             )
@@ -316,6 +321,8 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
                 detector,
                 model_uri=model,
                 max_flagged_share=args.max_flagged_share,
+                max_repeated_share=args.max_repeated_share,
+                near_duplicate_radius=args.near_duplicate_radius,
                 warn_only=args.warn_only,
                 allow_empty=args.allow_empty,
             )
@@ -418,8 +425,27 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--reference", required=True)
     gp.add_argument("--current", required=True)
     gp.add_argument("--columns", help="comma-separated columns to compare (default: all shared)")
-    gp.add_argument("--drift-share", type=float, default=0.25, help="share of drifted columns that means dataset drift")
-    gp.add_argument("--max-rows", type=int, default=50_000, help="sample above this many rows (0: never sample)")
+    gp.add_argument(
+        "--drift-share", type=float, default=0.25, help="share of drifted columns that means dataset drift (default 0.25)"
+    )
+    gp.add_argument(
+        "--max-missing-change",
+        type=float,
+        default=0.05,
+        help="change in a column's share of missing values that counts as drift (default 0.05)",
+    )
+    gp.add_argument(
+        "--no-fail-on-severe-column",
+        dest="fail_on_severe_column",
+        action="store_false",
+        help="do not let one severely drifted column fail the batch on its own",
+    )
+    gp.add_argument(
+        "--max-rows", type=int, default=50_000, help="sample above this many rows, with a fresh seed per run (0: never sample)"
+    )
+    gp.add_argument(
+        "--random-state", type=_non_negative_int, help="the sampling seed a report recorded, to reproduce its comparison"
+    )
     gp.add_argument("--html", metavar="FILE", help="write Evidently's HTML report to FILE")
     gp.add_argument("--warn-only", action="store_true")
     _add_allow_empty(gp, "a current batch (never the reference)")
@@ -430,6 +456,18 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--detector", help="detector directory (default: the one stored inside the model)")
     gp.add_argument("--model", help="model directory or URI")
     gp.add_argument("--max-flagged-share", type=float, default=0.05)
+    gp.add_argument(
+        "--max-repeated-share",
+        type=float,
+        default=0.05,
+        help="share of repeated or near-duplicate inputs (a sign of probing) that fails the batch (default 0.05)",
+    )
+    gp.add_argument(
+        "--near-duplicate-radius",
+        type=float,
+        default=0.05,
+        help="two inputs closer than this many training standard deviations count as repeats (default 0.05)",
+    )
     gp.add_argument("--warn-only", action="store_true")
     _add_allow_empty(gp)
     _add_gate_output(gp)
