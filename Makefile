@@ -63,8 +63,15 @@ MUTATION_DIR ?= /tmp/mlsecops-mutation
 mutation: $(STAMP)
 	MUTATION_DIR=$(MUTATION_DIR) nice -n 19 $(BIN)/python tests/mutation/run_mutation.py $(if $(MODULES),$(MODULES),--all)
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+# The PII row's peer, presidio-analyzer (pattern recognisers, no spaCy model), in a folder of its own: its
+# dependencies (spaCy and ~60 more) stay out of the project's venv; the benchmark appends it to sys.path.
+BENCH_PRESIDIO ?= .bench-presidio
+$(BENCH_PRESIDIO)/.installed: | $(BIN)/python
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --target $(BENCH_PRESIDIO) 'presidio-analyzer>=2.2'
+	@touch $@
+
+bench: $(STAMP) $(BENCH_PRESIDIO)/.installed
+	MLSECOPS_BENCH_PRESIDIO_SITE=$(abspath $(BENCH_PRESIDIO)) $(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf .mlsecops build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .mlsecops .bench-presidio build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
