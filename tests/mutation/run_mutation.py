@@ -38,8 +38,10 @@ CRITICAL_MODULES: dict[str, list[str]] = {
     "lifecycle/approval.py": ["tests/lifecycle/test_critical_claims.py"],
     "evidence/dsse.py": ["tests/evidence/test_dsse.py", "tests/evidence/test_trust.py", "tests/evidence/test_properties.py"],
     "evidence/digest.py": ["tests/evidence/test_digest.py", "tests/evidence/test_special_files.py"],
-    "evidence/ledger.py": ["tests/evidence/test_ledger.py"],
-    "evidence/keys.py": ["tests/evidence/test_keys.py"],
+    "evidence/ledger.py": ["tests/evidence/test_ledger.py", "tests/evidence/test_checkpoint.py"],
+    "evidence/checkpoint.py": ["tests/evidence/test_checkpoint.py"],
+    "evidence/keys.py": ["tests/evidence/test_keys.py", "tests/evidence/test_trust.py"],
+    "evidence/trust.py": ["tests/evidence/test_trust.py"],
     "policy/engine.py": ["tests/policy/test_engine.py", "tests/policy/test_properties.py"],
     "policy/runtime.py": ["tests/policy/test_runtime.py", "tests/policy/test_enforcement.py"],
 }
