@@ -570,3 +570,56 @@ def test_postgres_workers_can_run_with_only_select_and_insert(postgres_url: str)
             conn.execute(sa.text(f'REVOKE ALL ON SCHEMA "{schema}" FROM "{role}"'))
             conn.execute(sa.text(f'DROP ROLE "{role}"'))
         owner.dispose()
+
+
+# --- verify_chain's walk: where it starts (mutation testing found these unguarded) -----------------------
+
+
+def test_the_first_row_must_link_to_the_genesis(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    """A ledger rebuilt so that its first row links to something other than the genesis (e.g. the
+    tail of another ledger renumbered, every hash recomputed) is refused at row 1."""
+    entries = _fill(ledger, signer)
+    _drop_triggers(ledger)
+    _execute(ledger, f"DELETE FROM {TABLE_NAME}")
+    prev = "f" * 64
+    for entry in entries:
+        forged = _forge(entry, prev_hash=prev)
+        _insert(ledger, forged)
+        prev = forged.entry_hash
+    with pytest.raises(LedgerIntegrityError, match=r"ledger row seq=1 does not link to the row before it"):
+        ledger.verify_chain()
+
+
+def test_a_walk_from_a_row_after_the_anchor_still_starts_at_the_anchor(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    """``from_seq`` later than the anchor does not skip the anchor: the walk starts at the anchor row
+    and checks its hash (a rewritten anchor row is caught even when the caller's rows come later)."""
+    entries = _fill(ledger, signer)
+    anchor = ChainAnchor(seq=2, entry_hash="0" * 63 + "1")
+    with pytest.raises(CheckpointMismatch, match=r"ledger row seq=2 hashes to .* the anchor records 0000000000000000"):
+        ledger.verify_chain(anchor=anchor, from_seq=4)
+    report = ledger.verify_chain(anchor=ChainAnchor(seq=2, entry_hash=entries[1].entry_hash), from_seq=4)
+    assert (report.start_seq, report.rows_walked, report.entries) == (2, len(entries) - 1, len(entries))
+
+
+def test_a_walk_from_beyond_the_head_says_the_row_is_missing(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    entries = _fill(ledger, signer)
+    with pytest.raises(
+        LedgerIntegrityError, match=rf"ledger row seq={len(entries) + 1} is missing \(the ledger ends before it\)"
+    ):
+        ledger.verify_chain(from_seq=len(entries) + 1)
+    report = ledger.verify_chain(from_seq=2)
+    assert (report.start_seq, report.rows_walked, report.entries) == (2, len(entries) - 1, len(entries))
+
+
+def test_a_walk_from_an_anchor_reads_only_the_rows_from_the_anchor_on(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    entries = _fill(ledger, signer)
+    report = ledger.verify_chain(anchor=ChainAnchor(seq=len(entries), entry_hash=entries[-1].entry_hash))
+    assert (report.start_seq, report.rows_walked, report.head_hash) == (len(entries), 1, entries[-1].entry_hash)
+    whole = ledger.verify_chain()
+    assert (whole.start_seq, whole.rows_walked, whole.head_hash) == (1, len(entries), entries[-1].entry_hash)
+
+
+def test_a_walk_from_the_second_row_of_a_one_row_ledger_says_it_is_missing(ledger: EvidenceLedger, signer: SigningKey) -> None:
+    _fill(ledger, signer, 1)
+    with pytest.raises(LedgerIntegrityError, match=r"ledger row seq=2 is missing \(the ledger ends before it\)"):
+        ledger.verify_chain(from_seq=2)
