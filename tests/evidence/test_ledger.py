@@ -11,6 +11,7 @@ import itertools
 import json
 import multiprocessing
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,15 @@ def test_append_builds_a_valid_chain(ledger: EvidenceLedger, signer: SigningKey)
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         assert entry.entry_hash == hashlib.sha256(canonical).hexdigest()
     assert ledger.verify_chain() == ChainReport(entries=ROWS, head_hash=stored[-1].entry_hash)
+    # What each row says of its origin is what the writer gave, and its time is UTC ("Z"), which the
+    # trust windows of keys compare against (a naive or local time would shift every window).
+    assert [(e.dag_id, e.run_id, e.task_id, e.gate) for e in stored] == [
+        ("train_model", "manual__1", f"task-{i}", "data-validation") for i in range(1, ROWS + 1)
+    ]
+    for entry in stored:
+        assert entry.created_at.endswith("Z") and "+" not in entry.created_at
+        written = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
+        assert written.utcoffset() == timedelta(0) and abs(datetime.now(timezone.utc) - written) < timedelta(minutes=5)
 
 
 def test_stored_envelopes_are_byte_identical_and_still_verify(ledger: EvidenceLedger, signer: SigningKey) -> None:
