@@ -1,5 +1,6 @@
 """Evidence signing with an AWS KMS key (``awskms:///alias/...``) over loopback, against a moto_server
-this group starts on a free port and stops; peer: a local PEM ECDSA P-256 key signing the same
+with AWS's ``Sign`` semantics (``tests/kms_server.py``) this group starts on a free port and stops;
+peer: a local PEM ECDSA P-256 key signing the same
 ~2 KiB statement (so the envelope goes to KMS as ``MessageType=RAW``).
 
 Every KMS signature is one HTTPS-less loopback round trip plus the signer's local verification;
@@ -11,50 +12,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 from benchmarks._common import TMP_ENV, Row, Target, calibrate, error_row, interleaved, looped, median, paired_ratio
+from tests.kms_server import start_kms_server
 
 GROUP = "kms"
 ROW = "evidence signing with a KMS key over loopback (moto_server)"
 FLOOR_OPS = 20.0  # a gate signs a handful of envelopes: 20/s is far more than it needs
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """moto_server on a free loopback port; raises RuntimeError if it does not answer within 60 s."""
-    moto = Path(sys.executable).with_name("moto_server")
-    if not moto.exists():
-        raise RuntimeError(f"{moto} is not installed")
-    port = _free_port()
-    log = open(log_path, "wb")  # noqa: SIM115 - the child holds it; closed with the process
-    process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    log.close()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return process, endpoint
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
-    _stop(process)
-    raise RuntimeError(f"moto_server did not start on port {port}: see {log_path}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -71,7 +39,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def run(quick: bool) -> list[Row]:
     tmp = Path(os.environ.get(TMP_ENV, "/tmp"))
     try:
-        process, endpoint = _start_moto(tmp / "kms-moto_server.log")
+        process, endpoint = start_kms_server(faithful=True, log_path=tmp / "kms-moto_server.log")
     except (OSError, RuntimeError) as exc:
         return [error_row(GROUP, ROW, f"moto_server could not start: {exc}")]
     try:

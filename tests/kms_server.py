@@ -73,9 +73,10 @@ def _patch_moto() -> None:
     utils.ECDSAPrivateKey.sign = ecdsa_sign  # type: ignore[method-assign]
 
 
-def start_kms_server(*, faithful: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_kms_server(*, faithful: bool, log_path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """A moto_server of the caller alone on a free loopback port: AWS's ``Sign`` semantics
-    (``faithful``, this module) or stock moto. The caller stops it."""
+    (``faithful``, this module) or stock moto; its output to ``log_path`` (default: discarded).
+    The caller stops it (it leads its own process group). Raises RuntimeError if it does not answer."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -83,13 +84,16 @@ def start_kms_server(*, faithful: bool) -> tuple[subprocess.Popen[bytes], str]:
         command = [sys.executable, "-m", "tests.kms_server", "-H", "127.0.0.1", "-p", str(port)]
     else:
         command = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+    log = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115 - the child holds it
     process = subprocess.Popen(
         command,
         cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT if log_path is not None else subprocess.DEVNULL,
         start_new_session=True,
     )
+    if log_path is not None:
+        log.close()  # type: ignore[union-attr]
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
