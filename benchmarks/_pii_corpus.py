@@ -131,7 +131,8 @@ class TableEvasion:
     confidence: str = "high"
 
 
-def _luhn_complete(body: str) -> str:
+def luhn_complete(body: str) -> str:
+    """``body`` plus its Luhn check digit (a card number that passes the checksum)."""
     total = 0
     for index, char in enumerate(reversed(body)):
         value = int(char) * (2 if index % 2 == 0 else 1)
@@ -141,7 +142,7 @@ def _luhn_complete(body: str) -> str:
 
 def _not_luhn(body: str) -> str:
     """``body`` plus a check digit that fails Luhn."""
-    valid = _luhn_complete(body)
+    valid = luhn_complete(body)
     return valid[:-1] + str((int(valid[-1]) + 1) % 10)
 
 
@@ -150,7 +151,7 @@ def _cards_among_non_luhn(as_int: bool) -> Any:
     import pandas as pd
 
     rng = np.random.default_rng(11)
-    real = [_luhn_complete("4" + "".join(map(str, rng.integers(0, 10, 14)))) for _ in range(8)]
+    real = [luhn_complete("4" + "".join(map(str, rng.integers(0, 10, 14)))) for _ in range(8)]
     fillers = [_not_luhn("4" + "".join(map(str, rng.integers(0, 10, 14)))) for _ in range(92)]
     values = fillers[:46] + real + fillers[46:]
     return pd.DataFrame({"ref": [int(v) for v in values] if as_int else values, "amount": rng.integers(1, 500, 100)})
@@ -241,7 +242,7 @@ def _luhn_ids(rows: int) -> list[str]:
     for i in range(rows):
         prefix, length = (("35", 15), ("86", 15), ("1", 16), ("7", 14), ("9", 16), ("0", 13))[i % 6]
         body = prefix + "".join(map(str, rng.integers(0, 10, length - len(prefix) - 1)))
-        out.append(_luhn_complete(body))
+        out.append(luhn_complete(body))
     return out
 
 
@@ -251,7 +252,7 @@ def _hex_ids(rows: int) -> list[str]:
 
     rng = np.random.default_rng(29)
     ids = [f"{int(v):016x}" for v in rng.integers(2**60, 2**63, rows)]
-    ids[7] = _luhn_complete("4" + "".join(map(str, rng.integers(0, 10, 14))))  # all digits, like ~1 in 2,000 hex ids
+    ids[7] = luhn_complete("4" + "".join(map(str, rng.integers(0, 10, 14))))  # all digits, like ~1 in 2,000 hex ids
     ids[19] = _not_luhn("5" + "".join(map(str, rng.integers(0, 10, 14))))
     return ids
 

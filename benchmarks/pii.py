@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks._common import Row, alternate, median, paired_ratio, tmp_root
+from benchmarks._pii_corpus import luhn_complete
 
 GROUP = "pii"
 UNIT = "k rows/s"
@@ -70,14 +71,6 @@ _WORDS = (
 )  # fmt: skip
 
 
-def _luhn_complete(body: str) -> str:
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        value = int(char) * (2 if index % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return body + str((10 - total % 10) % 10)
-
-
 def _iban_de(bban: str) -> str:
     rearranged = bban + "DE00"
     check = 98 - int("".join(str(int(char, 36)) for char in rearranged)) % 97
@@ -93,7 +86,7 @@ def _pii_value(kind: int, rng: Any) -> str:
     if kind == 2:
         return f"{100 + n % 565:03d}-{1 + n % 99:02d}-{1 + n % 9999:04d}"
     if kind == 3:
-        card = _luhn_complete("4" + f"{n:09d}" + f"{n % 10**5:05d}")
+        card = luhn_complete("4" + f"{n:09d}" + f"{n % 10**5:05d}")
         return " ".join(card[i : i + 4] for i in range(0, 16, 4))
     if kind == 4:
         iban = _iban_de(f"{n % 10**8:08d}{n:010d}")

@@ -157,22 +157,22 @@ def test_sampling_is_random_and_reproducible(tmp_path: Path) -> None:
 
 
 def test_cards_mixed_with_random_numbers_are_reported_with_high_confidence_beyond_chance() -> None:
-    from benchmarks._pii_corpus import _luhn_complete
+    from benchmarks._pii_corpus import luhn_complete
 
     ids = [str(4 * 10**15 + 7919 * i) for i in range(70)]
-    cards = [_luhn_complete(f"4{i:014d}") for i in range(30)]
+    cards = [luhn_complete(f"4{i:014d}") for i in range(30)]
     (column,) = scan_frame(pd.DataFrame({"ref": ids + cards}), types=["credit_card"])
     assert column.hits["credit_card"].count >= 30 and not column.low_hits and not column.notes
 
 
 def test_all_digit_members_of_a_hex_id_column_are_identifiers_unless_beyond_chance() -> None:
-    from benchmarks._pii_corpus import _luhn_complete
+    from benchmarks._pii_corpus import luhn_complete
 
     hex_ids = [f"{0x3F9A0C0000000000 + 7919 * i:016x}" for i in range(200)]
-    one_by_chance = [*hex_ids, _luhn_complete("4" + "3" * 14)]
+    one_by_chance = [*hex_ids, luhn_complete("4" + "3" * 14)]
     (column,) = scan_frame(pd.DataFrame({"ref": one_by_chance}), types=["credit_card"])
     assert not column.has_pii and column.notes[0].startswith("identifier column: 200 alphanumeric identifiers")
-    many = [*hex_ids, *(_luhn_complete(f"4{i:014d}") for i in range(12))]  # 12 valid of 12: not chance
+    many = [*hex_ids, *(luhn_complete(f"4{i:014d}") for i in range(12))]  # 12 valid of 12: not chance
     (column,) = scan_frame(pd.DataFrame({"ref": many}), types=["credit_card"])
     assert column.hits["credit_card"].count == 12
 
