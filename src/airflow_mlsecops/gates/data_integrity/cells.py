@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlsecops.gates.data_integrity.results import _Check, _judged, _pct, _rows_text
+from airflow_mlsecops.gates.data_integrity.results import _by_column, _Check, _column_rows_location, _judged, _pct
 from airflow_mlsecops.gates.data_integrity.schema import _Frames, _kind, _numeric, _unrepresentable
 
 if TYPE_CHECKING:
@@ -85,18 +85,15 @@ def _non_finite(frames: _Frames) -> _Check:
         f"{len(rows)} of {len(batch)} rows ({_pct(share)}) hold an infinite number or one too large for float32 "
         f"(limit {_pct(th.max_non_finite_share)})"
     )
-    if per_column:
-        message += ": " + ", ".join(
-            f"{name} {info['rows']}" for name, info in sorted(per_column.items(), key=lambda kv: -kv[1]["rows"])[:6]
-        )
-    worst = max(per_column, key=lambda name: per_column[name]["rows"]) if per_column else None
+    columns_text, worst = _by_column({name: info["rows"] for name, info in per_column.items()})
+    message += columns_text
     return _judged(
         "integrity.non_finite",
         violated=violated,
         message=message,
         value=share,
         threshold=th.max_non_finite_share,
-        location=(f"column {worst}, " if worst else "") + (_rows_text(rows) or "") or None,
+        location=_column_rows_location(worst, rows),
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"non_finite_share": share},
@@ -128,13 +125,10 @@ def _formula_injection(frames: _Frames) -> _Check:
         f"(starts with =, @, a tab or carriage return, or + / - before something other than a number; "
         f"limit {_pct(th.max_formula_share)})"
     )
-    if per_column:
-        message += ": " + ", ".join(
-            f"{name} {info['rows']}" for name, info in sorted(per_column.items(), key=lambda kv: -kv[1]["rows"])[:6]
-        )
+    columns_text, worst = _by_column({name: info["rows"] for name, info in per_column.items()})
+    message += columns_text
     if headers:
         message += f"; header cell(s) that are formulas: {', '.join(repr(h[:40]) for h in headers[:6])}"
-    worst = max(per_column, key=lambda name: per_column[name]["rows"]) if per_column else None
     header_location = f"header {headers[0][:40]!r}" if headers else None
     return _judged(
         "integrity.formula_injection",
@@ -142,7 +136,7 @@ def _formula_injection(frames: _Frames) -> _Check:
         message=message,
         value=share,
         threshold=th.max_formula_share,
-        location=(f"column {worst}, " if worst else "") + (_rows_text(rows) or "") or header_location,
+        location=_column_rows_location(worst, rows) or header_location,
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"formula_share": share, "formula_headers": float(len(headers))},

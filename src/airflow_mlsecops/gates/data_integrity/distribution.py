@@ -19,7 +19,14 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlsecops.gates.data_integrity.results import _Check, _judged, _pct, _rows_text, _skipped
+from airflow_mlsecops.gates.data_integrity.results import (
+    _by_column,
+    _Check,
+    _column_rows_location,
+    _judged,
+    _pct,
+    _skipped,
+)
 from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _model_values, _numeric, _unrepresentable
 
 if TYPE_CHECKING:
@@ -94,22 +101,21 @@ def _out_of_range(frames: _Frames) -> _Check:
     rows = np.flatnonzero(any_out)
     share = len(rows) / len(frames.batch)
     counted = {name: info["rows_out"] for name, info in per_feature.items() if info.get("rows_out")}
-    worst = max(counted, key=lambda name: counted[name]) if counted else None
+    counted_text, worst = _by_column(counted)
     violated = share > th.max_out_of_range_share
     message = (
         f"{len(rows)} of {len(frames.batch)} rows ({_pct(share)}) hold a value outside the reference's range "
         f"(widened by {th.range_tolerance:g} of it), an unseen category or an unexpected missing value "
         f"(limit {_pct(th.max_out_of_range_share)})"
     )
-    if counted:
-        message += ": " + ", ".join(f"{name} {count}" for name, count in sorted(counted.items(), key=lambda kv: -kv[1])[:6])
+    message += counted_text
     return _judged(
         "integrity.out_of_range",
         violated=violated,
         message=message,
         value=share,
         threshold=th.max_out_of_range_share,
-        location=(f"column {worst}, " if worst else "") + (_rows_text(rows) or "") or None,
+        location=_column_rows_location(worst, rows),
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"out_of_range_share": share},

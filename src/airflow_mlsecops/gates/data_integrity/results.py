@@ -7,7 +7,7 @@ with ``passed=False`` and a message starting ``skipped:`` when it cannot run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -119,3 +119,17 @@ def _rows_text(rows: Sequence[int] | np.ndarray, limit: int = 8) -> str | None:
     shown = ", ".join(str(int(r)) for r in rows[:limit])
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
     return f"rows {shown}{more}"
+
+
+def _by_column(rows_per_column: Mapping[str, int]) -> tuple[str, str | None]:
+    """``(": income 12, age 3", "income")``: the six columns with the most suspect rows, most first,
+    as a message suffix, and the column with the most (``("", None)`` when there is none)."""
+    ranked = sorted(rows_per_column.items(), key=lambda kv: -kv[1])
+    if not ranked:
+        return "", None
+    return ": " + ", ".join(f"{name} {count}" for name, count in ranked[:6]), ranked[0][0]
+
+
+def _column_rows_location(column: str | None, rows: Sequence[int] | np.ndarray) -> str | None:
+    """``column income, rows 3, 17 and 40 more``: where a finding points (``None`` if nowhere)."""
+    return (f"column {column}, " if column else "") + (_rows_text(rows) or "") or None
