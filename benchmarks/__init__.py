@@ -9,7 +9,7 @@ directory that is deleted at the end. Results are printed as one table and writt
 ``benchmarks/results/latest.json`` (git-ignored).
 
 Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``kms``, ``recording``,
-``validation``, ``drift``, ``pii``, ``integrity``, ``modelscan``, ``modelsign``, ``airflow`` (a real local Airflow
+``validation``, ``drift``, ``pii``, ``integrity``, ``modelscan``, ``codescan``, ``modelsign``, ``airflow`` (a real local Airflow
 against ``airflow standalone``).
 """
 
@@ -26,6 +26,7 @@ GROUPS = (
     "pii",
     "integrity",
     "modelscan",
+    "codescan",
     "modelsign",
     "airflow",
 )

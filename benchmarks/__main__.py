@@ -37,12 +37,13 @@ MODULES = {
     "pii": "pii",
     "integrity": "integrity",
     "modelscan": "modelscan",
+    "codescan": "code_scan",
     "modelsign": "modelsign",
     "airflow": "airflow",
 }
 GROUP_TIMEOUT_S = 280
 # Groups that start servers: a real Airflow takes a minute or more per start.
-GROUP_TIMEOUTS_S = {"airflow": 600, "drift": 600, "pii": 600}
+GROUP_TIMEOUTS_S = {"airflow": 600, "drift": 600, "pii": 600, "codescan": 900}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

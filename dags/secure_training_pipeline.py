@@ -1,19 +1,24 @@
 """Secure training pipeline: every stage passes a security gate and leaves signed evidence in MLflow.
 
     ingest -> validate_data -> check_integrity -> scan_pii -> sign_training_data
-      -> verify_training_data -> train_model -> scan_model -> check_robustness -> build_sbom
+      -> verify_training_data -> train_model (after scan_code) -> check_training_environment -> scan_model
+      -> check_robustness -> build_sbom
       -> sign_model -> attest_model -> register_model -> approve_model -> promote_model
 
 * data: Great Expectations suite (``suites/training_data.json``), integrity and poisoning checks
   against the shipped trusted reference (``data/credit_reference.csv``), a PII scan, then a signed
   SLSA provenance of the batch that is verified again right before training;
+* code: before training, ``scan_code`` runs bandit and a secret scan on this DAG folder and the
+  training module (:mod:`airflow_mlsecops.demo.example_data`); an issue of medium or high severity,
+  a hard-coded credential or a ``# nosec`` without a reason stops the run;
 * model: trained on exactly the verified bytes (read once, checked against the digest the
   provenance gate verified, parsed from that copy) and logged to the pipeline's MLflow run with its
   input-anomaly detector and the digest of its training data (``training_data_sha256``, recorded
   again by the registration; promotion requires every required data gate to have judged it);
-  scanned for unsafe serialisation, evaluated under adversarial perturbation, described by a
-  CycloneDX ML-BOM, signed in the OpenSSF model-signing format and attested, then registered as
-  ``credit-risk``;
+  its training environment checked (the packages installed in the training worker: vulnerable ones,
+  and versions the model declares differently or not at all), scanned for unsafe serialisation,
+  evaluated under adversarial perturbation, described by a CycloneDX ML-BOM, signed in the OpenSSF
+  model-signing format and attested, then registered as ``credit-risk``;
 * author: the person who triggered the DAG run (the ``author`` param only for a run nobody
   triggered, e.g. a scheduled one; neither fails ``train_model``). It is the ``mlflow.user`` of the
   pipeline's MLflow run and the model author of the approval, never the worker's OS user;
@@ -45,8 +50,10 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+import airflow_mlsecops
 from airflow_mlsecops.demo.accounts import REVIEWERS
 from airflow_mlsecops.operators import (
+    CodeScanGateOperator,
     DataIntegrityGateOperator,
     DataValidationGateOperator,
     ModelApprovalGateOperator,
@@ -59,11 +66,14 @@ from airflow_mlsecops.operators import (
     RegisterModelOperator,
     RobustnessGateOperator,
     SBOMGateOperator,
+    TrainingEnvironmentGateOperator,
 )
 
 HERE = Path(__file__).parent
 SUITE = HERE / "suites" / "training_data.json"
 REFERENCE = HERE / "data" / "credit_reference.csv"
+#: The code that trains the model, scanned before it runs (with this DAG folder).
+TRAINING_MODULE = Path(airflow_mlsecops.__file__).parent / "demo" / "example_data.py"
 MODEL_NAME = "credit-risk"
 MODEL_URI = "{{ ti.xcom_pull(task_ids='train_model')['model_uri'] }}"
 DAG_ID = "secure_training_pipeline"
@@ -224,7 +234,17 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
             task_id="verify_training_data", artifacts=[data], attestation=sign_data.output["attestation"]
         )
         trained = train_model(data, verify_data.output)
+        scan_code = CodeScanGateOperator(task_id="scan_code", paths=[str(HERE), str(TRAINING_MODULE)])
+        scan_code >> trained
 
+        # Runs in the training worker's own environment (same image and queue as train_model): it
+        # lists what importlib.metadata sees there and compares it with the model's requirements.
+        environment = TrainingEnvironmentGateOperator(
+            task_id="check_training_environment",
+            model=MODEL_URI,
+            osv_db="{{ params.osv_db or '' }}",  # unset renders "", not "None"
+            require_vulnerability_check=False,  # the offline demo: "not performed" is recorded as warned
+        )
         scan = ModelScanGateOperator(task_id="scan_model", path=MODEL_URI)
         robustness = RobustnessGateOperator(
             task_id="check_robustness",
@@ -258,6 +278,7 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
             required_approvals=1,
             model_author="{{ ti.xcom_pull(task_ids='train_model')['author'] }}",
             title="Promote credit-risk to champion?",
+            compare_alias="champion",  # the request compares the model with the current champion
             response_timeout=approval_timeout,
         )
         promote = PromoteModelOperator(
@@ -274,13 +295,18 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
                 "model-scan",
                 "robustness",
                 "sbom",
+                "training-environment",
                 "model-signing",
                 "model-provenance",
             ),
+            # Offline without an OSV database the SBOM and training-environment gates record warned
+            # (vulnerability check not performed): accept that here; the platform policy must accept it
+            # too (accept_warned). A production DAG drops this line.
+            accept_warned=("sbom", "training-environment"),
         )
 
         validate >> integrity >> pii >> sign_data
-        trained >> scan >> robustness >> sbom >> sign_model >> attest_model >> register >> approve >> promote
+        trained >> environment >> scan >> robustness >> sbom >> sign_model >> attest_model >> register >> approve >> promote
     return dag
 
 

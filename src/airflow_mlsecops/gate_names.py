@@ -26,6 +26,8 @@ PROVENANCE_VERIFICATION: Final = "provenance-verification"
 MODEL_SCAN: Final = "model-scan"
 ROBUSTNESS: Final = "robustness"
 SBOM: Final = "sbom"
+#: The packages installed where the model was trained, against what the model declares, and OSV.
+TRAINING_ENVIRONMENT: Final = "training-environment"
 MODEL_SIGNING: Final = "model-signing"
 MODEL_PROVENANCE: Final = "model-provenance"
 MODEL_SIGNATURE_VERIFICATION: Final = "model-signature-verification"
@@ -46,19 +48,24 @@ ALIAS_GUARD: Final = "alias-guard"
 DRIFT: Final = "drift"
 INPUT_ANOMALY: Final = "input-anomaly"
 
+# Code gates: the code that builds the model
+CODE_SCAN: Final = "code-scan"
+
 #: Gates a policy may name, by group.
 MODEL_GATES: Final[tuple[str, ...]] = (
     MODEL_SCAN,
     ROBUSTNESS,
     SBOM,
+    TRAINING_ENVIRONMENT,
     MODEL_SIGNING,
     MODEL_PROVENANCE,
     MODEL_SIGNATURE_VERIFICATION,
 )
 DATA_GATES: Final[tuple[str, ...]] = (DATA_VALIDATION, DATA_INTEGRITY, PII_SCAN, DATASET_PROVENANCE, PROVENANCE_VERIFICATION)
 MONITORING_GATES: Final[tuple[str, ...]] = (DRIFT, INPUT_ANOMALY)
+CODE_GATES: Final[tuple[str, ...]] = (CODE_SCAN,)
 #: Every gate name a policy may require.
-POLICY_GATES: Final[tuple[str, ...]] = (*MODEL_GATES, *DATA_GATES, MODEL_APPROVAL, *MONITORING_GATES)
+POLICY_GATES: Final[tuple[str, ...]] = (*MODEL_GATES, *DATA_GATES, MODEL_APPROVAL, *MONITORING_GATES, *CODE_GATES)
 
 #: Gates whose evidence names trusted public keys (a policy's ``trusted_keys`` applies to them).
 KEY_GATES: Final[tuple[str, ...]] = (PROVENANCE_VERIFICATION, MODEL_SIGNATURE_VERIFICATION)

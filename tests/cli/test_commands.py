@@ -260,9 +260,27 @@ def test_an_empty_batch_exits_2_even_with_warn_only(capsys, home: Settings, tmp_
 def test_allow_empty_accepts_an_empty_batch(capsys, home: Settings, tmp_path: Path, suite_file: str, gate: str) -> None:
     code, out, _ = run_cli(capsys, "gate", gate, *_empty_batch_args(gate, tmp_path, suite_file), "--allow-empty", "--json")
     payload = json.loads(out)
-    assert code == 0 and payload["verdict"] == "passed", payload["summary"]
+    # Accepted (exit 0), but nothing was checked: warned (incomplete), never passed.
+    assert code == 0 and payload["verdict"] == "warned", payload["summary"]
     gate_name = "pii-scan" if gate == "pii" else gate
+    assert payload["warned_reason"] == "incomplete" and payload["not_performed"] == [f"{gate_name}.empty-batch"]
     assert [f["id"] for f in payload["findings"] if f["id"].endswith(".empty-batch")] == [f"{gate_name}.empty-batch"]
+
+
+def test_a_check_not_performed_prints_warned_exits_0_and_verifies_as_warned(capsys, home: Settings, tmp_path: Path) -> None:
+    """data-integrity without a label column: the label checks did not run. Exit 0, but WARNED, naming them."""
+    data, reference = write_csv(tmp_path, list(range(60)), "d.csv"), write_csv(tmp_path, list(range(60)), "r.csv")
+    code, out, _ = run_cli(capsys, "gate", "data-integrity", "--data", data, "--reference", reference, "--record")
+    assert code == 0, out
+    first = out.splitlines()[0]
+    assert first.startswith("data-integrity: WARNED (incomplete) - ") and "INCOMPLETE, not performed:" in first
+    assert "  not performed: integrity.label_shift, integrity.class_set, integrity.label_flips" in out
+    assert "[low] integrity.label_shift: skipped: no label column was given (label_column)" in out
+    assert "PASSED" not in out
+    run_id = out.split("evidence: MLflow run ", 1)[1].split()[0]
+    code, out, _ = run_cli(capsys, "verify", "--mlflow-run-id", run_id)
+    assert code == 0, out  # the evidence verifies; what it says is warned, incomplete
+    assert "[data-integrity: warned (incomplete, not performed: integrity.label_shift, " in out
 
 
 @pytest.mark.parametrize("gate", ["data-integrity", "drift"])

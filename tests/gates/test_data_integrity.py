@@ -258,11 +258,13 @@ def test_warn_only_reports_a_rejection_as_warned(reference: str, batch: pd.DataF
 
 def test_label_checks_without_a_label_column_are_visible_as_skipped(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:
     outcome = _check(batch, reference, tmp_path, label_column=None)
-    assert outcome.result.verdict is Verdict.PASSED
+    # Nothing failed, but the label checks did not run: warned (incomplete), never passed.
+    assert outcome.result.verdict is Verdict.WARNED and outcome.result.incomplete
+    assert outcome.result.not_performed == ("integrity.label_shift", "integrity.class_set", "integrity.label_flips")
     findings = _findings(outcome)
     assert set(findings) == set(CHECK_IDS)
     for check in ("integrity.label_shift", "integrity.class_set", "integrity.label_flips"):
-        assert findings[check].severity is Severity.INFO and not findings[check].passed
+        assert findings[check].severity is Severity.LOW and not findings[check].passed
         assert findings[check].message == "skipped: no label column was given (label_column)"
         assert outcome.result.details["checks"][check]["status"] == "skipped"
     assert "skipped: label_shift, class_set, label_flips" in outcome.result.summary
@@ -275,15 +277,16 @@ def test_label_flip_check_needs_two_learnable_classes(tmp_path: Path) -> None:
     ref.loc[:9, LABEL] = 1  # 10 rows of class 1: below label_flip_min_class_rows
     outcome = _check(ref, _write(ref, tmp_path, "ref.csv"), tmp_path)
     finding = _findings(outcome)["integrity.label_flips"]
-    assert finding.severity is Severity.INFO and finding.message.startswith("skipped: the reference needs two classes")
-    assert outcome.result.verdict is Verdict.PASSED
+    assert finding.severity is Severity.LOW and finding.message.startswith("skipped: the reference needs two classes")
+    assert outcome.result.verdict is Verdict.WARNED and outcome.result.not_performed == ("integrity.label_flips",)
 
 
 def test_label_column_missing_from_the_batch_fails_the_schema(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:
     outcome = _check(batch.drop(columns=[LABEL]), reference, tmp_path)
-    assert outcome.result.verdict is Verdict.FAILED
+    assert outcome.result.verdict is Verdict.FAILED  # a skipped check never hides a rejection
     assert "integrity.schema" in _failed(outcome)
     assert _findings(outcome)["integrity.label_flips"].message == f"skipped: the label column {LABEL!r} is missing from the batch"
+    assert "integrity.label_flips" in outcome.result.not_performed and not outcome.result.incomplete
 
 
 def test_label_column_in_neither_file_is_an_error(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:
@@ -447,10 +450,11 @@ def test_an_empty_batch_is_never_a_pass(reference: str, tmp_path: Path, kind: st
 def test_allow_empty_accepts_an_empty_batch_visibly(reference: str, tmp_path: Path, kind: str) -> None:
     outcome = check_integrity(_empty(tmp_path, kind), reference, label_column=LABEL, allow_empty=True)
     result = outcome.result
-    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.verdict is Verdict.WARNED and result.incomplete, result.summary  # nothing was checked: never passed
+    assert result.not_performed == ("data-integrity.empty-batch",)
     assert result.policy["allow_empty"] is True
     findings = _findings(outcome)
-    assert findings["data-integrity.empty-batch"].passed
+    assert not findings["data-integrity.empty-batch"].passed
     assert all(findings[check].message.startswith("skipped:") for check in CHECK_IDS)
     assert result.summary.startswith("empty batch accepted (allow_empty=True)") and result.metrics["rows"] == 0
     assert json.loads(outcome.files[REPORT_FILE])["batch"]["rows"] == 0

@@ -312,9 +312,10 @@ def test_an_empty_batch_is_never_a_pass(model_dir: Path, tmp_path: Path, kind: s
 def test_allow_empty_accepts_an_empty_batch_visibly(model_dir: Path, tmp_path: Path, kind: str) -> None:
     outcome = score_batch(_empty(tmp_path, kind), None, model_uri=str(model_dir), allow_empty=True)
     result = outcome.result
-    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.verdict is Verdict.WARNED and result.incomplete, result.summary  # nothing scored: never passed
+    assert result.not_performed == ("input-anomaly.empty-batch",)
     assert result.policy["allow_empty"] is True
-    assert [(f.id, f.passed) for f in result.findings] == [("input-anomaly.empty-batch", True)]
+    assert [(f.id, f.passed) for f in result.findings] == [("input-anomaly.empty-batch", False)]
     assert result.summary.startswith("empty batch accepted (allow_empty=True)")
     assert result.metrics["rows"] == 0 and len(result.subjects) == 3  # the detector and the model are still named
     assert json.loads(outcome.files[REPORT_FILE])["rows"] == 0

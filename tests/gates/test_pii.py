@@ -276,7 +276,11 @@ def test_max_rows_scans_a_visible_random_sample(tmp_path: Path) -> None:
     hitting = next(seed for seed in range(100) if 80 in sample_rows(100, 50, seed))
     outcome = scan_pii(data, max_rows=50, sample_seed=missing)
     result = outcome.result
-    assert result.verdict is Verdict.PASSED
+    # No PII in the sample, but 50 rows were never looked at: warned (incomplete), never passed.
+    assert result.verdict is Verdict.WARNED and result.incomplete
+    assert result.not_performed == ("pii-scan.rows-not-scanned",)
+    (unscanned,) = [f for f in result.findings if f.id == "pii-scan.rows-not-scanned"]
+    assert not unscanned.passed and unscanned.severity.value == "low" and "50 of 100 rows were not scanned" in unscanned.message
     assert result.metrics["rows_scanned"] == 50 and result.metrics["rows_total"] == 100 and result.metrics["sampled"] == 1
     assert result.details["sampled"] is True and result.details["max_rows"] == 50
     assert result.details["sample_seed"] == missing
@@ -562,9 +566,9 @@ def test_a_loaded_empty_table_is_never_a_pass(tmp_path: Path) -> None:
 def test_allow_empty_accepts_an_empty_file_visibly(tmp_path: Path, kind: str) -> None:
     outcome = scan_pii(_empty_inputs(tmp_path)[kind], allow_empty=True)
     result = outcome.result
-    assert result.verdict is Verdict.PASSED, result.summary
+    assert result.verdict is Verdict.WARNED and result.incomplete, result.summary  # nothing scanned: never passed
     assert result.metrics["rows_scanned"] == 0 and result.policy["allow_empty"] is True
-    assert [(f.id, f.passed) for f in result.findings] == [("pii-scan.empty-batch", True)]
+    assert [(f.id, f.passed) for f in result.findings] == [("pii-scan.empty-batch", False)]
     assert "empty batch accepted" in result.summary
     assert json.loads(outcome.files[REPORT_FILE])["sampling"]["rows_scanned"] == 0
 
@@ -579,7 +583,7 @@ def test_max_rows_accepts_numpy_integers(tmp_path: Path) -> None:
     seed = next(seed for seed in range(100) if list(sample_rows(2, 1, seed)) == [0])  # the row without PII
     path = write_csv(tmp_path, {"a": ["x", "ann@example.com"]}, "data.csv")
     outcome = scan_pii(path, max_rows=np.int64(1), sample_seed=np.int64(seed))  # type: ignore[arg-type]
-    assert outcome.result.verdict is Verdict.PASSED
+    assert outcome.result.verdict is Verdict.WARNED  # a sample: the other row was not scanned
     assert outcome.result.policy["max_rows"] == 1 and outcome.result.details["max_rows"] == 1
     json.dumps(outcome.result.to_dict())
 

@@ -21,7 +21,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from airflow_mlsecops.demo.example_data import FEATURES, LABEL, credit_frame
 from airflow_mlsecops.evidence.digest import sha256_file, sha256_path
-from airflow_mlsecops.evidence.models import Verdict
+from airflow_mlsecops.evidence.models import Severity, Verdict
 from airflow_mlsecops.gates.robustness import (
     GATE_NAME,
     REPORT_FILE,
@@ -309,8 +309,13 @@ def test_a_noise_bound_cannot_pass_unless_the_policy_allows_bounds(saved: dict) 
     [finding] = outcome.result.failed_findings
     assert finding.id == "robustness.method" and "not measured exactly" in finding.message
     assert outcome.result.details["exactness"] == "bound"
+    # allow_bounds accepts the bound, but an exact result was not measured: warned (incomplete), never passed.
     allowed = _gate(saved, method="noise", allow_bounds=True)
-    assert allowed.verdict is Verdict.PASSED
+    assert allowed.verdict is Verdict.WARNED and allowed.result.incomplete
+    assert allowed.result.not_performed == ("robustness.not-measured-exactly",)
+    [note] = allowed.result.failed_findings
+    assert note.id == "robustness.not-measured-exactly" and note.severity is Severity.LOW
+    assert "from above" in note.message and "allow_bounds=True" in note.message
     # A bound below the threshold is a sound rejection, whatever the policy says about bounds.
     low = _gate(saved, method="noise", epsilon=0.5, allow_bounds=True)
     assert low.verdict is Verdict.FAILED and "upper bound is below" in low.result.failed_findings[0].message

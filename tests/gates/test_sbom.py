@@ -11,7 +11,7 @@ import pytest
 from packaging.version import Version
 
 from airflow_mlsecops.evidence.digest import sha256_file, sha256_path
-from airflow_mlsecops.evidence.models import Severity, Verdict
+from airflow_mlsecops.evidence.models import GateResult, Severity, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.sbom import (
     BOM_FILE,
@@ -323,11 +323,24 @@ def test_no_database_means_not_performed_never_no_vulnerabilities(model_dir: Pat
     assert report["checked"] is False and "no OSV database" in report["not_performed_reason"]
     assert BOM_FILE in outcome.files  # the BOM is still written
 
+    # Not required: a check that did not run is still never a pass. warned (incomplete), exit 0, and
+    # the record names what was not performed.
     optional = build_and_check_sbom(str(model_dir), require_vulnerability_check=False)
-    assert optional.verdict is Verdict.PASSED
+    assert optional.verdict is Verdict.WARNED
+    assert optional.result.warned_reason == "incomplete" and optional.result.incomplete
+    assert optional.result.not_performed == ("sbom.vulnerability-check-not-performed",)
+    assert optional.result.details["not_performed"] == ["sbom.vulnerability-check-not-performed"]
     (warning,) = [f for f in optional.result.findings if f.id == "sbom.vulnerability-check-not-performed"]
-    assert not warning.passed and warning.severity is Severity.MEDIUM and "warning only" in warning.message
+    assert not warning.passed and warning.severity is Severity.LOW and "never passed" in warning.message
+    assert "INCOMPLETE, not performed: sbom.vulnerability-check-not-performed" in optional.result.summary
     assert optional.result.metrics["vulnerabilities_checked"] == 0
+    assert GateResult.from_dict(optional.result.to_dict()) == optional.result  # the reason survives the record
+    # warn_only does not turn an incomplete result into a warn-only one, nor a required check into a pass.
+    warn_only = build_and_check_sbom(str(model_dir), require_vulnerability_check=False, warn_only=True)
+    assert warn_only.verdict is Verdict.WARNED and warn_only.result.incomplete
+    rejected = build_and_check_sbom(str(model_dir), warn_only=True)
+    assert rejected.verdict is Verdict.WARNED and rejected.result.warned_reason == "warn-only"
+    assert not rejected.result.incomplete  # a warn-only rejection is never an acceptable incomplete result
 
 
 def test_online_check_without_pip_audit_is_unavailable_and_not_performed(model_dir: Path, tmp_path: Path) -> None:
@@ -343,7 +356,8 @@ def test_online_check_without_pip_audit_is_unavailable_and_not_performed(model_d
     assert "online check unavailable" in " ".join(f.message for f in outcome.result.findings)
 
     with_db = build_and_check_sbom(str(model_dir), online=True, osv_db=str(write_osv_db(tmp_path / "osv")))
-    assert with_db.verdict is Verdict.PASSED  # the offline check was performed; the missing online one is visible
+    # The offline check was performed; the online one asked for was not: warned (incomplete), never passed.
+    assert with_db.verdict is Verdict.WARNED and with_db.result.not_performed == ("sbom.online-check-unavailable",)
     (unavailable,) = [f for f in with_db.result.findings if f.id == "sbom.online-check-unavailable"]
     assert not unavailable.passed
 
@@ -419,7 +433,8 @@ def test_unpinned_requirements_are_medium_findings(model_dir: Path, tmp_path: Pa
     )
     db = write_osv_db(tmp_path / "osv")
     outcome = build_and_check_sbom(str(copy), osv_db=str(db))
-    assert outcome.verdict is Verdict.PASSED  # medium is not in the default policy
+    # medium is not in the default policy, but two requirements could not be checked: warned (incomplete)
+    assert outcome.verdict is Verdict.WARNED and outcome.result.not_performed == ("sbom.unchecked-requirement",)
     unchecked = [f for f in outcome.result.findings if f.id == "sbom.unchecked-requirement"]
     assert len(unchecked) == 2 and all(f.severity is Severity.MEDIUM and not f.passed for f in unchecked)
     assert any("numpy>=1.24" in f.message for f in unchecked)

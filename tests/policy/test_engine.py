@@ -309,3 +309,37 @@ def test_structures_serialise() -> None:
     }
     (violation,) = evaluate(POLICY, info)
     assert violation.to_dict()["kind"] == "threshold" and str(violation) == violation.message
+
+
+def test_a_promote_task_may_accept_an_incomplete_gate_only_where_every_governing_rule_does() -> None:
+    source = """\
+version: 1
+rules:
+  - name: lenient
+    match: {dag_id_pattern: ".*"}
+    required_gates: {promote: [sbom, robustness]}
+    accept_warned: [sbom]
+  - name: strict
+    match: {tags: [production]}
+    thresholds: {sbom: {fail_on: [critical]}}
+"""
+    policy = parse_policy(source, source="p.yaml")
+    gates = (task("sbom", "sbom"), task("rob", "robustness"))
+
+    def found(accept: Any, tags: tuple[str, ...] = ()) -> list[str]:
+        promote = task("promote", "model-promotion", ("sbom", "rob"), accept_warned=accept)
+        info = dag(*gates, promote, tags=tags)
+        return [v.message for v in evaluate(policy, info) if v.kind == "accept-warned"]
+
+    assert found([]) == [] and found(["sbom"]) == []
+    assert found(["sbom", "robustness"]) == [
+        "policy rule 'lenient' does not accept an incomplete (warned) robustness at promotion, "
+        "but task promote in DAG d sets accept_warned to include robustness"
+    ]
+    # The strict rule governs sbom (its thresholds) and does not list it: it refuses, the lenient one cannot loosen it.
+    assert found(["sbom"], tags=("production",)) == [
+        "policy rule 'strict' does not accept an incomplete (warned) sbom at promotion, "
+        "but task promote in DAG d sets accept_warned to include sbom"
+    ]
+    # A value known only at run time cannot be shown to comply with a rule that governs a gate.
+    assert found(Unresolved("a template")) != []

@@ -136,7 +136,7 @@ def test_every_error_names_its_line() -> None:
         "p.yaml:18: /rules/1/match: match needs at least one of tags, owners, dag_id_pattern, models (use"
         " dag_id_pattern: '.*' for every DAG)",
         "p.yaml:19: /rules/1/bogus: unknown key 'bogus'; expected one of: name, description, match, required_gates, "
-        "thresholds, approval, trusted_keys, allowed_operators",
+        "thresholds, approval, trusted_keys, allowed_operators, accept_warned",
     ]
 
 
@@ -232,3 +232,15 @@ def test_where_the_policy_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_policy_to_dict_is_json(policy_file: Path) -> None:
     data = json.loads(json.dumps(load_policy(policy_file).to_dict()))
     assert data["rules"][0]["thresholds"]["sbom"]["fail_on"] == ["critical", "high", "unknown"]
+
+
+def test_accept_warned_names_gates_with_an_incomplete_verdict() -> None:
+    base = "version: 1\nrules:\n  - name: x\n    match: {tags: [a]}\n    required_gates: {promote: [sbom]}\n"
+    policy = parse_policy(base + "    accept_warned: [sbom]\n", source="p.yaml")
+    assert policy.rules[0].accept_warned == ("sbom",) and policy.rules[0].to_dict()["accept_warned"] == ["sbom"]
+    assert parse_policy(base, source="p.yaml").rules[0].accept_warned == ()  # default: nothing accepted
+    unknown = issues(base + "    accept_warned: [sbomm]\n")
+    assert any(m.startswith("p.yaml:6: /rules/0/accept_warned/0:") for m in unknown), unknown
+    (approval,) = issues(base + "    accept_warned: [model-approval]\n")
+    assert approval == "p.yaml:6: /rules/0/accept_warned/0: model-approval has no incomplete verdict to accept"
+    assert any("/rules/0/accept_warned" in m for m in issues(base + "    accept_warned: []\n"))

@@ -271,7 +271,9 @@ def test_each_gate_records_the_weakening_parameters_it_applied() -> None:
 
 def test_every_gate_records_every_parameter_the_policy_judges() -> None:
     """Each name of THRESHOLD_KINDS is in what the real engine records, read as the run-time check reads it."""
+    from airflow_mlsecops.gates.code_scan import scan_code
     from airflow_mlsecops.gates.data_validation import validate_data
+    from airflow_mlsecops.gates.environment import check_training_environment
     from airflow_mlsecops.gates.input_detection import score_batch
     from airflow_mlsecops.gates.model_scan import scan_model
     from airflow_mlsecops.gates.robustness import evaluate_robustness
@@ -291,6 +293,8 @@ def test_every_gate_records_every_parameter_the_policy_judges() -> None:
         ).result,
         "sbom": build_and_check_sbom("/nonexistent/m").result,
         "model-scan": scan_model("/nonexistent/m").result,
+        "code-scan": scan_code("/nonexistent/code").result,
+        "training-environment": check_training_environment("/nonexistent/m").result,
     }
     assert set(results) == set(THRESHOLD_KINDS)
     for gate, result in results.items():

@@ -45,7 +45,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             if check.scope != scope:
                 scope = check.scope
                 gate = report.gates.get(scope)
-                print(f"  {scope}" + (f"  [{gate['gate']}: {gate['verdict']}]" if gate else ""))
+                result = report.results.get(scope)  # warned says why: incomplete (what was not performed) or warn-only
+                verdict = result.verdict_label if result is not None else gate["verdict"] if gate else ""
+                print(f"  {scope}" + (f"  [{gate['gate']}: {verdict}]" if gate else ""))
             print(f"    {marks[check.status]:<8} {check.name:<32} {check.detail}")
         print()
         if report.ok:

@@ -21,6 +21,8 @@ def finish_gate(args: argparse.Namespace, outcome: Any) -> int:
     payload: dict[str, Any] = {
         "gate": result.gate,
         "verdict": result.verdict.value,
+        "warned_reason": result.warned_reason,
+        "not_performed": list(result.not_performed),
         "summary": result.summary,
         "findings": [
             {"id": f.id, "severity": f.severity.value, "message": f.message, "location": f.location, "passed": f.passed}
@@ -67,7 +69,11 @@ def finish_gate(args: argparse.Namespace, outcome: Any) -> int:
     if args.json:
         print_json(payload)
     else:
-        print(f"{result.gate}: {result.verdict.value.upper()} - {result.summary}")
+        # An incomplete result exits 0 but never reads as passed: WARNED (incomplete), and what was not checked.
+        reason = f" ({result.warned_reason})" if result.warned_reason else ""
+        print(f"{result.gate}: {result.verdict.value.upper()}{reason} - {result.summary}")
+        if result.not_performed:
+            print(f"  not performed: {', '.join(result.not_performed)}")
         for finding in result.findings:
             if not finding.passed or args.verbose:
                 where = f" ({finding.location})" if finding.location else ""
@@ -264,6 +270,34 @@ def cmd_gate_sbom(args: argparse.Namespace) -> int:
     return finish_gate(args, outcome)
 
 
+def cmd_gate_environment(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    import tempfile
+
+    from airflow_mlsecops.gates.environment import BOM_FILE, check_training_environment, inputs_unavailable
+    from airflow_mlsecops.gates.sbom import DEFAULT_FAIL_ON
+    from airflow_mlsecops.io.artifacts import fetch, subject_name
+
+    options: dict[str, Any] = {
+        "site_packages": args.site_packages,
+        "freeze": args.freeze,
+        "osv_db": args.osv_db,
+        "fail_on": args.fail_on or DEFAULT_FAIL_ON,
+        "require_vulnerability_check": not args.no_vulnerability_check,
+        "fail_on_mismatch": not args.allow_mismatch,
+        "fail_on_undeclared": not args.allow_undeclared,
+    }
+    with tempfile.TemporaryDirectory(prefix="mlsecops-environment-") as tmp:
+        try:
+            local = fetch(args.model, Path(tmp, "model"))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be fetched is an error verdict, never a pass
+            return finish_gate(args, inputs_unavailable(exc, warn_only=args.warn_only, **options))
+        outcome = check_training_environment(str(local), subject=subject_name(args.model), warn_only=args.warn_only, **options)
+    if args.bom and BOM_FILE in outcome.files:
+        Path(args.bom).write_bytes(outcome.files[BOM_FILE])
+    return finish_gate(args, outcome)
+
+
 def cmd_gate_drift(args: argparse.Namespace) -> int:
     apply_store_options(args)
     from airflow_mlsecops.gates.drift import detect_drift, inputs_unavailable
@@ -329,11 +363,26 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
         return finish_gate(args, outcome)
 
 
+def cmd_gate_code_scan(args: argparse.Namespace) -> int:
+    apply_store_options(args)
+    from airflow_mlsecops.gates.code_scan import levels_from, scan_code
+
+    outcome = scan_code(
+        args.paths,
+        fail_on_severity=levels_from(args.severity),
+        fail_on_confidence=levels_from(args.confidence),
+        scan_secrets=not args.no_secrets,
+        max_suppressions=args.max_suppressions,
+        warn_only=args.warn_only,
+    )
+    return finish_gate(args, outcome)
+
+
 def _add_allow_empty(parser: argparse.ArgumentParser, what: str = "a batch") -> None:
     parser.add_argument(
         "--allow-empty",
         action="store_true",
-        help=f"accept {what} with no rows (passes with an empty-batch finding); without it an empty batch exits 2",
+        help=f"accept {what} with no rows (WARNED, incomplete, exit 0); without it an empty batch exits 2",
     )
 
 
@@ -421,6 +470,24 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--warn-only", action="store_true")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_sbom)
+    gp = gsub.add_parser(
+        "environment", help="the packages installed where the model was trained: CycloneDX BOM, OSV, declared vs installed"
+    )
+    gp.add_argument("--model", required=True, help="MLflow model directory or URI")
+    where = gp.add_mutually_exclusive_group()
+    where.add_argument(
+        "--site-packages", metavar="DIR", help="site-packages of the training environment (default: this Python's)"
+    )
+    where.add_argument("--freeze", metavar="FILE", help="pip freeze output of the training environment")
+    gp.add_argument("--osv-db", help="OSV database directory or zip (PyPI export) for the offline check")
+    gp.add_argument("--fail-on", help="severities that reject (default: critical,high,unknown)")
+    gp.add_argument("--no-vulnerability-check", action="store_true", help="no OSV database is not a rejection (warned)")
+    gp.add_argument("--allow-mismatch", action="store_true", help="report declared/installed differences without rejecting")
+    gp.add_argument("--allow-undeclared", action="store_true", help="report undeclared packages without rejecting")
+    gp.add_argument("--bom", metavar="FILE", help="also write the environment BOM to FILE")
+    gp.add_argument("--warn-only", action="store_true")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_environment)
     gp = gsub.add_parser("drift", help="data drift of a production batch against the training reference (Evidently)")
     gp.add_argument("--reference", required=True)
     gp.add_argument("--current", required=True)
@@ -477,3 +544,12 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--gate-name", default="dataset-provenance", help="gate name in the evidence")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_provenance)
+    gp = gsub.add_parser("code-scan", help="bandit and a secret scan of pipeline code and configuration")
+    gp.add_argument("paths", nargs="+", metavar="PATH", help="Python files, configuration files or directories (local)")
+    gp.add_argument("--severity", choices=["low", "medium", "high"], default="medium", help="lowest rejecting severity")
+    gp.add_argument("--confidence", choices=["low", "medium", "high"], default="medium", help="lowest rejecting confidence")
+    gp.add_argument("--no-secrets", action="store_true", help="skip the secret scan (recorded in the evidence)")
+    gp.add_argument("--max-suppressions", type=_non_negative_int, help="most accepted '# nosec' comments (default: no limit)")
+    gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
+    _add_gate_output(gp)
+    gp.set_defaults(func=cmd_gate_code_scan)

@@ -313,7 +313,7 @@ class LocalAirflow:
             request = urllib.request.Request(
                 f"{self.api_url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
             )
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30) as response:  # nosec B310: api_url is http://127.0.0.1:PORT of this deployment
                 self._tokens[user] = str(json.load(response)["access_token"])
         return self._tokens[user]
 
@@ -327,7 +327,7 @@ class LocalAirflow:
             headers={"Authorization": f"Bearer {self.token(user)}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:  # nosec B310: api_url is http://127.0.0.1:PORT of this deployment
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             text = error.read()
@@ -359,8 +359,9 @@ def process_tree_memory(pid: int, kind: str = "rss") -> int:
 
 def api_health(api_url: str) -> dict[str, Any] | None:
     """Airflow's ``GET /api/v2/monitor/health`` (no login needed), or None while nothing answers."""
+    url = f"{api_url}/api/v2/monitor/health"
     try:
-        with urllib.request.urlopen(f"{api_url}/api/v2/monitor/health", timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:  # nosec B310: LocalDeployment.api_url, http://127.0.0.1:PORT
             return dict(json.load(response))
     except (OSError, ValueError):
         return None

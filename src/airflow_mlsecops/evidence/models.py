@@ -28,8 +28,17 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 class Verdict(str, enum.Enum):
     """What a gate decided.
 
-    ``WARNED`` is the visible outcome of warn-only mode: the gate found what would have rejected
-    the input but was told not to block. It is never treated as ``PASSED`` by promotion.
+    ``WARNED`` means "not a clean pass, not blocking", for one of two reasons, recorded in
+    :attr:`GateResult.warned_reason`:
+
+    * ``warn-only`` (:data:`WARNED_WARN_ONLY`): the gate found what would have rejected the input but
+      ran in warn-only mode. Promotion never counts it.
+    * ``incomplete`` (:data:`WARNED_INCOMPLETE`): nothing was rejected, but a check was not performed
+      (no OSV database, no label column, a bound instead of an exact result, a sample of the rows);
+      ``details["not_performed"]`` names each one. Promotion counts it only for a gate the promote
+      step and the policy accept (``accept_warned``).
+
+    It is never treated as ``PASSED``.
     """
 
     PASSED = "passed"
@@ -58,6 +67,12 @@ class Severity(str, enum.Enum):
 
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+#: Why a result is ``warned``: a check was not performed (nothing rejected).
+WARNED_INCOMPLETE = "incomplete"
+#: Why a result is ``warned``: warn-only mode turned a rejection into a warning.
+WARNED_WARN_ONLY = "warn-only"
+WARNED_REASONS = (WARNED_INCOMPLETE, WARNED_WARN_ONLY)
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,10 @@ class GateResult:
         :class:`~airflow_mlsecops.evidence.producer.CodeIdentity` dictionary or ``None``. Stamped by
         :func:`~airflow_mlsecops.gates.base.run_gate` (engine) and the gate operator (operator);
         a result made by hand has none. Serialised only when set, so older records read unchanged.
+    :param warned_reason: why a ``warned`` result is warned: :data:`WARNED_INCOMPLETE` (a check was
+        not performed, ``details["not_performed"]`` names them) or :data:`WARNED_WARN_ONLY`;
+        ``None`` for any other verdict. Serialised only when set: an older ``warned`` record has
+        none and reads as warn-only (never accepted by promotion).
     """
 
     gate: str
@@ -205,6 +224,7 @@ class GateResult:
     warn_only: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
     producer: Mapping[str, Any] | None = None
+    warned_reason: str | None = None
 
     @classmethod
     def create(
@@ -233,6 +253,29 @@ class GateResult:
         return tuple(f for f in self.findings if not f.passed)
 
     @property
+    def not_performed(self) -> tuple[str, ...]:
+        """The checks the gate did not perform (finding ids, ``details["not_performed"]``); empty when all ran."""
+        value = self.details.get("not_performed")
+        if not isinstance(value, (list, tuple)):
+            return ()
+        return tuple(str(v) for v in value)
+
+    @property
+    def incomplete(self) -> bool:
+        """``warned`` only because checks were not performed: nothing was rejected, and the record names
+        what was not checked. A warn-only rejection (or an older ``warned`` record) is never incomplete."""
+        return self.verdict is Verdict.WARNED and self.warned_reason == WARNED_INCOMPLETE and bool(self.not_performed)
+
+    @property
+    def verdict_label(self) -> str:
+        """The verdict as people read it: ``warned (incomplete: a, b)``, ``warned (warn-only)``, ``passed``..."""
+        if self.verdict is not Verdict.WARNED:
+            return self.verdict.value
+        if self.incomplete:
+            return f"warned (incomplete, not performed: {', '.join(self.not_performed)})"
+        return "warned (warn-only: a rejection that did not block)"
+
+    @property
     def duration_seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
 
@@ -254,6 +297,8 @@ class GateResult:
         }
         if self.producer is not None:
             data["producer"] = _plain(self.producer)
+        if self.warned_reason is not None:
+            data["warned_reason"] = self.warned_reason
         return data
 
     @classmethod
@@ -274,9 +319,21 @@ class GateResult:
                 context=PipelineContext.from_dict(data["context"]) if data.get("context") else None,
                 details=dict(data.get("details", {})),
                 producer=_read_producer(data.get("producer")),
+                warned_reason=_read_warned_reason(data.get("warned_reason"), data["verdict"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"not a valid gate result: {exc}") from exc
+
+
+def _read_warned_reason(value: Any, verdict: Any) -> str | None:
+    """A recorded ``warned_reason``: absent stays ``None``; a known reason only, and only on a ``warned`` verdict."""
+    if value is None:
+        return None
+    if value not in WARNED_REASONS:
+        raise ValueError(f"warned_reason must be one of {', '.join(WARNED_REASONS)}, not {value!r}")
+    if verdict != Verdict.WARNED.value:
+        raise ValueError(f"warned_reason {value!r} on a {verdict!r} verdict")
+    return str(value)
 
 
 def _plain(value: Any) -> Any:

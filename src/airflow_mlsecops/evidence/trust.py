@@ -187,7 +187,7 @@ def _read_document(path: Path) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass: plain data only
+        return yaml.load(text, Loader=_yaml_loader())  # nosec B506: _yaml_loader() is a SafeLoader subclass, plain data only
     except ValueError as exc:
         raise KeyLoadError(f"trust file {path}: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -11,6 +11,14 @@ A gate engine is a function that does its checks inside :func:`run_gate`::
 :func:`run_gate` turns any exception into an ``error`` verdict (never a pass), keeps the
 exception for the caller to log or re-raise, and turns ``failed`` into ``warned`` in warn-only mode.
 
+**A check that did not run is never a pass.** A body that could not perform a check (no OSV
+database, no label column, a bound instead of an exact result, a sample of the rows) records a
+finding saying what and why (:func:`not_performed_finding`) and names it in
+``Evaluation.not_performed``. If nothing was rejected, the verdict is then ``warned`` with
+``warned_reason="incomplete"`` and ``details["not_performed"]`` listing those checks; promotion
+counts it only where the promote step and the policy accept it (``accept_warned``). A rejection
+stays ``failed`` (or warn-only ``warned``): an incomplete check never hides one.
+
 The result names its engine (``result.producer["engine"]``): the function that called
 :func:`run_gate`, as a :class:`~airflow_mlsecops.evidence.producer.CodeIdentity`. It is always the
 caller, never an argument: code outside the package that calls :func:`run_gate` is named as what
@@ -27,13 +35,26 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
-from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
+from airflow_mlsecops.evidence.models import (
+    WARNED_INCOMPLETE,
+    WARNED_WARN_ONLY,
+    Finding,
+    GateResult,
+    PipelineContext,
+    Severity,
+    Subject,
+    Verdict,
+)
 from airflow_mlsecops.exceptions import MLSecOpsError
 
 
 @dataclass
 class Evaluation:
-    """What a gate body found; :func:`run_gate` turns it into a signed-ready result."""
+    """What a gate body found; :func:`run_gate` turns it into a signed-ready result.
+
+    ``not_performed``: ids of findings (made with :func:`not_performed_finding`) naming checks the
+    body could not perform; a passing evaluation with any becomes ``warned`` (incomplete).
+    """
 
     passed: bool
     summary: str
@@ -43,6 +64,23 @@ class Evaluation:
     files: dict[str, bytes] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     statements: dict[str, bytes] = field(default_factory=dict)
+    not_performed: list[str] = field(default_factory=list)
+
+    def skip(self, finding: Finding) -> None:
+        """Record that a check was not performed: add ``finding`` (see :func:`not_performed_finding`) and name it."""
+        self.findings.append(finding)
+        if finding.id not in self.not_performed:
+            self.not_performed.append(finding.id)
+
+
+def not_performed_finding(
+    finding_id: str, message: str, *, severity: Severity = Severity.LOW, location: str | None = None
+) -> Finding:
+    """The finding of a check that was not performed: ``finding_id`` (``sbom.vulnerability-check-not-performed``),
+    severity ``low`` (``info`` at most ``low``), never passed; ``message`` says what was not checked and why."""
+    if severity.rank > Severity.LOW.rank:
+        raise ValueError("a check that was not performed is reported at severity info or low; a rejection is a failed check")
+    return Finding(id=finding_id, severity=severity, message=message, location=location, passed=False)
 
 
 @dataclass(frozen=True)
@@ -118,9 +156,21 @@ def run_gate(
     engine = CodeIdentity.of(sys._getframe(1)).to_dict()
     started = datetime.now(timezone.utc)
     error: BaseException | None = None
+    warned_reason: str | None = None
     try:
         evaluation = body()
-        verdict = Verdict.PASSED if evaluation.passed else Verdict.WARNED if warn_only else Verdict.FAILED
+        not_performed = list(dict.fromkeys(str(i) for i in evaluation.not_performed))
+        if not_performed:
+            evaluation.details = {**evaluation.details, "not_performed": not_performed}
+        if not evaluation.passed:
+            verdict = Verdict.WARNED if warn_only else Verdict.FAILED
+            warned_reason = WARNED_WARN_ONLY if warn_only else None
+        elif not_performed:
+            verdict, warned_reason = Verdict.WARNED, WARNED_INCOMPLETE
+            listed = ", ".join(not_performed[:6]) + (f" and {len(not_performed) - 6} more" if len(not_performed) > 6 else "")
+            evaluation.summary = f"{evaluation.summary}; INCOMPLETE, not performed: {listed}"
+        else:
+            verdict = Verdict.PASSED
     except MLSecOpsError as exc:
         error = exc
         evaluation = Evaluation(
@@ -151,5 +201,6 @@ def run_gate(
         summary=evaluation.summary,
         warn_only=warn_only,
         details=evaluation.details,
+        warned_reason=warned_reason,
     ).with_producer(engine=engine, operator=None)
     return GateOutcome(result=result, files=evaluation.files, error=error, statements=evaluation.statements)

@@ -32,7 +32,8 @@ at 1,000 rows or fewer the K-S (numeric) or chi-square (categorical) p-value, th
 *lower* means drift. A column's values drifted when Evidently's own test for it failed (the
 gate reads the score only to tell a *severe* drift, below). A column Evidently could not type (datetimes,
 mixed objects) is not compared by Evidently; the evidence names it (finding
-``drift.column-not-checked``).
+``drift.column-not-checked``, severity ``low``), and the verdict is then ``warned`` (incomplete:
+``details["not_performed"]``), never ``passed``.
 
 **Missing values.** Evidently compares the values that are present, so a batch in which 45% of
 the incomes are missing looks like the reference. The gate adds its own test on every compared
@@ -567,11 +568,13 @@ def _empty_batch(
     details: dict[str, Any] = {"empty_batch": True, "formats": {"reference": ref_table.format, "current": cur_table.format}}
     if model_ref is not None:
         report["model"] = details["model"] = model_ref.to_dict()
+    finding = empty_batch_finding(GATE_NAME, what, nothing)
     return Evaluation(
         passed=True,
+        not_performed=[finding.id],
         summary=f"empty batch accepted (allow_empty=True): {what} {nothing}, nothing was compared",
         subjects=[ref_table.subject, cur_table.subject],
-        findings=[empty_batch_finding(GATE_NAME, what, nothing)],
+        findings=[finding],
         metrics={"columns": 0.0, "rows_reference": float(reference_rows), "rows_current": 0.0, "dataset_drift": 0.0},
         files={JSON_FILE: json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8")},
         details=details,
@@ -722,6 +725,8 @@ def _evaluate(
         details["model"] = model_ref.to_dict()
     return Evaluation(
         passed=not dataset_drift,
+        # A column Evidently could not compare is a check not performed: warned (incomplete) unless drift rejects.
+        not_performed=["drift.column-not-checked"] if not_checked else [],
         summary=summary,
         subjects=[ref_table.subject, cur_table.subject],
         findings=findings,

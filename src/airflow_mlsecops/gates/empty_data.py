@@ -9,8 +9,9 @@ since the batch may still be being written, then fails). ``warn_only`` does not 
 warn-only mode turns a *rejection* into a warning, and here nothing was judged.
 
 Only an explicit ``allow_empty=True`` (``mlsecops gate ... --allow-empty``) accepts an empty
-batch. The gate then records finding ``<gate>.empty-batch`` (passed, severity ``low``), says so
-in its summary and keeps ``allow_empty: true`` in its policy; data validation still runs its suite
+batch. The gate then records finding ``<gate>.empty-batch`` (severity ``low``, a check not
+performed: the verdict is ``warned``, incomplete, never ``passed``), says so in its summary and
+keeps ``allow_empty: true`` in its policy; data validation still runs its suite
 (an ``expect_table_row_count_to_be_between`` expectation still rejects). A *reference* (the trusted
 data of data integrity and drift) may never be empty, whatever ``allow_empty`` says.
 
@@ -81,7 +82,9 @@ def empty_reference_error(what: str, why: str) -> EmptyReference:
 
 
 def empty_batch_finding(gate: str, what: str, why: str, *, checked: str = "nothing was checked") -> Finding:
-    """The finding an allowed empty batch records: ``<gate>.empty-batch``, passed, severity ``low``.
+    """The finding an allowed empty batch records: ``<gate>.empty-batch``, severity ``low``, not passed:
+    name it in ``Evaluation.not_performed`` (:meth:`~airflow_mlsecops.gates.base.Evaluation.skip`), so the
+    verdict is ``warned`` (incomplete), never ``passed``.
 
     :param gate: the gate's name.
     :param what: the batch as the message names it.
@@ -92,7 +95,7 @@ def empty_batch_finding(gate: str, what: str, why: str, *, checked: str = "nothi
         id=f"{gate}.{EMPTY_BATCH}",
         severity=Severity.LOW,
         message=f"{what} {why}: {checked}; accepted only because allow_empty=True",
-        passed=True,
+        passed=False,
     )
 
 

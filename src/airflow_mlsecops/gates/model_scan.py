@@ -127,7 +127,7 @@ from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED, judge
 from airflow_mlsecops.gates._model_scan.engine import ScanLimits, Scanner, scan_tmpdir, walk_files
 from airflow_mlsecops.gates._model_scan.parts import FileReport
 from airflow_mlsecops.gates._model_scan.source import LimitExceeded
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, not_performed_finding, run_gate
 
 __all__ = ["GATE_NAME", "REPORT_FILE", "ScanLimits", "scan_model"]
 
@@ -194,7 +194,7 @@ def scan_model(
     details = outcome.result.details
     if details.get("verdict_basis") == "could-not-judge" or (outcome.verdict is Verdict.WARNED and details.get("files_unjudged")):
         # a file could not be judged: no verdict (exit 2), never a pass, and warn_only never waives it
-        outcome = replace(outcome, result=replace(outcome.result, verdict=Verdict.ERROR))
+        outcome = replace(outcome, result=replace(outcome.result, verdict=Verdict.ERROR, warned_reason=None))
     return outcome
 
 
@@ -309,7 +309,7 @@ def _evaluate(
                 f"{not_listed} more finding(s) are counted in the metrics but not listed here (see {REPORT_FILE})",
             )
         )
-    return Evaluation(
+    evaluation = Evaluation(
         passed=not rejected,
         summary=summary,
         subjects=[Subject(name, sha256)],
@@ -318,6 +318,29 @@ def _evaluate(
         files={REPORT_FILE: json.dumps(report_json, indent=2, sort_keys=True, default=str).encode("utf-8")},
         details=details,
     )
+    _not_performed(evaluation, reports, opinion)
+    return evaluation
+
+
+def _not_performed(evaluation: Evaluation, reports: list[FileReport], opinion: dict[str, Any] | None) -> None:
+    """Checks the scan did not perform: code shipped with an MLflow model that ``allow_model_code``
+    let through (recorded, never read), and a second opinion that was asked for but could not run."""
+    shipped = sorted({f"{r.path}" for r in reports for part in r.parts if isinstance(part, dict) and part.get("model_code")})
+    if shipped:
+        evaluation.skip(
+            not_performed_finding(
+                "model-scan.model-code-not-scanned",
+                f"code shipped with the MLflow model ({', '.join(shipped[:5])}) runs when it is loaded and was not "
+                "scanned: allow_model_code=True records it instead of rejecting it",
+            )
+        )
+    if opinion is not None and opinion.get("error"):
+        evaluation.skip(
+            not_performed_finding(
+                "model-scan.second-opinion-not-performed",
+                f"the second opinion (modelscan) was asked for but did not run: {opinion['error']}",
+            )
+        )
 
 
 def _short(finding: Finding) -> str:

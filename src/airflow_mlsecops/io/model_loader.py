@@ -150,7 +150,7 @@ def _load_pickle(file: Path, fmt: str, trust_pickle: bool) -> Any:
                 with open(file, "rb") as fh:
                     return cloudpickle.load(fh)
             with open(file, "rb") as fh:
-                return pickle.load(fh)
+                return pickle.load(fh)  # nosec B301: only with trust_pickle=True (refused above otherwise)
     except Exception as exc:
         raise GateError(f"{file} cannot be unpickled: {type(exc).__name__}: {exc}") from exc
 

@@ -172,10 +172,20 @@ def producer_of(attempt: RecordedAttempt, allowed: Sequence[str] = ()) -> str | 
 
 
 def gate_check(
-    gate: str, evidence: PipelineEvidence, digest: str | None, allowed: Sequence[str] = ()
+    gate: str,
+    evidence: PipelineEvidence,
+    digest: str | None,
+    allowed: Sequence[str] = (),
+    accept_warned: Sequence[str] = (),
 ) -> tuple[RegistryCheck, list[str]]:
     """``gate:<name>``: the latest attempts of the gate passed (and, for model gates, name this model),
-    and were produced by trusted code (or code ``allowed`` by name, ``module.Class``)."""
+    and were produced by trusted code (or code ``allowed`` by name, ``module.Class``).
+
+    A ``warned`` attempt never counts, except an *incomplete* one (a check not performed, nothing
+    rejected: :attr:`~airflow_mlsecops.evidence.models.GateResult.incomplete`) of a gate listed in
+    ``accept_warned``; the check's detail then names what was not performed. A warn-only rejection
+    never counts, whatever ``accept_warned`` says.
+    """
     name = f"gate:{gate}"
     attempts = evidence.latest(gate)
     if not attempts:
@@ -192,19 +202,38 @@ def gate_check(
             ), []
         attempts = relevant
     problems: list[str] = []
+    accepted: list[str] = []
     for attempt in attempts:
-        verdict = attempt.result.verdict
+        result = attempt.result
+        verdict = result.verdict
         if not attempt.verified:
             problems.append(f"evidence at {attempt.scope} did not verify ({attempt.failures[0]})")
+        elif verdict is Verdict.WARNED and result.incomplete:
+            missing = ", ".join(result.not_performed)
+            if gate not in accept_warned:
+                problems.append(
+                    f"warned at {attempt.scope}: incomplete, not performed: {missing} (an incomplete {gate} counts "
+                    f"only where the promotion and the policy accept it: accept_warned)"
+                )
+            elif untrusted := producer_of(attempt, allowed):
+                problems.append(untrusted)
+            else:
+                accepted.append(f"{attempt.scope} (not performed: {missing})")
         elif verdict is Verdict.WARNED:
             problems.append(f"warned at {attempt.scope} (warn-only mode; warned never counts as passed)")
         elif verdict is not Verdict.PASSED:
-            problems.append(f"{verdict.value} at {attempt.scope}: {attempt.result.summary}")
+            problems.append(f"{verdict.value} at {attempt.scope}: {result.summary}")
         elif untrusted := producer_of(attempt, allowed):
             problems.append(untrusted)
     scopes = [a.scope for a in attempts]
     if problems:
         return failed_check(name, "; ".join(problems)), scopes
+    if accepted:
+        passed = [a.scope for a in attempts if a.result.verdict is Verdict.PASSED]
+        detail = (f"passed at {', '.join(passed)}; " if passed else "") + (
+            f"WARNED, incomplete, accepted by accept_warned at {', '.join(accepted)}"
+        )
+        return ok_check(name, detail), scopes
     return ok_check(name, f"passed at {', '.join(scopes)}"), scopes
 
 

@@ -355,7 +355,7 @@ def _call(
         # Unredirected: a redirect to another host must not carry the user's token along.
         req.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as reply:
+        with urllib.request.urlopen(req, timeout=timeout) as reply:  # nosec B310: base_url passed check_api_url (http/https only)
             status, raw = reply.status, reply.read()
     except urllib.error.HTTPError as exc:
         return exc.code, _detail(exc.read())

@@ -175,17 +175,19 @@ def verify_alias(
     attestation, attempt = attestation_check(store, state, alias, settings, reports)
     checks.append(attestation)
     allowed: list[str] = []  # producers outside the package, where the signed promotion allowed them by name
+    accept: list[str] = []  # incomplete verdicts the signed promotion accepted
     if attempt is not None:
         gates = [str(g) for g in attempt.result.details.get("required_gates") or ()]
         approvals = int(attempt.result.details.get("required_approvals") or 0)
         allowed = sorted({str(a) for a in attempt.result.details.get("allowed_producers") or ()})
+        accept = sorted({str(g) for g in attempt.result.details.get("accept_warned") or ()})
     else:
         gates, approvals = list(gate_names.DEFAULT_REQUIRED_GATES), 1
     if state.evidence is None:
         checks.append(failed_check("approval", "no pipeline evidence to look in"))
     else:
         digest = state.reference_sha256
-        checks.extend(gate_check(gate, state.evidence, digest, allowed)[0] for gate in dict.fromkeys(gates))
+        checks.extend(gate_check(gate, state.evidence, digest, allowed, accept)[0] for gate in dict.fromkeys(gates))
         checks.append(approval_check(state.evidence, digest, approvals, allowed)[0])
     return checks, state.actual_sha256
 

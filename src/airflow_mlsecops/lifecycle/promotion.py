@@ -16,7 +16,8 @@ each is named in the result:
 * ``pipeline-evidence``: :func:`~airflow_mlsecops.lifecycle.verification.verify_run` of the pipeline run is
   ok (signatures, ledger chain, evidence files, subjects re-hashed);
 * ``gate:<name>`` per required gate: the latest attempt of each task that recorded the gate passed
-  (``warned`` never counts); for model gates the subject's digest is the model's;
+  (``warned`` never counts, except an *incomplete* one, a check not performed and nothing
+  rejected, of a gate listed in ``accept_warned``); for model gates the subject's digest is the model's;
 * ``approval``: the latest ``model-approval`` decision passed, covers exactly this digest and
   counts at least ``required_approvals`` distinct approvers;
 * ``training-data``: when a data gate is required, every training-data digest the registration
@@ -46,7 +47,7 @@ from airflow_mlsecops import gate_names
 from airflow_mlsecops.config import Settings
 from airflow_mlsecops.evidence.models import Finding, GateResult, PipelineContext, Severity, Subject, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError, GateRejected, MLSecOpsError, StoreUnavailable
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle._registry_checks import (
     SHA256_HEX,
@@ -101,6 +102,7 @@ def _evaluate_promotion(
     policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None,
     allowed_producers: Sequence[str] = (),
     policy_digest: str | None = None,
+    accept_warned: Sequence[str] = (),
 ) -> Evaluation:
     """The ``model-promotion`` decision of :func:`check_promotion`: every check, made now, with no side effect."""
     model_uri = version_uri(name, version)
@@ -120,7 +122,7 @@ def _evaluate_promotion(
             checks.append(failed_check("approval", "no pipeline evidence to look in"))
     else:
         for gate in gates:
-            check, scopes = gate_check(gate, state.evidence, digest, allowed_producers)
+            check, scopes = gate_check(gate, state.evidence, digest, allowed_producers, accept_warned)
             checks.append(check)
             gate_scopes[gate] = scopes
         approval, approved_by, approval_scope = approval_check(state.evidence, digest, required_approvals, allowed_producers)
@@ -156,6 +158,11 @@ def _evaluate_promotion(
         summary = f"{model_uri} (sha256 {short_digest(digest)}) may become @{alias}: {len(checks)} checks passed" + (
             f", approved by {', '.join(approved_by)}" if approved_by else ""
         )
+    incomplete = _accepted_incomplete(state.evidence, gates, accept_warned, gate_scopes)
+    if incomplete and not failed:
+        summary += "; accepted incomplete (accept_warned): " + "; ".join(
+            f"{g} (not performed: {', '.join(ids)})" for g, ids in incomplete.items()
+        )
     return Evaluation(
         passed=not failed,
         summary=summary,
@@ -173,6 +180,8 @@ def _evaluate_promotion(
             "required_gates": gates,
             "required_approvals": required_approvals,
             "allowed_producers": list(allowed_producers),
+            "accept_warned": list(accept_warned),
+            "accepted_incomplete": incomplete,
             "approved_by": approved_by,
             "approval_evidence": approval_scope,
             "gate_evidence": gate_scopes,
@@ -181,6 +190,36 @@ def _evaluate_promotion(
             "failed_checks": [c.name for c in failed],
         },
     )
+
+
+def _accepted_incomplete(
+    evidence: Any, gates: Sequence[str], accept_warned: Sequence[str], gate_scopes: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Gate -> the checks not performed in the incomplete ``warned`` records this decision accepted."""
+    if evidence is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    for gate in gates:
+        if gate not in accept_warned:
+            continue
+        for scope in gate_scopes.get(gate, ()):
+            attempt = evidence.at(scope)
+            if attempt is not None and attempt.result.incomplete:
+                out.setdefault(gate, []).extend(attempt.result.not_performed)
+    return {g: list(dict.fromkeys(ids)) for g, ids in out.items()}
+
+
+def check_accept_warned(accept_warned: Sequence[str] | str) -> list[str]:
+    """``accept_warned`` as a list of gate names; :class:`ConfigurationError` for an empty name or an
+    unknown gate. Approval and the registry's own steps have no incomplete verdict to accept."""
+    if isinstance(accept_warned, str):
+        accept_warned = [accept_warned]
+    names = [str(g).strip() for g in accept_warned]
+    refused = {gate_names.MODEL_APPROVAL, gate_names.MODEL_PROMOTION, gate_names.MODEL_REGISTRATION}
+    for name in names:
+        if not name or name not in gate_names.POLICY_GATES or name in refused:
+            raise ConfigurationError(f"accept_warned: {name!r} is not a gate whose incomplete verdict can be accepted")
+    return list(dict.fromkeys(names))
 
 
 def _policy_digest_check(report: Any, expected: str) -> Any:
@@ -210,6 +249,7 @@ def check_promotion(
     policy_check: Callable[[Mapping[str, GateResult]], Sequence[str]] | None = None,
     allowed_producers: Sequence[str] = (),
     policy_digest: str | None = None,
+    accept_warned: Sequence[str] = (),
 ) -> GateOutcome:
     """Gate ``model-promotion``: every check promotion needs, made now, with no side effect.
 
@@ -234,11 +274,22 @@ def check_promotion(
     :param allowed_producers: code outside airflow-mlsecops (``module.Class``, the policy's
         ``allowed_operators``) whose evidence counts; any other producer that is not the installed
         package's code fails the ``gate:<name>`` or ``approval`` check it backs.
+    :param accept_warned: required gates whose *incomplete* ``warned`` record (a check not
+        performed, nothing rejected) counts; default none. A warn-only rejection never counts. The
+        caller applies the policy first: a gate a governing rule does not accept must not be here
+        (``PromoteModelOperator`` passes its own list; the ``policy`` check refuses what the policy
+        does not accept). Recorded in the decision (``details["accept_warned"]``, and which checks
+        were not performed in ``details["accepted_incomplete"]``), so a later verification applies
+        the same list.
     """
     version = str(version)
     if isinstance(allowed_producers, str):
         allowed_producers = [allowed_producers]
     allowed = [str(a) for a in allowed_producers]
+    try:
+        accepted = check_accept_warned(accept_warned)
+    except ConfigurationError as exc:
+        return run_gate(gate_names.MODEL_PROMOTION, raising(exc), context=context)
     return run_gate(
         gate_names.MODEL_PROMOTION,
         lambda: _evaluate_promotion(
@@ -252,6 +303,7 @@ def check_promotion(
             policy_check=policy_check,
             allowed_producers=allowed,
             policy_digest=policy_digest,
+            accept_warned=accepted,
         ),
         policy={
             "alias": alias,
@@ -259,6 +311,7 @@ def check_promotion(
             "required_approvals": required_approvals,
             "allowed_producers": allowed,
             "warned_counts_as_passed": False,
+            "accept_warned": accepted,
             "rehash_registered": True,
         },
         distributions=("mlflow",),
@@ -439,6 +492,7 @@ def promote_model(
     recorder: EvidenceRecorder | None = None,
     mlflow_run_id: str | None = None,
     allowed_producers: Sequence[str] = (),
+    accept_warned: Sequence[str] = (),
 ) -> tuple[GateOutcome, PromotionRecord]:
     """Check, record the signed decision, then promote: ``mlsecops promote`` in one call.
 
@@ -458,6 +512,7 @@ def promote_model(
     :param recorder: records the evidence (default: one built from ``settings`` on ``store``).
     :param mlflow_run_id: record into this MLflow run.
     :param allowed_producers: see :func:`check_promotion`.
+    :param accept_warned: see :func:`check_promotion`.
     :return: the recorded outcome and the promotion.
     """
     from airflow_mlsecops.exceptions import GateError
@@ -472,6 +527,7 @@ def promote_model(
         required_approvals=required_approvals,
         settings=cfg,
         allowed_producers=allowed_producers,
+        accept_warned=accept_warned,
     )
     recorder = recorder or registry_recorder(store, cfg)
     run_id = mlflow_run_id or outcome.result.details.get("pipeline_run_id") or None

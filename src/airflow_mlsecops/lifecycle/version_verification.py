@@ -224,6 +224,7 @@ def verify_model_version(
     approvals = 0
     # Producers outside the package count only where a signed promotion allowed them by name.
     allowed: list[str] | None = None
+    accept: set[str] | None = None  # incomplete verdicts every signed promotion accepted
     for held in aliases:
         check, attempt = attestation_check(store, state, held, cfg, reports)
         checks.append(check)
@@ -232,7 +233,10 @@ def verify_model_version(
             approvals = max(approvals, int(attempt.result.details.get("required_approvals") or 0))
             named = {str(a) for a in attempt.result.details.get("allowed_producers") or ()}
             allowed = sorted(named if allowed is None else set(allowed) & named)
+            asked = {str(g) for g in attempt.result.details.get("accept_warned") or ()}
+            accept = asked if accept is None else accept & asked
         else:
+            accept = set()
             gates.extend(gate_names.DEFAULT_REQUIRED_GATES)
             approvals = max(approvals, 1)
     if aliases:
@@ -241,7 +245,7 @@ def verify_model_version(
             checks.append(failed_check("approval", "no pipeline evidence to look in"))
         else:
             for gate in dict.fromkeys(gates):
-                checks.append(gate_check(gate, state.evidence, digest, allowed or ())[0])
+                checks.append(gate_check(gate, state.evidence, digest, allowed or (), sorted(accept or ()))[0])
             checks.append(approval_check(state.evidence, digest, approvals, allowed or ())[0])
     return VersionVerification(
         name=name,

@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from airflow_mlsecops.operators.alias_guard import AliasGuardOperator
     from airflow_mlsecops.operators.approval import ModelApprovalGateOperator
     from airflow_mlsecops.operators.base import BaseGateOperator, MLflowEvidenceLink
+    from airflow_mlsecops.operators.code_scan import CodeScanGateOperator
     from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator
     from airflow_mlsecops.operators.data_validation import DataValidationGateOperator
+    from airflow_mlsecops.operators.environment import TrainingEnvironmentGateOperator
     from airflow_mlsecops.operators.ledger_checkpoint import LedgerCheckpointOperator
     from airflow_mlsecops.operators.model_scan import ModelScanGateOperator
     from airflow_mlsecops.operators.model_signing import ModelSignOperator, ModelVerifyOperator
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "AliasGuardOperator": "airflow_mlsecops.operators.alias_guard",
     "BaseGateOperator": "airflow_mlsecops.operators.base",
+    "CodeScanGateOperator": "airflow_mlsecops.operators.code_scan",
     "DataIntegrityGateOperator": "airflow_mlsecops.operators.data_integrity",
     "DataValidationGateOperator": "airflow_mlsecops.operators.data_validation",
     "DriftMonitorOperator": "airflow_mlsecops.operators.monitoring",
@@ -45,11 +48,13 @@ _LAZY = {
     "RegisterModelOperator": "airflow_mlsecops.operators.registry",
     "RobustnessGateOperator": "airflow_mlsecops.operators.robustness",
     "SBOMGateOperator": "airflow_mlsecops.operators.sbom",
+    "TrainingEnvironmentGateOperator": "airflow_mlsecops.operators.environment",
 }
 
 __all__ = [
     "AliasGuardOperator",
     "BaseGateOperator",
+    "CodeScanGateOperator",
     "DataIntegrityGateOperator",
     "DataValidationGateOperator",
     "DriftMonitorOperator",
@@ -67,6 +72,7 @@ __all__ = [
     "RegisterModelOperator",
     "RobustnessGateOperator",
     "SBOMGateOperator",
+    "TrainingEnvironmentGateOperator",
 ]
 
 

@@ -342,6 +342,13 @@ class BaseGateOperator(BaseOperator):
         if result.verdict is Verdict.FAILED:
             top = "; ".join(f.message for f in result.failed_findings[:3])
             raise AirflowFailException(f"gate {result.gate} rejected the input: {result.summary}. {top}")
-        if result.verdict is Verdict.WARNED:
+        if result.verdict is Verdict.WARNED and result.incomplete:
+            self.log.warning(
+                "Gate %s is WARNED, incomplete: not performed: %s. %s",
+                self.task_id,
+                ", ".join(result.not_performed),
+                result.summary,
+            )
+        elif result.verdict is Verdict.WARNED:
             self.log.warning("Gate %s ran in warn-only mode and would have rejected the input: %s", self.task_id, result.summary)
         return summary

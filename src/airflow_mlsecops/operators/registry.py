@@ -166,6 +166,9 @@ class PromoteModelOperator(BaseGateOperator):
     :param alias: the alias to set. (templated)
     :param required_gates: gates that must have passed in the pipeline run.
     :param required_approvals: distinct approvers needed (``0``: no approval step).
+    :param accept_warned: required gates whose *incomplete* ``warned`` verdict (a check not
+        performed, nothing rejected) counts; default none. A warn-only rejection never counts, and a
+        policy rule that governs a gate and does not list it in its ``accept_warned`` refuses it.
     :param checkpoint_to: after a successful promotion, write a signed ledger checkpoint there (a
         directory or ``s3://bucket/prefix``; ``"default"``: the configured ``ledger_checkpoints``).
         If it cannot be written the task fails without retry (the promotion is recorded, not
@@ -185,11 +188,18 @@ class PromoteModelOperator(BaseGateOperator):
         required_gates: Sequence[str] = DEFAULT_REQUIRED_GATES,
         required_approvals: int = 1,
         checkpoint_to: str | None = None,
+        accept_warned: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if self.warn_only:
             raise ValueError(f"{self.task_id}: promotion has no warn-only mode; a failed check always refuses")
+        accept = [accept_warned] if isinstance(accept_warned, str) else [str(g) for g in accept_warned]
+        unknown = [g for g in accept if g not in gate_names.POLICY_GATES or g == gate_names.MODEL_APPROVAL]
+        if unknown:
+            raise ValueError(f"{self.task_id}: accept_warned names no gate with an incomplete verdict: {unknown}")
+        #: Required gates whose incomplete ``warned`` verdict this promotion accepts (the policy may refuse them).
+        self.accept_warned = list(dict.fromkeys(accept))
         if checkpoint_to is not None:
             from airflow_mlsecops.operators.ledger_checkpoint import check_checkpoint_target
 
@@ -213,7 +223,7 @@ class PromoteModelOperator(BaseGateOperator):
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.base import Evaluation, run_gate
         from airflow_mlsecops.lifecycle.promotion import check_promotion
-        from airflow_mlsecops.policy.model import load_configured_policy
+        from airflow_mlsecops.policy.model import accepted_warned, load_configured_policy
         from airflow_mlsecops.policy.runtime import check_evidence_against_policy
 
         hook = self.evidence_hook()
@@ -230,6 +240,7 @@ class PromoteModelOperator(BaseGateOperator):
             return run_gate(gate_names.MODEL_PROMOTION, broken, context=pipeline)
         gates = list(self.required_gates)
         approvals = self.required_approvals
+        accepted = list(self.accept_warned)
         policy_check = None
         if policy is not None:
             # The rules of this DAG, and every rule that governs this model and alias, whichever DAG
@@ -240,6 +251,7 @@ class PromoteModelOperator(BaseGateOperator):
                 dict.fromkeys([*gates, *(g for r in rules for g in r.gates_for("promote") if g != gate_names.MODEL_APPROVAL)])
             )
             approvals = max([approvals, *(int(r.approval.required_approvals or 0) for r in rules)])
+            accepted = list(accepted_warned(rules, accepted))  # a governing rule that does not list a gate refuses it
 
             def policy_check(results: Any) -> list[str]:
                 violations = check_evidence_against_policy(
@@ -251,6 +263,7 @@ class PromoteModelOperator(BaseGateOperator):
                     task_id=self.task_id,
                     required_approvals=approvals,
                     models=governed,
+                    accept_warned=self.accept_warned,
                 )
                 return [str(v) for v in violations]
 
@@ -266,6 +279,7 @@ class PromoteModelOperator(BaseGateOperator):
             policy_check=policy_check,
             allowed_producers=policy.allowed_operators if policy is not None else (),
             policy_digest=policy.digest if policy is not None else None,
+            accept_warned=accepted,
         )
 
     def summarize(self, outcome: GateOutcome, recorded: RecordedEvidence) -> dict[str, Any]:

@@ -8,7 +8,9 @@ recorded evidence), so the three enforcement points give the same message for th
   task ``T`` has no task of gate ``G`` among its upstream tasks (direct or not);
 * ``policy rule 'R' requires P of gate G to be at least X, but task T in DAG D sets Y``: a value
   weaker than the policy's (``at most``, ``to include``, ``to be within``, ``to be true``... by kind);
-* ``policy rule 'R' forbids warn_only on gate G, but task T in DAG D sets warn_only=True``.
+* ``policy rule 'R' forbids warn_only on gate G, but task T in DAG D sets warn_only=True``;
+* ``policy rule 'R' does not accept an incomplete (warned) G at promotion, but task T in DAG D
+  sets accept_warned to include G``: the rule governs ``G`` and does not list it in ``accept_warned``.
 
 No message contains square brackets (Airflow's import error table strips them).
 No Airflow import: :mod:`airflow_mlsecops.policy.airflow_dag` builds :class:`DagInfo` from a DAG.
@@ -252,6 +254,13 @@ def warn_only_message(rule: str, gate: str, task_id: str, dag_id: str) -> str:
     return f"policy rule '{rule}' forbids warn_only on gate {gate}, but task {task_id} in DAG {dag_id} sets warn_only=True"
 
 
+def accept_warned_message(rule: str, gate: str, task_id: str, dag_id: str) -> str:
+    return (
+        f"policy rule '{rule}' does not accept an incomplete (warned) {gate} at promotion, "
+        f"but task {task_id} in DAG {dag_id} sets accept_warned to include {gate}"
+    )
+
+
 # ----------------------------------------------------------------------------- comparisons
 _MISSING = object()
 
@@ -378,10 +387,43 @@ def evaluate(
         found.extend(check_required_gates(rule, dag, steps=steps))
         found.extend(check_thresholds(rule, dag))
         found.extend(check_warn_only(rule, dag))
+        found.extend(check_accept_warned(rule, dag))
     unique: dict[str, Violation] = {}
     for violation in found:
         unique.setdefault(violation.message, violation)
     return list(unique.values())
+
+
+def check_accept_warned(rule: Rule, dag: DagInfo) -> list[Violation]:
+    """No promote task accepts an incomplete ``warned`` verdict of a gate this rule governs at
+    promotion (requires there, or sets thresholds for) unless the rule lists it in ``accept_warned``.
+
+    Checked per rule, so stricter wins: one governing rule that does not list a gate refuses it,
+    whatever other rules accept. A value only known at run time (a template) is refused when the
+    rule governs any gate: it cannot be shown to comply.
+    """
+    out: list[Violation] = []
+    for task in sorted(dag.step_tasks(STEP_PROMOTE), key=lambda t: t.task_id):
+        value = task.arguments.get("accept_warned")
+        if not value:
+            continue
+        if isinstance(value, Unresolved):
+            gates = [g for g in gate_names.POLICY_GATES if rule.governs_promotion_of(g) and g not in rule.accept_warned]
+        else:
+            gates = [str(g) for g in value if rule.governs_promotion_of(str(g)) and str(g) not in rule.accept_warned]
+        out.extend(
+            Violation(
+                rule=rule.name,
+                dag_id=dag.dag_id,
+                kind="accept-warned",
+                message=accept_warned_message(rule.name, gate, task.task_id, dag.dag_id),
+                task_id=task.task_id,
+                gate=gate,
+                parameter="accept_warned",
+            )
+            for gate in dict.fromkeys(gates)
+        )
+    return out
 
 
 def check_required_gates(rule: Rule, dag: DagInfo, *, steps: Sequence[str] = STEPS) -> list[Violation]:
@@ -692,6 +734,8 @@ __all__ = [
     "TaskInfo",
     "Unresolved",
     "Violation",
+    "accept_warned_message",
+    "check_accept_warned",
     "check_required_gates",
     "check_structure",
     "check_thresholds",

@@ -17,6 +17,15 @@ Schema (``airflow_mlsecops/policy/schema.json``, printed by ``mlsecops policy sc
           sbom: {fail_on: [critical, high, unknown]}
         approval: {required_approvals: 2, reviewers: [alice, bob, carol], separation_of_duties: true}
         trusted_keys: [keys/release.pub.pem]
+        accept_warned: [sbom]                       # an incomplete sbom (no OSV database) may count: see below
+
+``accept_warned`` lists gates whose *incomplete* ``warned`` verdict (a check not performed, such
+as an SBOM without an OSV database, and nothing rejected) a promotion may accept; by default none,
+and a warn-only rejection never counts. Stricter wins (:func:`accepted_warned`): every applying
+rule that governs a gate (requires it at promote or sets its thresholds) must list it, so adding a
+rule can never loosen another. The promote task asks for it (``PromoteModelOperator(accept_warned=
+[...])``); asking for a gate a governing rule does not list is a violation, at parse time, in CI
+and at promotion.
 
 Where the file is (:func:`configured_policy_path`): the Airflow option ``[mlsecops] policy_file``
 (``AIRFLOW__MLSECOPS__POLICY_FILE``) when Airflow is loaded; else ``$MLSECOPS_POLICY``; else
@@ -99,6 +108,14 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "packages_from_model": TRUE_STRICT,
             "osv_db": SUBSET,
         },
+        gate_names.TRAINING_ENVIRONMENT: {
+            "fail_on": SUPERSET,
+            "require_vulnerability_check": TRUE_STRICT,
+            "osv_db": SUBSET,
+            "fail_on_mismatch": TRUE_STRICT,
+            "fail_on_undeclared": TRUE_STRICT,
+            "environment_from_worker": TRUE_STRICT,
+        },
         gate_names.PII_SCAN: {"types": SUPERSET, "allow_columns": SUBSET, "max_rows": MIN, "allow_empty": FALSE_STRICT},
         gate_names.DRIFT: {
             "drift_share": MAX,
@@ -140,6 +157,12 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "allow_empty": FALSE_STRICT,
         },
         gate_names.MODEL_SCAN: {"allow_globals": SUBSET, "second_opinion": TRUE_STRICT, "allow_model_code": FALSE_STRICT},
+        gate_names.CODE_SCAN: {
+            "fail_on_severity": SUPERSET,
+            "fail_on_confidence": SUPERSET,
+            "scan_secrets": TRUE_STRICT,
+            "max_suppressions": MAX,
+        },
     }
 )
 #: The approval section: ModelApprovalGateOperator's arguments (PromoteModelOperator's required_approvals too).
@@ -277,6 +300,8 @@ class Rule:
     allowed_operators: tuple[str, ...] = ()
     description: str = ""
     line: int = 0
+    #: Gates whose incomplete ``warned`` verdict (a check not performed) this rule accepts at promotion.
+    accept_warned: tuple[str, ...] = ()
 
     def gates_for(self, step: str) -> tuple[str, ...]:
         """Gates required upstream of ``step`` (``register`` or ``promote``), approval included."""
@@ -317,7 +342,27 @@ class Rule:
             "approval": {k: list(v) if isinstance(v, tuple) else v for k, v in self.approval.values().items()},
             "trusted_keys": list(self.trusted_keys),
             "allowed_operators": list(self.allowed_operators),
+            "accept_warned": list(self.accept_warned),
         }
+
+    def governs_promotion_of(self, gate: str) -> bool:
+        """Whether this rule has a say on ``gate`` at promotion: it requires it there or sets its thresholds."""
+        return gate in self.gates_for(STEP_PROMOTE) or gate in self.thresholds
+
+
+def accepted_warned(rules: Iterable[Rule], gates: Iterable[str]) -> tuple[str, ...]:
+    """The ``gates`` whose incomplete ``warned`` verdict the applying ``rules`` let a promotion accept.
+
+    Stricter wins: a rule that governs a gate (:meth:`Rule.governs_promotion_of`: requires it at
+    promote or sets its thresholds) and does not list it in ``accept_warned`` refuses it, whatever
+    other rules say; adding a rule can only take acceptance away. A gate no applying rule governs
+    is the promote task's own choice (the policy says nothing about it). The promote task must
+    still ask for each gate (``accept_warned``): the policy permits, it never accepts by itself.
+    """
+    rules = tuple(rules)
+    return tuple(
+        gate for gate in dict.fromkeys(gates) if all(gate in r.accept_warned for r in rules if r.governs_promotion_of(gate))
+    )
 
 
 @dataclass(frozen=True)
@@ -745,6 +790,10 @@ def _semantic_issues(data: Mapping[str, Any], index: _LineIndex) -> list[PolicyI
                     f"rule {name!r} requires nothing: give it required_gates, thresholds, approval or trusted_keys",
                 )
             )
+        for j, gate in enumerate(rule.get("accept_warned") or ()):
+            if gate == APPROVAL_GATE:
+                where = (*base, "accept_warned", j)
+                issues.append(PolicyIssue(index.line(where), _pointer(where), f"{gate} has no incomplete verdict to accept"))
         approval = rule.get("approval") or {}
         reviewers = approval.get("reviewers")
         required = approval.get("required_approvals")
@@ -791,6 +840,7 @@ def _build_rule(i: int, item: Mapping[str, Any], index: _LineIndex, base_dir: Pa
         ),
         trusted_keys=keys,
         allowed_operators=tuple(item.get("allowed_operators") or ()),
+        accept_warned=tuple(item.get("accept_warned") or ()),
         description=str(item.get("description", "")),
         line=index.line(("rules", i)),
     )
@@ -808,6 +858,7 @@ __all__ = [
     "PolicyError",
     "PolicyIssue",
     "Rule",
+    "accepted_warned",
     "configured_policy_path",
     "load_configured_policy",
     "load_policy",

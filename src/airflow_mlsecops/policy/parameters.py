@@ -110,9 +110,21 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
             ("require_vulnerability_check", True),  # the product default
             ("packages_from_model", True),  # python=... describes another interpreter than the model's
         ),
+        gate_names.TRAINING_ENVIRONMENT: (
+            ("fail_on", ("critical", "high", "unknown")),  # the product default
+            ("require_vulnerability_check", True),  # the product default
+            ("fail_on_mismatch", True),  # the product default: a model must declare what trained it
+            ("fail_on_undeclared", True),  # the product default
+            ("environment_from_worker", True),  # site_packages/freeze describe an environment of the DAG's choosing
+        ),
         gate_names.MODEL_SCAN: (
             ("allow_globals", ()),  # extra pickle globals only where the platform lists them
             ("allow_model_code", False),  # the product default
+        ),
+        gate_names.CODE_SCAN: (
+            ("fail_on_severity", ("high", "medium")),  # the product default: eval, yaml.load, pickle are medium
+            ("fail_on_confidence", ("high", "medium")),  # the product default
+            ("scan_secrets", True),  # the product default
         ),
     }
 )
@@ -123,6 +135,7 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
 DERIVED_PARAMETERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         gate_names.SBOM: {"packages_from_model": "python"},
+        gate_names.TRAINING_ENVIRONMENT: {"environment_from_worker": "site_packages, freeze"},
         gate_names.DRIFT: {"compare_all_columns": "columns"},
         gate_names.INPUT_ANOMALY: {"detector_from_model": "detector"},
         gate_names.DATA_VALIDATION: {"suite_sha256": "suite", "min_mostly": "suite"},
@@ -167,6 +180,18 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
             "packages_from_model": _unset(get("python")),
             "osv_db": None if _unset(osv_db) is True else osv_db if isinstance(osv_db, Unresolved) else str(osv_db),
         }
+    if gate == gate_names.TRAINING_ENVIRONMENT:
+        osv_db, elsewhere = get("osv_db"), (_unset(get("site_packages")), _unset(get("freeze")))
+        # site_packages or freeze: an environment of the DAG's choosing, not the worker's own
+        from_worker = next((v for v in elsewhere if isinstance(v, Unresolved)), all(v is True for v in elsewhere))
+        return {
+            "fail_on": _fail_on(get("fail_on")),
+            "require_vulnerability_check": get("require_vulnerability_check"),
+            "fail_on_mismatch": get("fail_on_mismatch"),
+            "fail_on_undeclared": get("fail_on_undeclared"),
+            "osv_db": None if _unset(osv_db) is True else osv_db if isinstance(osv_db, Unresolved) else str(osv_db),
+            "environment_from_worker": from_worker,
+        }
     if gate == gate_names.PII_SCAN:
         return {
             "types": _pii_types(get("types")),
@@ -206,6 +231,15 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
             "second_opinion": get("second_opinion"),
             "allow_model_code": get("allow_model_code"),
         }
+    if gate == gate_names.CODE_SCAN:
+        from airflow_mlsecops.gates.code_scan import policy_levels
+
+        return {
+            "fail_on_severity": policy_levels(get("fail_on_severity"), "fail_on_severity"),
+            "fail_on_confidence": policy_levels(get("fail_on_confidence"), "fail_on_confidence"),
+            "scan_secrets": get("scan_secrets"),
+            "max_suppressions": get("max_suppressions"),
+        }
     if gate == APPROVAL_GATE:
         reviewers = get("reviewers")
         return {
@@ -214,7 +248,8 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
             "separation_of_duties": get("separation_of_duties"),
         }
     if gate == gate_names.MODEL_PROMOTION:
-        return {"required_approvals": get("required_approvals")}
+        accept = _columns(get("accept_warned"))  # unset: nothing accepted, and no key (older DAGs read unchanged)
+        return {"required_approvals": get("required_approvals"), **({"accept_warned": accept} if accept else {})}
     if gate in (gate_names.PROVENANCE_VERIFICATION, gate_names.MODEL_SIGNATURE_VERIFICATION):
         keys = get("public_keys")
         return {"public_keys": [keys] if isinstance(keys, str) else keys}

@@ -10,7 +10,10 @@ evidence is turned into the same plain structure and judged by the same engine.
 The evidence of each task says which values the gate applied (``GateResult.policy``) and whether
 it ran in warn-only mode, so thresholds are checked on what was really used. On top of the
 parse-time rules, run time also requires the latest attempt of each required gate to have
-``passed`` and the approval decision to count enough distinct approvers.
+``passed`` and the approval decision to count enough distinct approvers. An *incomplete*
+``warned`` attempt (a check not performed, nothing rejected) counts only for a gate the promote
+step accepts (``accept_warned``) and no governing rule refuses (see
+:func:`~airflow_mlsecops.policy.model.accepted_warned`); a warn-only rejection never counts.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def check_evidence_against_policy(
     required_approvals: int | None = None,
     operator: str = PROMOTE_OPERATOR,
     models: Iterable[tuple[str, str | None]] = (),
+    accept_warned: Iterable[str] | None = None,
 ) -> list[Violation]:
     """Violations of the policy by a pipeline run's evidence, judged at the promote step.
 
@@ -56,6 +60,9 @@ def check_evidence_against_policy(
     :param operator: the promote task's class name, for the messages.
     :param models: ``(registered model, alias)`` being promoted: rules that govern them apply too,
         whatever the DAG's id, tags and owners.
+    :param accept_warned: the promote task's own ``accept_warned`` (checked against the policy);
+        ``None``: not known here, so only the policy decides which incomplete verdicts count (the
+        promotion's ``gate:<name>`` checks apply the task's list).
     :raises PolicyError: the policy is broken (the caller must refuse: fail closed).
     """
     loaded = _resolve(policy)
@@ -63,6 +70,9 @@ def check_evidence_against_policy(
         return []
     tasks = _evidence_tasks(report_results, exclude=task_id)
     promote_args: dict[str, Any] = {} if required_approvals is None else {"required_approvals": required_approvals}
+    asked = None if accept_warned is None else [str(g) for g in accept_warned]
+    if asked is not None:
+        promote_args["accept_warned"] = asked
     promote = TaskInfo(
         task_id=task_id or "the promote step",
         operator=operator,
@@ -75,7 +85,7 @@ def check_evidence_against_policy(
     dag = DagInfo(dag_id=dag_id, tasks=(*tasks, promote), tags=tuple(str(t) for t in tags), owners=split_owners(owner))
     rules = loaded.matching(dag.dag_id, dag.tags, dag.owners, models=tuple(models))
     found = evaluate(loaded, dag, steps=(STEP_PROMOTE,), rules=rules)
-    found.extend(_verdicts(rules, report_results, dag, promote))
+    found.extend(_verdicts(rules, report_results, dag, promote, asked))
     unique: dict[str, Violation] = {}
     for violation in found:
         unique.setdefault(violation.message, violation)
@@ -187,11 +197,21 @@ def _approvers(details: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def _verdicts(rules: Iterable[Any], report_results: Mapping[str, GateResult], dag: DagInfo, promote: TaskInfo) -> list[Violation]:
-    """Run-time only: the latest attempt of every required gate passed; enough approvers."""
+def _verdicts(
+    rules: Iterable[Any],
+    report_results: Mapping[str, GateResult],
+    dag: DagInfo,
+    promote: TaskInfo,
+    asked: Iterable[str] | None = None,
+) -> list[Violation]:
+    """Run-time only: the latest attempt of every required gate passed (or is incomplete and
+    accepted: asked for by the promote task, when known, and refused by no governing rule); enough approvers."""
     from airflow_mlsecops.evidence.models import Verdict
+    from airflow_mlsecops.policy.model import accepted_warned
 
+    rules = tuple(rules)
     latest = _latest(report_results)
+    wanted = None if asked is None else set(asked)
     out: list[Violation] = []
     where = f"{promote.task_id} ({promote.operator})"
     for rule in rules:
@@ -200,7 +220,15 @@ def _verdicts(rules: Iterable[Any], report_results: Mapping[str, GateResult], da
                 if recorded_gate != gate or _task_id(scope, result) == promote.task_id:
                     continue
                 task = _task_id(scope, result)
+                if result.incomplete and (wanted is None or gate in wanted) and accepted_warned(rules, [gate]):
+                    continue  # warned only because a check was not performed, and accepted
                 if result.verdict is not Verdict.PASSED:
+                    recorded = (
+                        f"warned (incomplete, not performed: {', '.join(result.not_performed)}), "
+                        "which no accept_warned of the promotion and the policy accepts"
+                        if result.incomplete
+                        else result.verdict.value
+                    )
                     out.append(
                         Violation(
                             rule=rule.name,
@@ -208,7 +236,7 @@ def _verdicts(rules: Iterable[Any], report_results: Mapping[str, GateResult], da
                             kind="gate-not-passed",
                             message=(
                                 f"policy rule '{rule.name}' requires gate {gate} to pass before {where} in DAG {dag.dag_id}, "
-                                f"but task {task} recorded {result.verdict.value}"
+                                f"but task {task} recorded {recorded}"
                             ),
                             task_id=task,
                             gate=gate,

@@ -15,9 +15,14 @@ contains (it is trusted).
 Identifier, timestamp and free-text columns differ between any two batches: list them in
 ``ignore_columns`` or they fail the shift and range checks.
 
+**Skipped checks are not a pass**: without a label column the label checks (label shift, class
+set, label flips) are skipped, as is a check with no comparable column; each is a finding
+(``integrity.<check>``, severity ``low``, ``skipped: <reason>``) and, when nothing failed, the
+verdict is ``warned`` (incomplete) with ``details["not_performed"]`` naming them, never ``passed``.
+
 **Empty inputs**: a batch with no rows (a header-only CSV, a zero-row Parquet file) is an ``error``
 verdict, never a pass, unless ``allow_empty=True``: then no check runs, every check is reported as
-skipped and finding ``data-integrity.empty-batch`` says why. An empty reference is always an
+skipped and finding ``data-integrity.empty-batch`` says why (verdict ``warned``, incomplete). An empty reference is always an
 ``error`` (:mod:`airflow_mlsecops.gates.empty_data`).
 
 **Inputs are local.** :func:`check_integrity` reads local files or tables loaded already; the
@@ -172,7 +177,9 @@ def _empty_batch(
     reason = f"{what} {empty} (accepted because allow_empty=True)"
     checks = [_skipped(check_id, reason) for check_id in CHECK_IDS]
     evaluation = _evaluation(checks, batch, ref, label_column=label_column, random_state=random_state, thresholds=thresholds)
-    evaluation.findings.insert(0, empty_batch_finding(GATE_NAME, what, empty))
+    finding = empty_batch_finding(GATE_NAME, what, empty)
+    evaluation.findings.insert(0, finding)
+    evaluation.not_performed = [finding.id]  # it says why every check was skipped
     evaluation.summary = f"empty batch accepted (allow_empty=True): {what} {empty}, no integrity check ran"
     return evaluation
 

@@ -121,6 +121,8 @@ def _evaluation(
     }
     return Evaluation(
         passed=not failed,
+        # A skipped check (no label column, no comparable column, an empty batch) is not a pass: warned, incomplete.
+        not_performed=[c.id for c in checks if c.status == "skipped"],
         summary=summary,
         subjects=[batch.subject, ref.subject],
         findings=[c.finding() for c in checks],

@@ -55,7 +55,7 @@ class _Check:
         violated = self.status == "failed"
         return Finding(
             id=self.id,
-            severity=Severity.HIGH if violated else Severity.INFO,
+            severity=Severity.HIGH if violated else Severity.LOW if self.status == "skipped" else Severity.INFO,
             message=self.message,
             location=self.location,
             atlas=_ATLAS_POISONING if self.id != "integrity.schema" or violated else (),

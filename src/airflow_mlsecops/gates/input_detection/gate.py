@@ -334,11 +334,13 @@ def _empty_batch(
     details: dict[str, Any] = {"empty_batch": True, "detector": detector_location}
     if model_ref is not None:
         details["model"] = model_ref
+    finding = empty_batch_finding(GATE_NAME, what, empty)
     return Evaluation(
         passed=True,
+        not_performed=[finding.id],
         summary=f"empty batch accepted (allow_empty=True): {what} {empty}, nothing was scored",
         subjects=subjects,
-        findings=[empty_batch_finding(GATE_NAME, what, empty)],
+        findings=[finding],
         metrics={"rows": 0.0, "flagged_rows": 0.0, "flagged_share": 0.0},
         files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
         details=details,

@@ -181,7 +181,7 @@ def _validate_ipv4(text: str, match: re.Match[str]) -> str | None:
     if any(len(octet) > 1 and octet[0] == "0" for octet in octets):  # leading zeros: not an address
         return None
     numbers = [int(octet) for octet in octets]
-    if max(numbers) > 255 or value == "0.0.0.0":
+    if max(numbers) > 255 or value == "0.0.0.0":  # nosec B104: compares a found value, binds nothing
         return None
     if numbers[0] == 127 or numbers[0] >= 224:  # loopback, multicast (224/4), reserved (240/4)
         return None

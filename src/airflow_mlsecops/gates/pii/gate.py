@@ -9,7 +9,9 @@ not scanned; numeric columns are scanned for card and phone numbers only.
 is scanned (not the first rows: personal data placed after them would never be seen). Each run
 draws a new seed (``secrets``) unless ``sample_seed`` is given; the seed is in the report
 (``sampling.seed``, with how the rows are drawn), the details and the summary, so a verifier
-re-draws the same rows with :func:`sample_rows`.
+re-draws the same rows with :func:`sample_rows`. The rows outside the sample were not scanned:
+finding ``pii-scan.rows-not-scanned``, and the verdict is ``warned`` (incomplete) unless personal
+data rejects, never ``passed``.
 
 **Empty inputs**: a file with no rows to scan (a header-only CSV, a zero-row Parquet file) or no
 columns is an ``error`` verdict, never "no personal data found", unless ``allow_empty=True``
@@ -139,7 +141,9 @@ def _scan_file(
         table, columns, rows=rows, limit=limit, seed=seed, selected=selected, allowed=allowed, elapsed=elapsed
     )
     if empty:
-        evaluation.findings.insert(0, empty_batch_finding(GATE_NAME, what, empty))
+        finding = empty_batch_finding(GATE_NAME, what, empty)
+        evaluation.findings.insert(0, finding)
+        evaluation.not_performed.append(finding.id)
         evaluation.summary = f"empty batch accepted (allow_empty=True): {what} {empty}, nothing was scanned"
     return evaluation
 

@@ -7,6 +7,8 @@ Raw values are never written to the report, the findings or the result. With ``m
 random sample of rows is scanned, drawn with a seed recorded in the report (``sampling.seed``), the
 details and the summary, so a verifier can draw the same rows again; the result's metrics
 (``rows_scanned``, ``rows_total``, ``sampled``) say so too. The file's digest always covers the whole file.
+A sampled scan is not a pass: finding ``pii-scan.rows-not-scanned`` (severity ``low``) says how many
+rows were not looked at, and unless personal data rejects, the verdict is ``warned`` (incomplete).
 
 **Findings**: ``pii.<type>`` (high confidence), ``pii.<type>.low-confidence`` (a loose form, an
 obfuscation undone, or a column rule: ``medium`` where not allowed) and ``pii.<type>.column-name``
@@ -23,13 +25,15 @@ from typing import Any
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, Severity
-from airflow_mlsecops.gates.base import Evaluation
+from airflow_mlsecops.gates.base import Evaluation, not_performed_finding
 from airflow_mlsecops.gates.pii.detectors import find_pii
 from airflow_mlsecops.gates.pii.scanning import ColumnPII, TypeHits
 from airflow_mlsecops.io.tabular import LoadedTable
 
 GATE_NAME = gate_names.PII_SCAN
 REPORT_FILE = "pii_report.json"
+#: The finding of a sampled scan: rows outside the sample were not scanned (verdict ``warned``, incomplete).
+ROWS_NOT_SCANNED = "pii-scan.rows-not-scanned"
 
 # Data leakage of personal data: a model trained on it can be inverted or made to disclose it.
 _OWASP_LEAKAGE = ("ML03:2023",)
@@ -217,11 +221,22 @@ def _evaluation(
         "normalisation": _NORMALISATION,
     }
     pii_cells = sum(c.pii_cells for c in columns)
+    not_performed: list[Finding] = []
+    if sampled:
+        # PII is searched row by row: rows outside the sample were never looked at.
+        not_performed.append(
+            not_performed_finding(
+                ROWS_NOT_SCANNED,
+                f"{total_rows - rows} of {total_rows} rows were not scanned: max_rows={limit} scans a random sample "
+                f"(seed {seed}), so personal data in the other rows would not be seen",
+            )
+        )
     return Evaluation(
         passed=not blocking,
+        not_performed=[f.id for f in not_performed],
         summary=summary,
         subjects=[table.subject],
-        findings=findings,
+        findings=[*findings, *not_performed],
         metrics={
             "rows_scanned": float(rows),
             "rows_total": float(total_rows),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.models import Finding, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
-from airflow_mlsecops.gates.base import Evaluation
+from airflow_mlsecops.gates.base import Evaluation, not_performed_finding
 from airflow_mlsecops.gates.robustness.engine import robust_accuracy, select_method
 from airflow_mlsecops.gates.robustness.model import ClassIndexPredictor, describe_model, feature_count
 from airflow_mlsecops.gates.robustness.options import (
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from airflow_mlsecops.gates.robustness.measurement import RobustnessMeasurement
     from airflow_mlsecops.io.tabular import LoadedTable
 
+#: The finding of a result that is a bound, accepted by ``allow_bounds``: the verdict is ``warned`` (incomplete).
+NOT_MEASURED_EXACTLY = "robustness.not-measured-exactly"
 _ATLAS = ("AML.T0015", "AML.T0043")  # Evade ML Model; Craft Adversarial Data
 _OWASP = ("ML01:2023",)  # Input Manipulation Attack
 
@@ -197,6 +199,7 @@ def evaluate_model_on_data(
     )
     return Evaluation(
         passed=passed,
+        not_performed=[f.id for f in findings if f.id == NOT_MEASURED_EXACTLY],
         summary=summary,
         subjects=[subject, table.subject],
         findings=findings,
@@ -254,8 +257,17 @@ def _judge(
     method_ok = measured.exactness != BOUND or allow_bounds or not (meets and drop_ok)
     if measured.exactness == BOUND and meets and drop_ok:
         if allow_bounds:
-            message = "robustness not measured exactly: noise only bounds robust accuracy from above; accepted by policy"
-        elif method == "auto":
+            # Not a pass: the exact (or attack) measurement was not performed. warned, incomplete.
+            findings.append(
+                not_performed_finding(
+                    NOT_MEASURED_EXACTLY,
+                    "robustness not measured exactly: random noise only bounds robust accuracy from above, so the "
+                    f"true value may be below {min_robust_accuracy:g}; allow_bounds=True accepts the bound, and the "
+                    "verdict is warned (incomplete), not passed",
+                )
+            )
+            return findings, meets and drop_ok
+        if method == "auto":
             message = (
                 f"robustness not measured exactly; install the robustness extra ({INSTALL_HINT}): random noise only "
                 f"bounds robust accuracy from above, and a bound cannot pass unless the policy sets allow_bounds"

@@ -91,7 +91,8 @@ def evaluate_robustness(
     :param context: the Airflow task running the gate.
     :param epsilon_scale: ``input`` (epsilon in input units) or ``std`` (in standard deviations of
         each feature, measured on the usable rows of ``data``).
-    :param allow_bounds: let a ``noise`` bound pass; by default only an exact result or an attack can.
+    :param allow_bounds: accept a ``noise`` bound: the verdict is then ``warned`` (incomplete,
+        finding ``robustness.not-measured-exactly``), never ``passed``; by default a bound is rejected.
     :param attack_max_samples: at most this many rows for ``hopskipjump`` and ``pgd`` (slow per sample).
     :param max_iter: iterations of ``pgd`` / ``hopskipjump`` (default 10).
     :param noise_draws: random perturbations tried per sample.

@@ -66,7 +66,10 @@ vectors (computed here); otherwise, and always for pip-audit results (which carr
 * no database and no (available) online check, or no package list: the check was *not performed*.
   That is never reported as "no vulnerabilities": the verdict is ``failed`` with the finding
   ``sbom.vulnerability-check-not-performed``, unless ``require_vulnerability_check=False``, in
-  which case the same finding is a visible warning and the metric ``vulnerabilities_checked`` is 0;
+  which case the verdict is ``warned`` (incomplete: ``details["not_performed"]`` names the
+  finding, severity ``low``), never ``passed``, and the metric ``vulnerabilities_checked`` is 0.
+  Requirements that cannot be checked, versions that cannot be parsed and an online check that was
+  asked for but is unavailable make the verdict ``warned`` in the same way when they do not reject;
 * the gate fails when a finding's severity is in ``fail_on``. The default is
   ``critical, high, unknown`` (:data:`DEFAULT_FAIL_ON`): an advisory nobody rated rejects the
   model until it is looked at. Vulnerabilities below the policy are still reported as findings;
@@ -186,6 +189,14 @@ def inputs_unavailable(
 
 def _n(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+#: The finding of a vulnerability check that was not performed.
+NOT_PERFORMED = "sbom.vulnerability-check-not-performed"
+#: Findings that name a check not (fully) performed: when they do not reject, the verdict is ``warned`` (incomplete).
+_INCOMPLETE_IDS = frozenset(
+    {NOT_PERFORMED, "sbom.unchecked-requirement", "sbom.unparsable-version", "sbom.online-check-unavailable"}
+)
 
 
 def _finding(label: str, **kwargs: Any) -> Finding:
@@ -369,11 +380,11 @@ def evaluate_sbom(
             (
                 require_vulnerability_check,
                 _finding(
-                    "high" if require_vulnerability_check else "medium",
-                    id="sbom.vulnerability-check-not-performed",
+                    "high" if require_vulnerability_check else "low",
+                    id=NOT_PERFORMED,
                     message=(
                         f"vulnerability check not performed: {reason}. This is not a clean result"
-                        + ("" if require_vulnerability_check else " (require_vulnerability_check=False: warning only)")
+                        + ("" if require_vulnerability_check else " (require_vulnerability_check=False: warned, never passed)")
                     ),
                 ),
             )
@@ -408,7 +419,7 @@ def evaluate_sbom(
         f"ML-BOM of {info.name}: {_n(packages_total, 'package')} from {listing.source if listing else 'nowhere'}, "
         f"{_n(len(refs), 'dataset')}, {_n(len(info.files), 'model file')}; {check_text}"
     )
-    over_policy = sum(1 for f in blocking if f.id != "sbom.vulnerability-check-not-performed")
+    over_policy = sum(1 for f in blocking if f.id != NOT_PERFORMED)
     reasons = (["the vulnerability check is required"] if not performed and require_vulnerability_check else []) + (
         [f"{_n(over_policy, 'finding')} at fail_on={','.join(rejecting)}"] if over_policy else []
     )
@@ -426,6 +437,7 @@ def evaluate_sbom(
     }
     return Evaluation(
         passed=not blocking,
+        not_performed=[f.id for blocks, f in findings if not blocks and f.id in _INCOMPLETE_IDS],
         summary=summary,
         subjects=[Subject(subject, info.digest)],
         findings=[f for _, f in findings],
