@@ -7,6 +7,8 @@ separation of duties), while ``dag.test()`` keeps the run alive.
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -250,6 +252,27 @@ def test_users_barred_by_separation_of_duties_are_never_assigned(airflow_db, hom
     assert dag_run.state == "success", states
     assert assigned_seen == [["alice", "bob"]] * 3
     assert "carol (authored the model)" in bodies[0]
+    # Airflow keeps the request's text as first shown when it is re-opened; the text says where the
+    # responses given since are (the MLSecOps page of the DAG run).
+    assert "- No response yet." in bodies[0] and bodies[1] == bodies[0] == bodies[2]
+    live = f"/mlsecops/dags/{dag_id}/dagRuns/{urllib.parse.quote(dag_run.run_id, safe='')}"
+    assert f"- **Live view:** [MLSecOps page of this DAG run]({live}) (re-verified when opened)" in bodies[0]
+    assert f"- Responses given after this request opened are listed on the [MLSecOps page]({live})." in bodies[0]
+    # The gate the request is about, with its evidence folder; no bundle version under dag.test().
+    assert re.search(
+        r"^\| 1 \| model-provenance \| sign_model \| \*\*passed\*\* \| bytes \d+ B, files 2 \| 0 \|$", bodies[0], re.M
+    )
+    assert "- **DAG bundle version:** not known" in bodies[0] or "- **DAG bundle version:** `" in bodies[0]
+
+
+def test_compare_alias_is_checked_when_the_dag_is_parsed() -> None:
+    from airflow_mlsecops.operators import ModelApprovalGateOperator
+
+    with pytest.raises(ValueError, match="compare_alias must be an alias name"):
+        ModelApprovalGateOperator(task_id="approve", model_uri="models:/m-1", compare_alias="  ")
+    op = ModelApprovalGateOperator(task_id="approve", model_uri="models:/m-1", compare_alias="champion", model_name="credit")
+    assert (op.compare_alias, op.model_name) == ("champion", "credit")
+    assert {"compare_alias", "model_name"} <= set(op.template_fields)
 
 
 def test_a_quorum_that_separation_of_duties_makes_unreachable_fails_at_once(

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from airflow_mlsecops.cli.keys import add_key_parsers
     from airflow_mlsecops.cli.policy import add_policy_parser
     from airflow_mlsecops.cli.registry import add_registry_parsers
+    from airflow_mlsecops.cli.report import add_report_parser
     from airflow_mlsecops.cli.signing import add_signing_parsers
 
     add_evidence_parsers(sub)
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_key_parsers(sub)
     add_approval_parsers(sub)
     add_registry_parsers(sub)
+    add_report_parser(sub)
     add_policy_parser(sub)
     add_demo_parser(sub)
     add_airflow_parser(sub)

@@ -90,39 +90,32 @@ class ApprovalRequest:
         )
 
 
-def render_body(request: ApprovalRequest, results: Mapping[str, GateResult], *, run_url: str | None, title: str) -> str:
-    """The Markdown body of the request: every gate's verdict, key metrics and findings."""
-    lines = [
-        f"### {title}",
-        "",
-        f"**Model:** `{request.model_uri}`  ",
-        f"**Model SHA-256:** `{request.model_sha256}`  ",
-        f"**Evidence SHA-256:** `{request.evidence_sha256}` (an approval is void if either digest changes)  ",
-        f"**Approvals required:** {request.required_approvals}"
-        + (f" from {', '.join(request.reviewers)}" if request.reviewers else "")
-        + "  ",
-    ]
-    if request.excluded:
-        # Each header line ends in two spaces (a Markdown line break): the UI renders one paragraph.
-        lines.append(
-            "**May not approve (separation of duties):** "
-            + ", ".join(f"{u} ({why})" for u, why in request.excluded.items())
-            + "  "
-        )
-    lines.append(
-        f"**Evidence:** [MLflow run {request.mlflow_run_id}]({run_url})"
-        if run_url
-        else f"**Evidence:** MLflow run `{request.mlflow_run_id}`"
-    )
-    lines += ["", "| gate | task | verdict | key metrics | findings |", "|---|---|---|---|---|"]
-    for scope, result in sorted(results.items()):
-        if result.gate in _BOOKKEEPING_GATES:
-            continue
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(result.metrics.items())[:3])
-        failed = result.failed_findings
-        found = f"{len(failed)} problem(s): {failed[0].message[:80]}" if failed else "none"
-        lines.append(f"| {result.gate} | {scope} | **{result.verdict.value}** | {metrics} | {found} |")
-    return "\n".join(lines)
+def render_body(
+    request: ApprovalRequest,
+    results: Mapping[str, GateResult],
+    *,
+    run_url: str | None,
+    title: str,
+    review: Any | None = None,
+    tally: Mapping[str, Any] | None = None,
+    live_url: str | None = None,
+) -> str:
+    """The Markdown body of the request, written for a reviewer (see :mod:`airflow_mlsecops.review.markdown`).
+
+    Gates in pipeline order (``results`` in ledger order, as a verification report holds them),
+    each with its verdict, every metric in readable units, every finding in full, what was not
+    performed and its evidence folder; with ``review`` (a
+    :class:`~airflow_mlsecops.review.view.RunReview` of the same run) also the data and its digests,
+    the training run, the comparison with the alias holder and every response so far.
+
+    :param tally: ``ApprovalTally.to_dict()``, shown as the responses so far when no ``review`` is given.
+    :param live_url: the MLSecOps page of the DAG run (the evidence and every response as they are
+        now: Airflow keeps a request's body as first shown).
+    """
+    from airflow_mlsecops.review.markdown import gate_rows, render_request
+
+    gates = list(review.gates) if review is not None else gate_rows(results)
+    return render_request(request.to_dict(), gates, title=title, run_url=run_url, review=review, tally=tally, live_url=live_url)
 
 
 @dataclass

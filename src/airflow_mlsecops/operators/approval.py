@@ -7,8 +7,13 @@ appears on the UI's *Required actions* page and in the public REST API
 
 What it adds to Airflow's ``ApprovalOperator``:
 
-* the request shows the evidence: each gate's verdict, key metrics and findings, the model digest
-  and a link to the MLflow run; it is refused (nothing to approve) when that evidence does not verify;
+* the request shows the evidence, re-verified, written for a reviewer
+  (:mod:`airflow_mlsecops.review.markdown`): the gates in pipeline order with every metric in
+  readable units, every finding in full, what was not performed and a link to each gate's evidence
+  folder; the data checked and trained on with digests; the training run's metrics and parameters;
+  the DAG bundle version; a comparison with the version holding ``compare_alias``; every response
+  so far, refused ones with the reason (re-rendered before the request is re-opened). It is refused
+  (nothing to approve) when that evidence does not verify;
 * every response is recorded as signed evidence, and so is the decision, rejections and timeouts
   included;
 * reject and timeout fail the task (no retry): nothing downstream promotes;
@@ -71,12 +76,26 @@ class ModelApprovalGateOperator(HITLOperator):
         ``mlflow.user`` tag is used when not given.
     :param title: the request's subject line. (templated)
     :param experiment_name: MLflow experiment of the pipeline's evidence (default: the DAG id).
+    :param compare_alias: compare the model with the version that holds this alias of the
+        registered model (e.g. ``"champion"``): training metrics side by side and the gates whose
+        verdict changed. ``None``: no comparison. (templated)
+    :param model_name: the registered model ``compare_alias`` belongs to (default: the one this DAG
+        run registered, from its ``model-registration`` evidence). (templated)
     :param mlflow_conn_id: the MLflow Connection of the evidence store (default ``mlflow_default``,
         which may be left undefined; any other id must exist). ``None``: no connection.
     :param response_timeout: how long to wait; on timeout the task fails (enforced by the scheduler).
     """
 
-    template_fields: Sequence[str] = ("subject", "body", "model_uri", "model_author", "title", "experiment_name")
+    template_fields: Sequence[str] = (
+        "subject",
+        "body",
+        "model_uri",
+        "model_author",
+        "title",
+        "experiment_name",
+        "compare_alias",
+        "model_name",
+    )
     ui_color = "#fff3bf"
 
     def __init__(
@@ -91,11 +110,15 @@ class ModelApprovalGateOperator(HITLOperator):
         experiment_name: str | None = None,
         mlflow_conn_id: str | None = DEFAULT_MLFLOW_CONN_ID,
         response_timeout: timedelta | None = None,
+        compare_alias: str | None = None,
+        model_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         names = validate_reviewers(reviewers, required_approvals)
         if not model_uri:
             raise ValueError(f"{kwargs.get('task_id')}: model_uri is required")
+        if compare_alias is not None and (not isinstance(compare_alias, str) or not compare_alias.strip()):
+            raise ValueError(f"{kwargs.get('task_id')}: compare_alias must be an alias name such as 'champion', or None")
         super().__init__(
             subject=title,
             options=list(OPTIONS),
@@ -113,6 +136,8 @@ class ModelApprovalGateOperator(HITLOperator):
         self.model_author = model_author
         self.title = title
         self.experiment_name = experiment_name
+        self.compare_alias = compare_alias
+        self.model_name = model_name
         self.mlflow_conn_id = check_conn_id(self.task_id, mlflow_conn_id)
 
     # ------------------------------------------------------------------ helpers
@@ -194,6 +219,47 @@ class ModelApprovalGateOperator(HITLOperator):
         self.log.info("Recorded %s (%s): %s -> %s", gate, verdict.value, summary, recorded.artifact_dir)
         return recorded.to_dict()
 
+    @staticmethod
+    def _live_url(context: Context) -> str:
+        """The MLSecOps page of this DAG run in the Airflow UI (under ``[api] base_url`` when it is set,
+        else from the server's root)."""
+        from urllib.parse import quote
+
+        from airflow.configuration import conf
+
+        from airflow_mlsecops.plugins.plugin import URL_PREFIX
+
+        ti = context["ti"]
+        base = (conf.get("api", "base_url", fallback=None) or "").rstrip("/")
+        path = f"{URL_PREFIX}/dags/{quote(ti.dag_id, safe='')}/dagRuns/{quote(ti.run_id, safe='')}"
+        return f"{base}{path}" if base.startswith(("http://", "https://", "/")) else path
+
+    def _review_body(self, context: Context, hook: EvidenceHook, request: ApprovalRequest, report: Any) -> str:
+        """The request's body, from the verification ``report`` just made (nothing is verified twice)."""
+        from airflow_mlsecops.lifecycle.approval import render_body
+        from airflow_mlsecops.review.view import run_review
+
+        dag_run = context.get("dag_run")
+        bundle_version = getattr(dag_run, "bundle_version", None)
+        review = run_review(
+            request.mlflow_run_id,
+            settings=hook.settings,
+            store=hook.store,
+            report=report,
+            model_uri=str(self.model_uri),
+            bundle_version=str(bundle_version) if bundle_version else None,
+            compare_alias=self.compare_alias or None,
+            model_name=self.model_name or None,
+        )
+        return render_body(
+            request,
+            report.results,
+            run_url=hook.run_url(request.mlflow_run_id),
+            title=str(self.title),
+            review=review,
+            live_url=self._live_url(context),
+        )
+
     def _fail(self, message: str) -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -201,7 +267,7 @@ class ModelApprovalGateOperator(HITLOperator):
 
     # ------------------------------------------------------------------ Airflow
     def execute(self, context: Context) -> Any:
-        from airflow_mlsecops.lifecycle.approval import ApprovalRequest, evidence_digest, excluded_users, render_body
+        from airflow_mlsecops.lifecycle.approval import ApprovalRequest, evidence_digest, excluded_users
 
         hook = self._hook()
         run_id, model_sha256, report = self._evidence_now(context, hook)
@@ -254,7 +320,7 @@ class ModelApprovalGateOperator(HITLOperator):
         # Airflow itself refuses (403, "Access Denied" in the UI) anyone left out of assigned_users: the users
         # barred by separation of duties never get to answer.
         self.assigned_users = self._assigned(allowed)
-        self.body = render_body(request, report.results, run_url=hook.run_url(run_id), title=str(self.title))
+        self.body = self._review_body(context, hook, request, report)
         context["ti"].xcom_push(key=_REQUEST_KEY, value=request.to_dict())
         context["ti"].xcom_push(key=_TALLY_KEY, value={"approvals": [], "refused": [], "responses": 0})
         self._record(
@@ -397,7 +463,12 @@ class ModelApprovalGateOperator(HITLOperator):
         """Quorum not reached (or a response did not count): re-open the request and wait again.
 
         This runs in a new task process, which built the operator from the DAG file: the assigned
-        users are derived again from the request, so the barred users stay left out."""
+        users are derived again from the request, so the barred users stay left out.
+
+        Airflow (3.3) keeps an open request's subject, body and assignees as first created: its
+        execution API's upsert changes nothing of an existing request but clears the response. So
+        the body is not rendered again here; it links to the MLSecOps page of the DAG run, which
+        shows every response as it arrives."""
         from airflow.sdk.exceptions import TaskAwaitingInput
         from airflow.sdk.execution_time.hitl import upsert_hitl_detail
 
