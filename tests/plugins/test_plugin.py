@@ -26,7 +26,8 @@ def test_airflow_loads_the_plugin() -> None:
 def test_plugin_import_pulls_in_no_heavy_library() -> None:
     code = (
         "import sys, airflow_mlsecops.plugins.plugin;"
-        "heavy = ('mlflow', 'great_expectations', 'evidently', 'sklearn', 'pandas', 'boto3');"
+        "heavy = ('mlflow', 'great_expectations', 'evidently', 'sklearn', 'pandas', 'boto3', 'fastapi',"
+        " 'airflow_mlsecops.plugins.app', 'airflow_mlsecops.review');"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
