@@ -22,6 +22,7 @@ Needs ``mutmut>=3.8`` (the ``dev`` extra). Runs on Linux/macOS (mutmut forks).
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -38,16 +39,51 @@ CRITICAL_MODULES: dict[str, list[str]] = {
     "lifecycle/approval.py": ["tests/lifecycle/test_critical_claims.py"],
     "evidence/dsse.py": ["tests/evidence/test_dsse.py", "tests/evidence/test_trust.py", "tests/evidence/test_properties.py"],
     "evidence/digest.py": ["tests/evidence/test_digest.py", "tests/evidence/test_special_files.py"],
-    "evidence/ledger.py": ["tests/evidence/test_ledger.py", "tests/evidence/test_checkpoint.py"],
-    "evidence/checkpoint.py": ["tests/evidence/test_checkpoint.py"],
-    "evidence/keys.py": ["tests/evidence/test_keys.py", "tests/evidence/test_trust.py"],
-    "evidence/trust.py": ["tests/evidence/test_trust.py"],
+    "evidence/ledger.py": [
+        "tests/evidence/test_ledger.py",
+        "tests/evidence/test_checkpoint.py",
+        "tests/evidence/test_ledger_mutants.py",
+    ],
+    "evidence/checkpoint.py": ["tests/evidence/test_checkpoint.py", "tests/evidence/test_checkpoint_mutants.py"],
+    "evidence/keys.py": ["tests/evidence/test_keys.py", "tests/evidence/test_trust.py", "tests/evidence/test_keys_mutants.py"],
+    "evidence/trust.py": ["tests/evidence/test_trust.py", "tests/evidence/test_trust_mutants.py"],
     "policy/engine.py": ["tests/policy/test_engine.py", "tests/policy/test_properties.py"],
-    "policy/runtime.py": ["tests/policy/test_runtime.py", "tests/policy/test_enforcement.py"],
+    "policy/runtime.py": [
+        "tests/policy/test_runtime.py",
+        "tests/policy/test_enforcement.py",
+        "tests/policy/test_runtime_mutants.py",
+    ],
+    "lifecycle/verification.py": [
+        "tests/lifecycle/test_verification.py",
+        "tests/lifecycle/test_key_rotation.py",
+        "tests/lifecycle/test_verification_mutants.py",
+    ],
+    "gates/model_scan.py": ["tests/gates/test_model_scan.py"],
+    "lifecycle/_registry_checks.py": ["tests/lifecycle/test_registry.py"],
 }
 
+#: Modules whose PostgreSQL paths have their own tests (marker ``postgres``): when
+#: ``MLSECOPS_TEST_POSTGRES_URL`` is set those tests run against every mutant of these modules too.
+POSTGRES_MODULES = frozenset({"evidence/ledger.py", "evidence/checkpoint.py"})
+
 #: pytest options for every mutant: no Airflow task runs, no servers, stop at the first failure.
-PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-m", "not airflow and not postgres and not mlflow_server and not s3"]
+PYTEST_ARGS = [
+    "-x",
+    "-q",
+    "-p",
+    "no:randomly",
+    "-p",
+    "_mutation_session",
+    "-m",
+    "not airflow and not postgres and not mlflow_server and not s3",
+]
+
+
+def _pytest_args(module: str) -> list[str]:
+    """:data:`PYTEST_ARGS`, with the PostgreSQL tests when the module has them and a server is configured."""
+    if module in POSTGRES_MODULES and os.environ.get("MLSECOPS_TEST_POSTGRES_URL"):
+        return [*PYTEST_ARGS[:-1], "not airflow and not mlflow_server and not s3"]
+    return PYTEST_ARGS
 
 
 def _workspace(module: str, workdir: Path) -> Path:
@@ -60,15 +96,19 @@ def _workspace(module: str, workdir: Path) -> Path:
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__", "mutation"))
     shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")
-    for extra in ("policy", "dags"):  # data files some tests read relative to the repository root
+    for extra in ("policy", "dags"):  # data files some tests read relative to the repository root (also_copy: into mutants/)
         if (REPO / extra).is_dir():
             shutil.copytree(REPO / extra, root / extra, ignore=shutil.ignore_patterns("__pycache__"))
+    # Copied into mutants/ (on sys.path while the tests run) by ``also_copy``: keeps tests/conftest.py's
+    # session folder and MLflow template store across mutmut's sessions (see session_plugin.py).
+    shutil.copy2(Path(__file__).with_name("session_plugin.py"), root / "_mutation_session.py")
     tests = "\n    ".join(CRITICAL_MODULES[module])
-    options = "\n    ".join(PYTEST_ARGS)
+    options = "\n    ".join(_pytest_args(module))
     (root / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = src\n"
         f"only_mutate = {PACKAGE}/{module}\n"
+        "also_copy =\n    _mutation_session.py\n    policy\n    dags\n"
         f"pytest_add_cli_args_test_selection =\n    {tests}\n"
         f"pytest_add_cli_args =\n    {options}\n"
     )
@@ -81,19 +121,27 @@ def _mutmut(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
-def run(module: str, workdir: Path, max_children: int) -> tuple[int, int, list[str]]:
-    """Mutate ``module``; return (killed, total, survivor names) and write its report."""
+def run(module: str, workdir: Path, max_children: int, only: list[str] | None = None) -> tuple[int, int, list[str]]:
+    """Mutate ``module``; return (killed, total, survivor names) and write its report.
+
+    :param only: mutant name patterns (``fnmatch``, e.g. ``*.x__verdicts__mutmut_*``): run and report
+        only those, e.g. the verdict logic of a large module.
+    """
     root = _workspace(module, workdir)
-    done = _mutmut(root, "run", "--max-children", str(max_children))
+    patterns = list(only or [])
+    done = _mutmut(root, "run", "--max-children", str(max_children), *patterns)
     tail = (done.stdout + done.stderr)[-3000:]
     if done.returncode != 0:
         raise SystemExit(f"mutmut failed on {module} (exit {done.returncode}):\n{tail}")
     results = _mutmut(root, "results", "--all", "true").stdout
     statuses = dict(re.findall(r"^\s*(\S+): (\w[\w ]*)$", results, flags=re.MULTILINE))
+    if patterns:
+        statuses = {name: status for name, status in statuses.items() if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
     total = len(statuses)
     killed = sum(1 for status in statuses.values() if status == "killed")
     survivors = sorted(name for name, status in statuses.items() if status != "killed")
-    report = [f"{module}: {killed} of {total} mutants killed ({100 * killed / max(total, 1):.1f}%)", ""]
+    scope = f" (only {', '.join(patterns)})" if patterns else ""
+    report = [f"{module}{scope}: {killed} of {total} mutants killed ({100 * killed / max(total, 1):.1f}%)", ""]
     for name in survivors:
         report += [f"--- {name}: {statuses[name]}", _mutmut(root, "show", name).stdout.strip(), ""]
     (root / "report.txt").write_text("\n".join(report) + "\n")
@@ -106,6 +154,9 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="modules under src/airflow_mlsecops, e.g. lifecycle/approval.py")
     parser.add_argument("--all", action="store_true", help="every module in CRITICAL_MODULES")
     parser.add_argument("--list", action="store_true", help="print the critical modules and their tests")
+    parser.add_argument(
+        "--only", action="append", metavar="PATTERN", help="only the mutants matching this fnmatch pattern (repeatable)"
+    )
     parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("MUTATION_DIR", "/tmp/mlsecops-mutation")))
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     args = parser.parse_args()
@@ -119,7 +170,7 @@ def main() -> int:
         parser.error(f"name modules from --list (unknown: {', '.join(unknown) or 'none given'})")
     survived = 0
     for module in modules:
-        _, _, survivors = run(module, args.workdir, args.max_children)
+        _, _, survivors = run(module, args.workdir, args.max_children, args.only)
         survived += len(survivors)
     return 1 if survived else 0
 
