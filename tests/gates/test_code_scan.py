@@ -175,6 +175,14 @@ def test_secret_scan_can_be_turned_off_and_says_so(planted: Path) -> None:
     assert json.loads(outcome.files[REPORT_FILE])["secrets"] is None
 
 
+def test_clean_code_with_the_secret_scan_off_is_warned_incomplete_never_passed(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(CLEAN)
+    outcome = scan_code([str(tmp_path)], scan_secrets=False)
+    assert outcome.verdict is Verdict.WARNED, outcome.result.summary
+    assert outcome.result.warned_reason == "incomplete"
+    assert outcome.result.not_performed == ("code-scan.secret-scan-not-performed",)
+
+
 # ----------------------------------------------------------------------------- suppressions
 SHELL = "import subprocess\n\n\ndef run(cmd: str) -> None:\n    subprocess.call(cmd, shell=True){comment}\n"
 

@@ -36,7 +36,7 @@ from typing import Any
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError
-from airflow_mlsecops.gates.base import Evaluation, GateOutcome, run_gate
+from airflow_mlsecops.gates.base import Evaluation, GateOutcome, not_performed_finding, run_gate
 from airflow_mlsecops.gates.code_scan.files import PYTHON, CodeScanInputError, Collected, collect_files
 from airflow_mlsecops.gates.code_scan.suppressions import Suppression, find_suppressions
 
@@ -332,7 +332,7 @@ def _evaluate(
     data = json.dumps(report, indent=2, sort_keys=True).encode("utf-8")
     for value in every_value:  # belt and braces: a value must never reach the evidence
         data = data.replace(json.dumps(value)[1:-1].encode("utf-8"), _REDACTED.encode("utf-8"))
-    return Evaluation(
+    evaluation = Evaluation(
         passed=passed,
         summary=summary,
         subjects=[Subject(name=f.name, sha256=f.sha256) for f in files],
@@ -355,3 +355,11 @@ def _evaluate(
             "failed_findings": len(failed),
         },
     )
+    if not scan_secrets:  # a check that did not run is never a pass: the verdict reads warned (incomplete)
+        evaluation.skip(
+            not_performed_finding(
+                "code-scan.secret-scan-not-performed",
+                "the secret scan was switched off (scan_secrets=False): hard-coded credentials were not looked for",
+            )
+        )
+    return evaluation
