@@ -225,6 +225,7 @@ def test_the_body_shows_digests_quorum_exclusions_and_every_gate() -> None:
     assert body.splitlines() == [
         "### Approve it",
         "",
+        "- **Verdicts:** 1 failed (model-scan), 1 passed",
         "- **Model:** `models:/credit/1`",
         f"- **Model SHA-256:** `{'a' * 64}`",
         f"- **Evidence SHA-256:** `{'b' * 64}` (an approval is void if either digest changes)",

@@ -262,7 +262,10 @@ def test_users_barred_by_separation_of_duties_are_never_assigned(airflow_db, hom
     assert re.search(
         r"^\| 1 \| model-provenance \| sign_model \| \*\*passed\*\* \| bytes \d+ B, files 2 \| 0 \|$", bodies[0], re.M
     )
-    assert "- **DAG bundle version:** not known" in bodies[0] or "- **DAG bundle version:** `" in bodies[0]
+    assert "- **DAG bundle version:** none (the DAG bundle is not versioned)" in bodies[0] or (
+        "- **DAG bundle version:** `" in bodies[0]
+    )
+    assert "- **Verdicts:** " in bodies[0]
 
 
 def test_compare_alias_is_checked_when_the_dag_is_parsed() -> None:

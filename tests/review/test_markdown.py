@@ -47,6 +47,7 @@ def test_each_header_line_is_its_own_list_item(body: str) -> None:
     items = re.findall(r"<li>(.*?)</li>", header.group(1), re.S)
     starts = [re.sub(r"<[^>]+>", "", item).split(":", 1)[0] for item in items]
     assert starts == [
+        "Verdicts",
         "Model",
         "Model SHA-256",
         "Evidence SHA-256",
@@ -96,8 +97,8 @@ def test_links_to_each_evidence_folder(body: str, scenario: Scenario) -> None:
 
 def test_responses_data_training_and_comparison(body: str, scenario: Scenario) -> None:
     lines = body.splitlines()
-    assert "- carol chose Approve at 2026-12-04T09:00:00+00:00: **refused** (carol may not approve: authored the model)" in lines
-    assert "- alice chose Approve at 2026-12-04T09:30:00+00:00: approved (1 of 1 approvals)" in lines
+    assert "- carol chose Approve at 2026-12-04 09:00:00 UTC: **refused** (carol may not approve: authored the model)" in lines
+    assert "- alice chose Approve at 2026-12-04 09:30:00 UTC: approved (1 of 1 approvals)" in lines
     digest = scenario.candidate.data_digest
     (data_row,) = [line for line in lines if digest in line and line.startswith("|")]
     assert "| yes | dataset-provenance (passed), data-validation (passed), data-integrity (failed) |" in data_row

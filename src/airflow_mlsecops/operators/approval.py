@@ -11,9 +11,10 @@ What it adds to Airflow's ``ApprovalOperator``:
   (:mod:`airflow_mlsecops.review.markdown`): the gates in pipeline order with every metric in
   readable units, every finding in full, what was not performed and a link to each gate's evidence
   folder; the data checked and trained on with digests; the training run's metrics and parameters;
-  the DAG bundle version; a comparison with the version holding ``compare_alias``; every response
-  so far, refused ones with the reason (re-rendered before the request is re-opened). It is refused
-  (nothing to approve) when that evidence does not verify;
+  the DAG bundle version; a comparison with the version holding ``compare_alias``; a link to the
+  MLSecOps page of the DAG run, which lists every response as it arrives, refused ones with the
+  reason (Airflow keeps an open request's body as first shown). It is refused (nothing to approve)
+  when that evidence does not verify;
 * every response is recorded as signed evidence, and so is the decision, rejections and timeouts
   included;
 * reject and timeout fail the task (no retry): nothing downstream promotes;

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from airflow_mlsecops.review.numbers import format_time
 from airflow_mlsecops.review.view import ModelReview, RunReview
 
 _CSS = """
@@ -122,7 +123,7 @@ def _run_html(review: RunReview) -> str:
     overview = {
         "MLflow run": _link(review.run_url, review.mlflow_run_id),
         "DAG run": f"<code>{_e(review.dag_id)}</code> / <code>{_e(review.dag_run_id)}</code>",
-        "DAG bundle version": _e(review.bundle_version or "not known"),
+        "DAG bundle version": _e(review.bundle_version or "none (the DAG bundle is not versioned)"),
         "tracking store": f"<code>{_e(review.tracking_uri)}</code>",
     }
     if model:
@@ -142,7 +143,7 @@ def _run_html(review: RunReview) -> str:
             rows = (
                 [
                     _e(r.get("user")),
-                    _e(r.get("responded_at")),
+                    _e(format_time(r.get("responded_at"))),
                     _e(r.get("choice")),
                     _e(r.get("outcome")),
                     _e(r.get("reason")),

@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_mlsecops.review.numbers import format_time, verdict_counts
+
 #: Characters with a meaning in (GitHub) Markdown, backslash-escaped in text taken from evidence; an
 #: underscore only where it could start or end emphasis (``sign_model`` and ``dag_test`` stay as they are).
 _SPECIAL = re.compile(r"([\\`*{}\[\]<>#|~!]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
@@ -103,7 +105,10 @@ def _header(request: Mapping[str, Any], review: Any | None, run_url: str | None,
         model = review.model or {}
         if model.get("name"):
             lines.append(f"- **Registered as:** {text(model['name'])} version {text(model.get('version'))}")
-        lines.append(f"- **DAG bundle version:** {code(review.bundle_version) if review.bundle_version else 'not known'}")
+        lines.append(
+            "- **DAG bundle version:** "
+            + (code(review.bundle_version) if review.bundle_version else "none (the DAG bundle is not versioned)")
+        )
     if live_url:
         lines.append(f"- **Live view:** {link('MLSecOps page of this DAG run', live_url)} (re-verified when opened)")
     return lines
@@ -117,15 +122,17 @@ def _responses(review: Any | None, tally: Mapping[str, Any] | None, live_url: st
             outcome = r.get("outcome") or "—"
             shown = f"**{text(outcome)}**" if outcome in ("refused", "rejected") else text(outcome)
             lines.append(
-                f"- {text(r.get('user'))} chose {text(r.get('choice'))} at {text(r.get('responded_at'))}: {shown}"
+                f"- {text(r.get('user'))} chose {text(r.get('choice'))} at {text(format_time(r.get('responded_at')))}: {shown}"
                 + (f" ({text(r['reason'])})" if r.get("reason") else "")
             )
     elif tally and (tally.get("approvals") or tally.get("refused")):
         for a in tally.get("approvals") or []:
-            lines.append(f"- {text(a.get('name') or a.get('id'))} approved at {text(a.get('responded_at'))}: counted")
+            when = text(format_time(a.get("responded_at")))
+            lines.append(f"- {text(a.get('name') or a.get('id'))} approved at {when}: counted")
         for r in tally.get("refused") or []:
             lines.append(
-                f"- {text(r.get('name') or r.get('id'))} at {text(r.get('responded_at'))}: **refused** ({text(r.get('reason'))})"
+                f"- {text(r.get('name') or r.get('id'))} at {text(format_time(r.get('responded_at')))}: "
+                f"**refused** ({text(r.get('reason'))})"
             )
     else:
         lines.append("- No response yet.")
@@ -232,7 +239,8 @@ def render_request(
     :param tally: the responses counted so far, when no review says them.
     :param live_url: the MLSecOps page of the DAG run, where responses given later appear.
     """
-    lines = [f"### {text(title)}", "", *_header(request, review, run_url, live_url), ""]
+    verdicts = f"- **Verdicts:** {text(verdict_counts(gates))}"
+    lines = [f"### {text(title)}", "", verdicts, *_header(request, review, run_url, live_url), ""]
     lines += _responses(review, tally, live_url)
     lines += _gates(gates)
     if review is not None:

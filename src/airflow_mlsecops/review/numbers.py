@@ -15,6 +15,8 @@ a value is never shown in exponent notation unless it is smaller than 0.001.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _PERCENT_SUFFIXES = ("_share", "_ratio", "_accuracy")
 _PERCENT_NAMES = frozenset(("share", "ratio", "accuracy"))
@@ -85,3 +87,33 @@ def format_metric(name: str, value: float) -> tuple[str, str]:
     if unit:
         return unit, f"{format_number(number)} {unit}"
     return unit, format_number(number)
+
+
+def format_time(value: object) -> str:
+    """An ISO-8601 time as a reviewer reads it (``2026-12-04 05:20:41 UTC``); anything else as given."""
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str) or not value:
+        return "—" if value in (None, "") else str(value)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        return parsed.strftime("%Y-%m-%d %H:%M:%S")
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def verdict_counts(gates: Sequence[Mapping[str, Any]]) -> str:
+    """``12 passed, 2 warned (sbom, training-environment)``: the verdicts of ``gates`` (the latest attempt
+    of each task) at a glance, the ones that are not ``passed`` named."""
+    order = ("failed", "error", "warned", "passed")
+    by_verdict: dict[str, list[str]] = {}
+    for gate in gates:
+        if gate.get("latest", True):  # an earlier attempt of a task is shown, not counted
+            by_verdict.setdefault(str(gate.get("verdict")), []).append(str(gate.get("gate")))
+    parts = []
+    for verdict in sorted(by_verdict, key=lambda v: order.index(v) if v in order else len(order)):
+        names = by_verdict[verdict]
+        parts.append(f"{len(names)} {verdict}" + ("" if verdict == "passed" else f" ({', '.join(dict.fromkeys(names))})"))
+    return ", ".join(parts) if parts else "no gate recorded evidence"
