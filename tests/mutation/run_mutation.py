@@ -47,7 +47,7 @@ CRITICAL_MODULES: dict[str, list[str]] = {
     "evidence/checkpoint.py": ["tests/evidence/test_checkpoint.py", "tests/evidence/test_checkpoint_mutants.py"],
     "evidence/keys.py": ["tests/evidence/test_keys.py", "tests/evidence/test_trust.py", "tests/evidence/test_keys_mutants.py"],
     "evidence/trust.py": ["tests/evidence/test_trust.py", "tests/evidence/test_trust_mutants.py"],
-    "policy/engine.py": ["tests/policy/test_engine.py", "tests/policy/test_properties.py"],
+    "policy/engine.py": ["tests/policy/test_engine.py", "tests/policy/test_properties.py", "tests/policy/test_engine_mutants.py"],
     "policy/runtime.py": [
         "tests/policy/test_runtime.py",
         "tests/policy/test_enforcement.py",
@@ -59,7 +59,7 @@ CRITICAL_MODULES: dict[str, list[str]] = {
         "tests/lifecycle/test_verification_mutants.py",
     ],
     "gates/model_scan.py": ["tests/gates/test_model_scan.py"],
-    "lifecycle/_registry_checks.py": ["tests/lifecycle/test_registry.py"],
+    "lifecycle/_registry_checks.py": ["tests/lifecycle/test_registry_checks_mutants.py", "tests/lifecycle/test_registry.py"],
 }
 
 #: Modules whose PostgreSQL paths have their own tests (marker ``postgres``): when

@@ -667,8 +667,8 @@ def apply_to(kind: str, policy_value: Any, current: Any) -> Any:
         return list(policy_value) if isinstance(policy_value, tuple) else policy_value
     if complies(kind, policy_value, current):
         return current
-    if kind in (MIN, MAX) and _number(current) is None:
-        return policy_value
+    if kind in (MIN, MAX):
+        return policy_value  # not complying: the policy's limit is the stricter one (also for "0.5" given as text)
     merged = _stricter(kind, current, policy_value) if kind != EQUAL else policy_value
     return list(merged) if isinstance(merged, tuple) else merged
 
