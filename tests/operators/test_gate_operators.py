@@ -214,7 +214,7 @@ def test_data_operators_load_stored_data_and_turn_a_failed_fetch_into_their_erro
 
 def test_an_empty_batch_fails_the_task_unless_allowed(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
     """No data to check is never a pass: a header-only file is an error verdict (even warn-only), retried, then
-    the task fails; allow_empty=True lets it pass, visibly, with the flag in the signed policy."""
+    the task fails; allow_empty=True lets it through as warned (incomplete), with the flag in the signed policy."""
     dag_id = unique_dag_id("empty")
     empty = tmp_path / "empty.csv"
     empty.write_text("x\n")
@@ -233,7 +233,8 @@ allowed = DataValidationGateOperator(task_id="allowed", data={str(empty)!r}, sui
     report = verify_run(pipeline_run_id(home, dag_id), settings=home)
     assert report.ok
     verdicts = {scope: g["verdict"] for scope, g in report.gates.items()}
-    assert verdicts == {"refused/try-1": "error", "refused/try-2": "error", "allowed/try-1": "passed"}
+    # allowed, but nothing was checked: warned (incomplete), never passed
+    assert verdicts == {"refused/try-1": "error", "refused/try-2": "error", "allowed/try-1": "warned"}
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
     local = store.download_dir(pipeline_run_id(home, dag_id), "mlsecops/evidence/allowed/try-1", tmp_path / "dl")
     result = json.loads((local / "result.json").read_text())

@@ -148,4 +148,6 @@ def test_the_operator_passes_the_flag_on_and_refuses_one_that_is_not_a_bool(home
     pipeline = PipelineContext(dag_id="d", run_id="r", task_id="scan")
     assert ModelScanGateOperator(task_id="scan", path=model).evaluate({}, pipeline).verdict is Verdict.FAILED
     allowed = ModelScanGateOperator(task_id="scan", path=model, allow_model_code=True).evaluate({}, pipeline)
-    assert allowed.verdict is Verdict.PASSED and allowed.result.policy["allow_model_code"] is True
+    # let through, but the model's code was not scanned: warned (incomplete), never passed
+    assert allowed.verdict is Verdict.WARNED and allowed.result.policy["allow_model_code"] is True
+    assert allowed.result.not_performed == ("model-scan.model-code-not-scanned",)

@@ -95,7 +95,8 @@ def test_templated_allow_columns_let_an_allowed_column_pass(airflow_db, home: Se
     assert dag_run.state == "success"
     run_id = pipeline_run_id(home, dag_id)
     store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
-    assert store.run_tags(run_id)["mlsecops.gate.pii.verdict"] == "passed"
+    # a sample of 3 of 4 rows: the row left out was never scanned, so warned (incomplete), never passed
+    assert store.run_tags(run_id)["mlsecops.gate.pii.verdict"] == "warned"
     result = json.loads((store.download_dir(run_id, "mlsecops/evidence/pii/try-1", tmp_path / "dl") / "result.json").read_text())
     assert result["policy"]["allow_columns"] == ["note", "contact"]
     assert result["metrics"]["rows_scanned"] == 3 and result["details"]["sampled"] is True
@@ -106,7 +107,9 @@ def test_templated_allow_columns_let_an_allowed_column_pass(airflow_db, home: Se
     rows = set(sample_rows(4, 3, seed).tolist())  # row 0 holds the e-mail, row 1 the SSN
     expected = {("pii.email", True, "info")} if 0 in rows else set()
     expected |= {("pii.us_ssn", True, "info")} if 1 in rows else set()
+    expected |= {("pii-scan.rows-not-scanned", False, "low")}
     assert {(f["id"], f["passed"], f["severity"]) for f in result["findings"]} == expected
+    assert result["details"]["not_performed"] == ["pii-scan.rows-not-scanned"]
     assert verify_run(run_id, settings=home).ok
 
 
