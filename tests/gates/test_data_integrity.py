@@ -79,7 +79,7 @@ def test_fresh_batch_from_the_same_distribution_passes_every_check(reference: st
     assert result.metrics["rows"] == BATCH_ROWS and result.metrics["checks_failed"] == 0
     assert result.policy["thresholds"]["max_duplicate_share"] == 0.01
     assert {"cleanlab", "scikit-learn"} <= set(result.tool_versions)
-    assert "all 10 integrity checks passed" in result.summary  # 8 before non_finite and formula_injection
+    assert "all 11 integrity checks passed" in result.summary  # 8 before non_finite and formula_injection
     assert report["integrity.schema"]["columns_compared"] == list(FEATURES)
     assert report["integrity.near_duplicates"]["features"] == list(FEATURES)
 
@@ -281,12 +281,18 @@ def test_label_flip_check_needs_two_learnable_classes(tmp_path: Path) -> None:
     assert outcome.result.verdict is Verdict.WARNED and outcome.result.not_performed == ("integrity.label_flips",)
 
 
-def test_label_column_missing_from_the_batch_fails_the_schema(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:
+def test_label_column_missing_from_the_batch_is_a_production_batch(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:
+    # A production batch carries no label: no schema change; the label checks are not performed (warned, incomplete).
     outcome = _check(batch.drop(columns=[LABEL]), reference, tmp_path)
-    assert outcome.result.verdict is Verdict.FAILED  # a skipped check never hides a rejection
-    assert "integrity.schema" in _failed(outcome)
-    assert _findings(outcome)["integrity.label_flips"].message == f"skipped: the label column {LABEL!r} is missing from the batch"
-    assert "integrity.label_flips" in outcome.result.not_performed and not outcome.result.incomplete
+    assert outcome.result.verdict is Verdict.WARNED and outcome.result.incomplete
+    assert "integrity.schema" not in _failed(outcome)
+    missing = f"skipped: the label column {LABEL!r} is missing from the batch (a production batch without labels)"
+    assert _findings(outcome)["integrity.label_flips"].message == missing
+    assert set(outcome.result.not_performed) == {"integrity.label_shift", "integrity.class_set", "integrity.label_flips"}
+    # a feature missing from the batch still is a schema change, and rejects
+    dropped = _check(batch.drop(columns=[LABEL, "income"]), reference, tmp_path)
+    assert dropped.result.verdict is Verdict.FAILED and "integrity.schema" in _failed(dropped)
+    assert "missing from the batch: income" in _findings(dropped)["integrity.schema"].message
 
 
 def test_label_column_in_neither_file_is_an_error(reference: str, batch: pd.DataFrame, tmp_path: Path) -> None:

@@ -99,10 +99,10 @@ def test_bad_inputs_are_error_verdicts_that_name_the_problem(stream: dict[str, s
         return outcome.result.summary
 
     assert "does not exist" in error(stream["reference"], str(tmp_path / "missing.csv"))
-    # Without columns=, the label only the training data has is a mismatch.
-    mismatch = error(stream["reference"], stream["normal"])
-    assert f"only in the reference: {LABEL!r}" in mismatch and "pass columns=" in mismatch
     assert "has no column 'nope'" in error(stream["reference"], stream["normal"], columns=["age", "nope"])
+    assert "'age' is in columns but not a feature" in error(
+        stream["reference"], stream["normal"], columns=["age"], id_columns=["age"]
+    )
 
     header_only = tmp_path / "header.csv"
     header_only.write_text(",".join(FEATURES) + "\n")
@@ -253,3 +253,19 @@ def test_allow_empty_still_checks_the_columns(stream: dict[str, str], tmp_path: 
 def test_allow_empty_must_be_a_bool(stream: dict[str, str]) -> None:
     outcome = detect_drift(stream["reference"], stream["normal"], columns=FEATURES, html=False, allow_empty="no")  # type: ignore[arg-type]
     assert outcome.result.verdict is Verdict.ERROR and "allow_empty must be True or False" in outcome.result.summary
+
+
+def test_a_column_the_batch_lacks_is_a_finding_and_a_declared_label_is_not_compared(stream: dict[str, str]) -> None:
+    # Without label_column, the label only the training data has is a feature the batch lacks: rejected, with a hint.
+    missing = detect_drift(stream["reference"], stream["normal"], html=False, random_state=1)
+    assert missing.verdict is Verdict.FAILED and missing.error is None
+    finding = next(f for f in missing.result.findings if f.id == "drift.missing-column")
+    assert f"{LABEL!r}" in finding.message and "--label-column" in finding.message
+    labelled = detect_drift(stream["reference"], stream["normal"], html=False, random_state=1, label_column=LABEL)
+    assert labelled.verdict is Verdict.PASSED, labelled.result.summary
+    roles = labelled.result.details["column_roles"]
+    assert (
+        roles["label_column"] == LABEL
+        and {"column": LABEL, "role": "label", "reason": "declared --label-column", "declared": True} in roles["excluded"]
+    )
+    assert LABEL not in {c["column"] for c in labelled.result.details["columns"]}

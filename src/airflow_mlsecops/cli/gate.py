@@ -107,6 +107,33 @@ def _parse_assignments(items: list[str], flag: str) -> dict[str, object]:
     return parsed
 
 
+def _add_column_roles(parser: argparse.ArgumentParser, *, label: bool = True) -> None:
+    """``--id-column`` (repeatable), ``--label-column``, ``--prediction-column``, ``--timestamp-column``, ``--features``."""
+    parser.add_argument(
+        "--id-column",
+        action="append",
+        dest="id_columns",
+        metavar="COLUMN",
+        help="identifier column: never compared as a feature (repeatable; id-like columns are also recognised)",
+    )
+    if label:
+        parser.add_argument("--label-column", help="label (target) column; may be absent from a production batch")
+    parser.add_argument("--prediction-column", help="the model's output column, never compared as a feature")
+    parser.add_argument("--timestamp-column", help="the time of each row, never compared as a feature")
+    parser.add_argument("--features", help="comma-separated feature columns (default: every column without another role)")
+
+
+def _role_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The column roles given on the command line, as the gates' keyword arguments (only those given)."""
+    given = {
+        "id_columns": [c for item in args.id_columns or [] for c in _split_list(item) or []] or None,
+        "prediction_column": args.prediction_column,
+        "timestamp_column": args.timestamp_column,
+        "features": _split_list(args.features),
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def _add_gate_output(parser: argparse.ArgumentParser) -> None:
     add_store_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -150,6 +177,7 @@ def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
         "thresholds": thresholds,
         "warn_only": args.warn_only,
         "allow_empty": args.allow_empty,
+        **_role_options(args),
     }
     try:
         data = load_table_at(args.data, csv_delimiter=args.delimiter)
@@ -312,7 +340,10 @@ def cmd_gate_drift(args: argparse.Namespace) -> int:
         "max_rows": None if args.max_rows == 0 else args.max_rows,
         "warn_only": args.warn_only,
         "allow_empty": args.allow_empty,
+        **_role_options(args),
     }
+    if args.label_column is not None:
+        options["label_column"] = args.label_column
     try:
         reference, current = load_table_at(args.reference), load_table_at(args.current)
     except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
@@ -411,7 +442,11 @@ def add_gate_parsers(sub: Any) -> None:
     gp = gsub.add_parser("data-integrity", help="compare a training batch with a trusted reference (poisoning, corruption)")
     gp.add_argument("--data", required=True, help="path or s3:// URI of the new batch")
     gp.add_argument("--reference", required=True, help="path or s3:// URI of the trusted reference data")
-    gp.add_argument("--label-column", help="label column (enables label shift, class set and label-flip checks)")
+    gp.add_argument(
+        "--label-column",
+        help="label column (enables label shift, class set and label-flip checks; absent from the batch: not performed)",
+    )
+    _add_column_roles(gp, label=False)
     gp.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="override one threshold (repeatable)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
@@ -491,7 +526,10 @@ def add_gate_parsers(sub: Any) -> None:
     gp = gsub.add_parser("drift", help="data drift of a production batch against the training reference (Evidently)")
     gp.add_argument("--reference", required=True)
     gp.add_argument("--current", required=True)
-    gp.add_argument("--columns", help="comma-separated columns to compare (default: all shared)")
+    gp.add_argument(
+        "--columns", help="comma-separated columns that must be compared (default: every feature column, see --features)"
+    )
+    _add_column_roles(gp)
     gp.add_argument(
         "--drift-share", type=float, default=0.25, help="share of drifted columns that means dataset drift (default 0.25)"
     )

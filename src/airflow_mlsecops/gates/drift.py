@@ -91,7 +91,7 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +100,7 @@ from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, column_list, resolve_roles
 from airflow_mlsecops.gates.empty_data import (
     allow_empty_policy,
     check_allow_empty,
@@ -173,34 +174,48 @@ def _check_arguments(
         raise ConfigurationError(f"max_missing_change must be a number in (0, 1], not {max_missing_change!r}")
 
 
-def _select_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str] | None) -> list[str]:
-    if columns is not None:
-        if isinstance(columns, str):
-            columns = [c.strip() for c in columns.split(",") if c.strip()]
-        wanted = list(dict.fromkeys(str(c) for c in columns))
-        if not wanted:
-            raise ConfigurationError("columns is empty; name the columns to compare or pass None for all of them")
-        for label, frame in (("reference", reference), ("current", current)):
-            missing = [c for c in wanted if c not in frame.columns]
-            if missing:
-                raise GateError(f"the {label} data has no column {', '.join(map(repr, missing[:10]))}")
-        return wanted
-    ref_cols = [str(c) for c in reference.columns]
-    cur_cols = {str(c) for c in current.columns}
-    only_ref = [c for c in ref_cols if c not in cur_cols]
-    only_cur = sorted(cur_cols - set(ref_cols))
-    if only_ref or only_cur:
-        parts = []
-        if only_ref:
-            parts.append(f"only in the reference: {', '.join(map(repr, only_ref[:10]))}")
-        if only_cur:
-            parts.append(f"only in the current batch: {', '.join(map(repr, only_cur[:10]))}")
+def _select_columns(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str] | str | None, roles: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[str], ColumnRoles]:
+    """The feature columns to compare, the features the current batch lacks, and the column roles.
+
+    ``columns`` given (and no ``features``): exactly those are the features. Otherwise the features are the
+    reference's columns without a role (identifiers declared or recognised, label, prediction, timestamp).
+    Every name in ``columns`` must then be a feature. A label, prediction or timestamp absent from the
+    current batch is not compared and no problem; a feature absent from it is a finding (the caller's).
+
+    :raises ConfigurationError: for an empty ``columns``, a column given two roles, or a ``columns`` entry
+        that is not a feature.
+    :raises GateError: for a column the reference lacks, or a current batch with none of the features.
+    """
+    wanted = column_list(columns, "columns")
+    if wanted is not None and not wanted:
+        raise ConfigurationError("columns is empty; name the columns to compare or pass None for all of them")
+    missing_ref = [c for c in wanted or () if c not in reference.columns]
+    if missing_ref:
+        raise GateError(f"the reference data has no column {', '.join(map(repr, missing_ref[:10]))}")
+    kwargs = dict(roles or {})
+    if wanted is not None and kwargs.get("features") is None:
+        for role in ("id_columns", "label_column", "prediction_column", "timestamp_column"):
+            clash = [c for c in column_list(kwargs.get(role), role) or () if c in wanted]
+            if clash:
+                raise ConfigurationError(f"column {clash[0]!r} is in columns but not a feature (declared in {role})")
+        kwargs["features"] = wanted
+    column_roles = resolve_roles(reference, **kwargs)
+    if wanted is not None:
+        not_features = [c for c in wanted if c not in column_roles.features]
+        if not_features:
+            raise ConfigurationError(
+                f"column {not_features[0]!r} is in columns but not a feature ({column_roles.reason(not_features[0])})"
+            )
+    features = [c for c in (str(c) for c in reference.columns) if c in column_roles.features]
+    selected = [c for c in features if c in current.columns]
+    absent = [c for c in features if c not in current.columns]
+    if not selected:
         raise GateError(
-            "the reference and the current batch have different columns ("
-            + "; ".join(parts)
-            + "); pass columns= to compare the ones they share"
+            f"the current data has no column {', '.join(map(repr, absent[:10]))}: it shares no feature with the reference"
         )
-    return ref_cols
+    return selected, absent, column_roles
 
 
 def _check_frames(
@@ -419,8 +434,10 @@ def _policy(
     allow_empty: object,
     max_missing_change: float = DEFAULT_MAX_MISSING_CHANGE,
     fail_on_severe_column: object = True,
+    roles: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        **{key: list(value) if isinstance(value, (list, tuple)) else value for key, value in (roles or {}).items()},
         "drift_share": drift_share,
         "max_rows": max_rows,
         "random_state": random_state,  # None: a fresh seed per run (the evidence's sampling names it)
@@ -432,7 +449,10 @@ def _policy(
             f"or |missing share change| >= {SEVERE_MISSING_CHANGE:g}"
         ),
         "columns": list(columns) if columns is not None and not isinstance(columns, str) else columns,
-        "compare_all_columns": columns is None,  # no column left out by the DAG
+        # the columns the DAG declared out of the comparison by a role (recognised identifiers: the evidence)
+        "excluded_columns": _declared_exclusions(roles),
+        # no column left out by the DAG (identifiers and other roles aside: the evidence names them)
+        "compare_all_columns": columns is None and not (roles or {}).get("features"),
         "method": "Evidently DataDriftPreset defaults (per-column test statuses) and the missing-share test",
         "allow_empty": allow_empty_policy(allow_empty),
     }
@@ -454,6 +474,11 @@ def detect_drift(
     csv_delimiter: str | None = None,
     model: str | ModelRef | None = None,
     allow_empty: bool = False,
+    id_columns: Sequence[str] | str | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
+    features: Sequence[str] | str | None = None,
 ) -> GateOutcome:
     """Compare the ``current`` batch with the ``reference`` data; fail if the dataset drifted.
 
@@ -461,8 +486,8 @@ def detect_drift(
         already (:func:`airflow_mlsecops.io.locations.load_table_at` loads ``s3://``, ``runs:/``
         and ``models:/`` files and names them by their URI).
     :param current: the production batch, same forms.
-    :param columns: the columns to compare (default: all; then both frames must have the same
-        columns). A comma-separated string is accepted.
+    :param columns: the columns to compare (default: every feature column, see ``features``). A
+        comma-separated string is accepted. Each must be a feature, not an identifier or the label.
     :param drift_share: the dataset drifted when at least this share of the compared columns
         drifted (by Evidently's test of their values or by the missing-share test); default 0.25.
     :param max_rows: sample each frame longer than this down to ``max_rows`` rows for Evidently
@@ -483,8 +508,17 @@ def detect_drift(
     :param allow_empty: accept a current batch with no rows: it passes with finding
         ``drift.empty-batch`` (Evidently does not run). Off by default: an ``error`` verdict. An
         empty reference is an ``error`` either way.
-    :returns: the outcome; ``outcome.files`` holds ``drift_report.json`` (and the HTML report).
+    :param id_columns: identifier columns (a list or a comma-separated string), never compared;
+        identifier-like columns not declared are recognised (:mod:`airflow_mlsecops.gates.columns`).
+    :param label_column: the label (target), never compared; a production batch may lack it.
+    :param prediction_column: the model's output column, never compared.
+    :param timestamp_column: the time of each row, never compared.
+    :param features: the feature columns (default: every reference column without another role). A
+        feature absent from the current batch is finding ``drift.missing-column`` (rejects).
+    :returns: the outcome; ``outcome.files`` holds ``drift_report.json`` (and the HTML report);
+        ``details["column_roles"]`` names every column left out and why.
     """
+    roles = _roles(id_columns, label_column, prediction_column, timestamp_column, features)
     evaluate = functools.partial(
         _evaluate,
         reference,
@@ -499,11 +533,14 @@ def detect_drift(
         csv_delimiter=csv_delimiter,
         model=model,
         allow_empty=allow_empty,
+        roles=roles,
     )
     return run_gate(
         GATE_NAME,
         evaluate,
-        policy=_policy(columns, drift_share, max_rows, random_state, allow_empty, max_missing_change, fail_on_severe_column),
+        policy=_policy(
+            columns, drift_share, max_rows, random_state, allow_empty, max_missing_change, fail_on_severe_column, roles
+        ),
         warn_only=warn_only,
         distributions=("evidently", "pandas"),
         context=context,
@@ -522,6 +559,11 @@ def inputs_unavailable(
     warn_only: bool = False,
     context: PipelineContext | None = None,
     allow_empty: bool = False,
+    id_columns: Sequence[str] | str | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
+    features: Sequence[str] | str | None = None,
 ) -> GateOutcome:
     """The outcome of :func:`detect_drift` when its inputs could not be fetched or loaded.
 
@@ -530,20 +572,52 @@ def inputs_unavailable(
 
     :param error: why the inputs are unavailable.
     """
+    roles = _roles(id_columns, label_column, prediction_column, timestamp_column, features)
+
+    def check() -> None:
+        _check_arguments(drift_share, max_rows, allow_empty, random_state, max_missing_change, fail_on_severe_column)
+        check_role_arguments(**roles)
 
     return run_gate(
         GATE_NAME,
-        raising(
-            error,
-            check=lambda: _check_arguments(
-                drift_share, max_rows, allow_empty, random_state, max_missing_change, fail_on_severe_column
-            ),
+        raising(error, check=check),
+        policy=_policy(
+            columns, drift_share, max_rows, random_state, allow_empty, max_missing_change, fail_on_severe_column, roles
         ),
-        policy=_policy(columns, drift_share, max_rows, random_state, allow_empty, max_missing_change, fail_on_severe_column),
         warn_only=warn_only,
         distributions=("evidently", "pandas"),
         context=context,
     )
+
+
+def _declared_exclusions(roles: Mapping[str, Any] | None) -> list[str]:
+    """The columns given a role other than feature, in the order declared (what policy ``excluded_columns`` bounds)."""
+    out: list[str] = []
+    for key in ("id_columns", "label_column", "prediction_column", "timestamp_column"):
+        try:
+            names = column_list((roles or {}).get(key), key) or []
+        except ConfigurationError:
+            names = [repr((roles or {}).get(key))]  # shown as given; the gate reports the error
+        out.extend(n for n in names if n not in out)
+    return out
+
+
+def _roles(
+    id_columns: Sequence[str] | str | None,
+    label_column: str | None,
+    prediction_column: str | None,
+    timestamp_column: str | None,
+    features: Sequence[str] | str | None,
+) -> dict[str, Any]:
+    """The declared roles as keyword arguments of :func:`resolve_roles` (only those given)."""
+    given = {
+        "id_columns": id_columns,
+        "label_column": label_column,
+        "prediction_column": prediction_column,
+        "timestamp_column": timestamp_column,
+        "features": features,
+    }
+    return {key: list(value) if isinstance(value, (list, tuple)) else value for key, value in given.items() if value is not None}
 
 
 def _empty_batch(
@@ -595,6 +669,7 @@ def _evaluate(
     allow_empty: bool = False,
     max_missing_change: float = DEFAULT_MAX_MISSING_CHANGE,
     fail_on_severe_column: bool = True,
+    roles: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """What the drift gate found: the body :func:`detect_drift` runs (same parameters)."""
     _check_arguments(drift_share, max_rows, allow_empty, random_state, max_missing_change, fail_on_severe_column)
@@ -602,7 +677,9 @@ def _evaluate(
     ref_table = local_table(reference, csv_delimiter=csv_delimiter)
     cur_table = local_table(current, csv_delimiter=csv_delimiter)
     ref_name, cur_name = Path(ref_table.subject.name).name, Path(cur_table.subject.name).name
-    selected = _select_columns(ref_table.frame, cur_table.frame, columns)
+    selected, absent, column_roles = _select_columns(ref_table.frame, cur_table.frame, columns, roles)
+    if absent and emptiness(cur_table.frame):
+        raise GateError(f"the current data has no column {', '.join(map(repr, absent[:10]))}")
     ref_frame, cur_frame = ref_table.frame[selected], cur_table.frame[selected]
     _check_frames(ref_frame, cur_frame, selected, (ref_name, cur_name), allow_empty=allow_empty)
     nothing = emptiness(cur_frame)
@@ -652,6 +729,7 @@ def _evaluate(
     }
 
     findings = _findings(drifted, missing_drifted, not_checked, ref_frame, dataset_drift=dataset_drift)
+    findings.extend(_absent_findings(absent, cur_name, column_roles))
     share_text = f"{len(drifted_names)} of {len(selected)} columns ({drifted_share:.0%})"
     findings.append(
         Finding(
@@ -682,6 +760,8 @@ def _evaluate(
         "columns": [c.to_dict() for c in column_results],
         "missing_shares": [m.to_dict() for m in missing],
         "columns_not_checked": not_checked,
+        "features_missing_from_current": absent,
+        "column_roles": column_roles.to_dict(),
         "sampling": sampling,
         "evidently_seconds": round(seconds, 3),
         "evidently_version": tool_versions("evidently")["evidently"],
@@ -710,6 +790,10 @@ def _evaluate(
         summary += f"; sampled to {max_rows} rows (seed {seed})"
     if not_checked:
         summary += f"; {len(not_checked)} column(s) not compared"
+    if absent:
+        summary = f"feature column(s) missing from the current batch: {', '.join(absent[:8])}; " + summary
+    if column_roles.excluded:
+        summary += "; " + column_roles.summary_text()
     details: dict[str, Any] = {
         "dataset_test": dataset["rule"],
         "evidently_dataset_test": evidently_dataset["description"],
@@ -717,6 +801,8 @@ def _evaluate(
         "columns_truncated": len(column_results) > MAX_COLUMNS_IN_DETAILS,
         "missing_share_changed": [m.to_dict() for m in missing_drifted[:MAX_COLUMNS_IN_DETAILS]],
         "columns_not_checked": not_checked[:MAX_COLUMNS_IN_DETAILS],
+        "features_missing_from_current": absent,
+        "column_roles": column_roles.to_dict(),
         "sampling": sampling,
         "formats": {"reference": ref_table.format, "current": cur_table.format},
         "html_report": html,
@@ -724,7 +810,7 @@ def _evaluate(
     if model_ref is not None:
         details["model"] = model_ref.to_dict()
     return Evaluation(
-        passed=not dataset_drift,
+        passed=not dataset_drift and not absent,
         # A column Evidently could not compare is a check not performed: warned (incomplete) unless drift rejects.
         not_performed=["drift.column-not-checked"] if not_checked else [],
         summary=summary,
@@ -738,6 +824,8 @@ def _evaluate(
             "missing_share_drifted_columns": float(len(missing_drifted)),
             "severely_drifted_columns": float(len(severe)),
             "dataset_drift": 1.0 if dataset_drift else 0.0,
+            "features_missing": float(len(absent)),
+            "columns_excluded": float(len(column_roles.excluded)),
             "rows_reference": float(len(ref_frame)),
             "rows_current": float(len(cur_frame)),
             "rows_reference_compared": float(len(ref_used)),
@@ -799,3 +887,19 @@ def _findings(
         for name in not_checked
     )
     return findings
+
+
+def _absent_findings(absent: Sequence[str], current: str, roles: ColumnRoles) -> list[Finding]:
+    """Finding ``drift.missing-column`` per feature the current batch lacks: the batch does not have the training schema."""
+    hint = "" if roles.label_column else "; if it is the label, pass label_column (--label-column) and it is not compared"
+    return [
+        Finding(
+            id="drift.missing-column",
+            severity=Severity.HIGH,
+            message=f"feature column {name!r} of the reference is missing from the current batch {current}{hint}",
+            location=f"column {name}",
+            atlas=_ATLAS_ERODE,
+            owasp_ml=_OWASP_SKEWING,
+        )
+        for name in absent
+    ]

@@ -48,9 +48,15 @@ class DataIntegrityGateOperator(BaseGateOperator):
     :param allow_empty: accept a batch with no rows (no check runs; finding
         ``data-integrity.empty-batch`` records it). Off by default: an empty batch is an ``error``
         verdict (retried, then the task fails), never a pass. An empty reference always is.
+    :param id_columns: identifier columns (a list or a comma-separated string): not compared as
+        features, checked for repeated and missing values; identifier-like columns are also recognised
+        (:mod:`airflow_mlsecops.gates.columns`). A policy may bound them (``excluded_columns``). (templated)
+    :param prediction_column: the model's output column, never compared as a feature.
+    :param timestamp_column: the time of each row, never compared as a feature.
+    :param features: the feature columns (default: every column without another role). (templated)
     """
 
-    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "reference")
+    template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "reference", "id_columns", "features")
     gate_name: ClassVar[str] = gate_names.DATA_INTEGRITY
 
     def __init__(
@@ -63,6 +69,10 @@ class DataIntegrityGateOperator(BaseGateOperator):
         csv_delimiter: str | None = None,
         random_state: int = 0,
         allow_empty: bool = False,
+        id_columns: Sequence[str] | str | None = None,
+        prediction_column: str | None = None,
+        timestamp_column: str | None = None,
+        features: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,8 +88,17 @@ class DataIntegrityGateOperator(BaseGateOperator):
             raise ValueError(f"{self.task_id}: label_column must be a column name")
         if isinstance(random_state, bool) or not isinstance(random_state, int):
             raise ValueError(f"{self.task_id}: random_state must be an integer")
+        from airflow_mlsecops.gates.columns import check_role_arguments
+
         try:
             IntegrityThresholds.from_mapping(thresholds)
+            check_role_arguments(
+                id_columns=None if _templated(id_columns) else id_columns,
+                label_column=label_column,
+                prediction_column=prediction_column,
+                timestamp_column=timestamp_column,
+                features=None if _templated(features) else features,
+            )
         except ConfigurationError as exc:
             raise ValueError(f"{self.task_id}: {exc}") from exc
         self.data = str(data) if isinstance(data, Path) else data
@@ -89,6 +108,10 @@ class DataIntegrityGateOperator(BaseGateOperator):
         self.csv_delimiter = csv_delimiter
         self.random_state = random_state
         self.allow_empty = allow_empty
+        self.id_columns = id_columns
+        self.prediction_column = prediction_column
+        self.timestamp_column = timestamp_column
+        self.features = features
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_integrity import check_integrity, inputs_unavailable
@@ -100,6 +123,10 @@ class DataIntegrityGateOperator(BaseGateOperator):
             "context": pipeline,
             "random_state": self.random_state,
             "allow_empty": self.allow_empty,
+            "id_columns": self.id_columns,
+            "prediction_column": self.prediction_column,
+            "timestamp_column": self.timestamp_column,
+            "features": self.features,
         }
         try:
             data = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
@@ -107,3 +134,8 @@ class DataIntegrityGateOperator(BaseGateOperator):
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
             return inputs_unavailable(exc, reference=str(self.reference), **options)
         return check_integrity(data, reference, csv_delimiter=self.csv_delimiter, **options)
+
+
+def _templated(value: object) -> bool:
+    """Not known when the DAG is parsed (a template or an XCom reference): the gate checks it when the task runs."""
+    return not (value is None or isinstance(value, (list, tuple)) or (isinstance(value, str) and "{{" not in value))

@@ -94,6 +94,13 @@ def _static(value: Any) -> bool:
     return value is None or isinstance(value, (int, float)) or (isinstance(value, str) and "{{" not in value)
 
 
+def _known_columns(value: Any) -> Any:
+    """Column names known when the DAG is parsed, else ``None`` (a template or XCom reference: the gate checks it)."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, str) and "{{" not in value):
+        return value
+    return None
+
+
 def _location(value: Any) -> Any:
     """A path as a string; templates and XCom references are left for Airflow to resolve."""
     return str(value) if isinstance(value, Path) else value
@@ -171,6 +178,13 @@ class DriftMonitorOperator(_ModelTagging):
     :param allow_empty: accept a current batch with no rows (it passes with finding
         ``drift.empty-batch``). Off by default: an empty batch is an ``error`` verdict (retried,
         then the task fails), never a pass. An empty reference always is.
+    :param id_columns: identifier columns (a list or a comma-separated string), never compared;
+        identifier-like columns are also recognised. A policy bounds them (``excluded_columns``). (templated)
+    :param label_column: the label (target), never compared; a production batch may lack it.
+    :param prediction_column: the model's output column, never compared.
+    :param timestamp_column: the time of each row, never compared.
+    :param features: the feature columns (default: every reference column without another role); a
+        feature the batch lacks is finding ``drift.missing-column``. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -178,6 +192,8 @@ class DriftMonitorOperator(_ModelTagging):
         "reference",
         "current",
         "columns",
+        "id_columns",
+        "features",
         "drift_share",
         "max_rows",
         "max_missing_change",
@@ -201,10 +217,28 @@ class DriftMonitorOperator(_ModelTagging):
         model: str | None = None,
         csv_delimiter: str | None = None,
         allow_empty: bool = False,
+        id_columns: Sequence[str] | str | None = None,
+        label_column: str | None = None,
+        prediction_column: str | None = None,
+        timestamp_column: str | None = None,
+        features: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.require_flags(allow_empty=allow_empty, fail_on_severe_column=fail_on_severe_column)
+        from airflow_mlsecops.exceptions import ConfigurationError
+        from airflow_mlsecops.gates.columns import check_role_arguments
+
+        try:
+            check_role_arguments(
+                id_columns=_known_columns(id_columns),
+                label_column=label_column,
+                prediction_column=prediction_column,
+                timestamp_column=timestamp_column,
+                features=_known_columns(features),
+            )
+        except ConfigurationError as exc:
+            raise ValueError(f"{self.task_id}: {exc}") from exc
         if not reference:
             raise ValueError(f"{self.task_id}: reference is required")
         if not current:
@@ -235,6 +269,11 @@ class DriftMonitorOperator(_ModelTagging):
         self.model = model
         self.csv_delimiter = csv_delimiter
         self.allow_empty = allow_empty
+        self.id_columns = id_columns
+        self.label_column = label_column
+        self.prediction_column = prediction_column
+        self.timestamp_column = timestamp_column
+        self.features = features
 
     def apply_policy(self, context: Context) -> None:
         """The policy's values, except that ``max_rows`` unset stays unset: comparing every row is
@@ -258,6 +297,11 @@ class DriftMonitorOperator(_ModelTagging):
             "warn_only": self.warn_only,
             "context": pipeline,
             "allow_empty": self.allow_empty,
+            "id_columns": self.id_columns,
+            "label_column": self.label_column,
+            "prediction_column": self.prediction_column,
+            "timestamp_column": self.timestamp_column,
+            "features": self.features,
         }
         try:
             model = self.resolve_input_model(self.model) if self.model else None

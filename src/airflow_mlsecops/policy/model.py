@@ -124,6 +124,7 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "max_rows": MIN,
             "columns": SUPERSET,
             "compare_all_columns": TRUE_STRICT,
+            "excluded_columns": SUBSET,
             "allow_empty": FALSE_STRICT,
         },
         gate_names.INPUT_ANOMALY: {
@@ -153,6 +154,8 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "label_flip_min_class_rows": MAX,
             "significance": MIN,
             "ignore_columns": SUBSET,
+            "excluded_columns": SUBSET,
+            "compare_all_features": TRUE_STRICT,
             "has_label_column": TRUE_STRICT,
             "allow_empty": FALSE_STRICT,
         },

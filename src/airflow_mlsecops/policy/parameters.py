@@ -15,6 +15,12 @@ out rather than a number:
 * ``compare_all_columns`` (drift): ``columns`` is unset, so every column is compared;
 * ``has_label_column`` (data-integrity): a ``label_column`` is named and not ignored, so the label
   checks run;
+* ``excluded_columns`` (drift, data-integrity): the columns a DAG declares out of the feature
+  comparison by giving them a role (``id_columns``, ``prediction_column``, ``timestamp_column``, and
+  for drift ``label_column``); by default none, so declaring a real feature an identifier cannot hide
+  it (identifiers recognised from the reference need no declaration);
+* ``compare_all_features`` (data-integrity): ``features`` is unset, so no column is left out through it
+  (for drift, ``features`` counts as ``columns``);
 * ``packages_from_model`` (sbom): the BOM lists the model's own requirements, not another
   interpreter's (``python`` unset);
 * ``detector_from_model`` (input-anomaly): the detector is the one stored with the model;
@@ -56,6 +62,8 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
         gate_names.DATA_INTEGRITY: (
             ("has_label_column", True),  # without it the label shift, class set and label flip checks are skipped
             ("ignore_columns", ()),  # an ignored column is not judged at all
+            ("excluded_columns", ()),  # a column declared an id (prediction, timestamp) is not compared
+            ("compare_all_features", True),  # features unset: no column left out through it
             ("significance", 0.0001),  # product 0.001; a tiny level makes no shift significant
             ("label_flip_min_class_rows", 100),  # product 20; a huge one skips the label-flip check
             ("label_flip_max_rows", 10_000),  # product 50,000; fewer rows, weaker flip estimate
@@ -81,6 +89,7 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
         ),
         gate_names.DRIFT: (
             ("compare_all_columns", True),  # columns unset; not applied when the rule lists columns
+            ("excluded_columns", ()),  # a column declared an id, label, prediction or timestamp is not compared
             ("max_rows", 10_000),  # product 50,000; unset compares every row
             ("drift_share", 0.25),  # product 0.25; Evidently's 0.5 lets 2 of 5 drifted columns pass
             ("max_missing_change", 0.1),  # product 0.05; a jump in missing values is drift
@@ -136,10 +145,18 @@ DERIVED_PARAMETERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         gate_names.SBOM: {"packages_from_model": "python"},
         gate_names.TRAINING_ENVIRONMENT: {"environment_from_worker": "site_packages, freeze"},
-        gate_names.DRIFT: {"compare_all_columns": "columns"},
+        gate_names.DRIFT: {
+            "compare_all_columns": "columns, features",
+            "excluded_columns": "id_columns, label_column, prediction_column, timestamp_column",
+        },
         gate_names.INPUT_ANOMALY: {"detector_from_model": "detector"},
         gate_names.DATA_VALIDATION: {"suite_sha256": "suite", "min_mostly": "suite"},
-        gate_names.DATA_INTEGRITY: {"has_label_column": "label_column", "allow_empty": "allow_empty"},
+        gate_names.DATA_INTEGRITY: {
+            "has_label_column": "label_column",
+            "allow_empty": "allow_empty",
+            "excluded_columns": "id_columns, prediction_column, timestamp_column",
+            "compare_all_features": "features",
+        },
     }
 )
 
@@ -201,12 +218,15 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
         }
     if gate == gate_names.DRIFT:
         columns = _columns(get("columns"))
+        if columns is None:
+            columns = _columns(get("features"))  # the features given are the columns compared
         out = {
             "drift_share": get("drift_share"),
             "max_missing_change": get("max_missing_change"),
             "fail_on_severe_column": get("fail_on_severe_column"),
             "max_rows": _max_rows(get("max_rows")),
             "compare_all_columns": columns if isinstance(columns, Unresolved) else not columns,
+            "excluded_columns": _excluded(get, ("id_columns", "label_column", "prediction_column", "timestamp_column")),
             "allow_empty": get("allow_empty"),
         }
         if columns:  # unset compares every column, which includes any the policy lists
@@ -224,7 +244,12 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
     if gate == gate_names.DATA_VALIDATION:
         return {**_suite(get("suite")), "allow_empty": get("allow_empty")}
     if gate == gate_names.DATA_INTEGRITY:
-        return {"thresholds": _integrity_arguments(get("thresholds"), get("label_column"), get("allow_empty"))}
+        arguments = _integrity_arguments(get("thresholds"), get("label_column"), get("allow_empty"))
+        if isinstance(arguments, dict):
+            arguments["excluded_columns"] = _excluded(get, ("id_columns", "prediction_column", "timestamp_column"))
+            features = _columns(get("features"))
+            arguments["compare_all_features"] = features if isinstance(features, Unresolved) else not features
+        return {"thresholds": arguments}
     if gate == gate_names.MODEL_SCAN:
         return {
             "allow_globals": _columns(get("allow_globals")),
@@ -267,8 +292,13 @@ def recorded_arguments(gate: str, policy: Mapping[str, Any]) -> dict[str, Any]:
     if gate in (gate_names.PII_SCAN, gate_names.DRIFT) and "max_rows" in values:
         values["max_rows"] = _max_rows(values["max_rows"])
     if gate == gate_names.DRIFT:
+        if values.get("columns") is None and values.get("features"):
+            values["columns"] = _columns(values["features"])  # the features given are the columns compared
         if values.get("columns") is None:
             values.pop("columns", None)  # every column was compared
+        values["excluded_columns"] = _excluded(
+            values.get, ("id_columns", "label_column", "prediction_column", "timestamp_column")
+        )
         if "compare_all_columns" not in values and "columns" in policy:
             values["compare_all_columns"] = policy.get("columns") is None
     if gate == gate_names.SBOM and "packages_from_model" not in values and "python" in values:
@@ -282,6 +312,8 @@ def recorded_arguments(gate: str, policy: Mapping[str, Any]) -> dict[str, Any]:
             merged["has_label_column"] = _has_label(values.get("label_column"), merged.get("ignore_columns"))
         if "allow_empty" in values:
             merged["allow_empty"] = values["allow_empty"]
+        merged["excluded_columns"] = _excluded(values.get, ("id_columns", "prediction_column", "timestamp_column"))
+        merged["compare_all_features"] = not values.get("features")
         if merged or isinstance(thresholds, Mapping):
             values["thresholds"] = merged
     return values
@@ -294,6 +326,17 @@ def _columns(value: Any) -> Any:
     if isinstance(value, str):
         return [p.strip() for p in value.split(",") if p.strip()]
     return [str(v) for v in value]
+
+
+def _excluded(get: Getter, names: tuple[str, ...]) -> Any:
+    """The columns declared out of the comparison through ``names`` (lists or single names), or the first unresolved one."""
+    out: list[str] = []
+    for name in names:
+        value = _columns(get(name))
+        if isinstance(value, Unresolved):
+            return value
+        out.extend(c for c in value or () if c not in out)
+    return out
 
 
 def _unset(value: Any) -> Any:

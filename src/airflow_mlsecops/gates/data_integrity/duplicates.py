@@ -1,4 +1,10 @@
-"""Checks for repeated rows: ``integrity.duplicates`` and ``integrity.near_duplicates``.
+"""Checks for repeated rows: ``integrity.identifiers``, ``integrity.duplicates`` and ``integrity.near_duplicates``.
+
+``integrity.identifiers``
+    Identifier columns (declared with ``id_columns`` or recognised, see
+    :mod:`airflow_mlsecops.gates.columns`) are not compared as features; in the batch every
+    identifier must be present and unique. Any repeated or missing identifier fails the check (a
+    replayed or hand-inserted row). Without identifier columns the check passes with nothing to do.
 
 ``integrity.duplicates``
     Share of batch rows that repeat an earlier row exactly (all shared columns, label included), in
@@ -36,6 +42,57 @@ def _reference_sample(frames: _Frames, size: int) -> pd.DataFrame:
         return reference
     rng = np.random.default_rng(frames.random_state)
     return reference.iloc[np.sort(rng.choice(len(reference), size, replace=False))]
+
+
+def _identifiers(frames: _Frames) -> _Check:
+    import numpy as np
+
+    th = frames.thresholds
+    ids = frames.ids or []
+    if not ids:
+        return _judged(
+            "integrity.identifiers",
+            violated=False,
+            message="no identifier column in the batch: nothing to check",
+            value=0.0,
+            threshold=0.0,
+            location=None,
+            metrics={"identifier_problems": 0.0},
+            report={"id_columns": []},
+        )
+    bad = np.zeros(len(frames.batch), dtype=bool)
+    per_column: dict[str, dict[str, int]] = {}
+    for column in ids:
+        series = frames.batch[column]
+        missing = series.isna().to_numpy()
+        repeated = (series.duplicated(keep="first") & ~series.isna()).to_numpy()
+        per_column[column] = {"missing": int(missing.sum()), "repeated": int(repeated.sum())}
+        bad |= missing | repeated
+    rows = np.flatnonzero(bad)
+    problems = [
+        f"{column}: {info['repeated']} repeated, {info['missing']} missing"
+        for column, info in per_column.items()
+        if info["missing"] or info["repeated"]
+    ]
+    message = (
+        f"{len(rows)} of {len(frames.batch)} rows have a repeated or missing identifier ({'; '.join(problems)})"
+        if len(rows)
+        else f"every identifier is present and unique ({', '.join(ids)})"
+    )
+    return _judged(
+        "integrity.identifiers",
+        violated=bool(len(rows)),
+        message=message,
+        value=float(len(rows)),
+        threshold=0.0,
+        location=(f"column {next(c for c, i in per_column.items() if i['missing'] or i['repeated'])}, " + str(_rows_text(rows)))
+        if len(rows)
+        else None,
+        rows=rows,
+        cap=th.max_rows_reported,
+        metrics={"identifier_problems": float(len(rows))},
+        report={"id_columns": ids, "columns": per_column},
+    )
 
 
 def _duplicates(frames: _Frames) -> _Check:

@@ -36,16 +36,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, column_list, resolve_roles
 from airflow_mlsecops.gates.data_integrity.cells import _formula_injection, _non_finite
 from airflow_mlsecops.gates.data_integrity.distribution import _feature_shift, _out_of_range
-from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _near_duplicates
+from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _identifiers, _near_duplicates
 from airflow_mlsecops.gates.data_integrity.label_flips import _label_flips
 from airflow_mlsecops.gates.data_integrity.labels import _label_checks, _label_reason
 from airflow_mlsecops.gates.data_integrity.report import GATE_NAME, _evaluation, _jsonable
@@ -95,6 +96,7 @@ def _evaluate(
     label_column: str | None = None,
     thresholds: IntegrityThresholds | None = None,
     random_state: int = 0,
+    roles: ColumnRoles | None = None,
 ) -> list[_Check]:
     """Run every check on two frames (the engine behind :func:`check_integrity`), in :data:`CHECK_IDS` order.
 
@@ -103,13 +105,17 @@ def _evaluate(
     :param label_column: the label column, or ``None`` to skip the label checks.
     :param thresholds: the limits (defaults if ``None``).
     :param random_state: seed of every sample and model.
+    :param roles: the column roles (:func:`~airflow_mlsecops.gates.columns.resolve_roles`); ``None``
+        infers them from the reference with only the label declared.
     """
     th = thresholds or IntegrityThresholds()
     if label_column is not None and label_column not in batch.columns and label_column not in reference.columns:
         raise ConfigurationError(f"label column {label_column!r} is in neither the batch nor the reference")
-    schema, frames = _schema(batch, reference, label_column, th)
+    if roles is None:
+        roles = resolve_roles(reference, label_column=label_column, ignore=th.ignore_columns)
+    schema, frames = _schema(batch, reference, label_column, th, roles)
     frames.random_state = random_state
-    checks = [schema, _non_finite(frames), _formula_injection(frames)]
+    checks = [schema, _identifiers(frames), _non_finite(frames), _formula_injection(frames)]
     reason = _label_reason(label_column, batch, reference, th.ignore_columns)
     labelled = reason is None and frames.label is not None
     if labelled:
@@ -136,6 +142,7 @@ def _evaluate_files(
     csv_delimiter: str | None,
     random_state: int,
     allow_empty: bool = False,
+    roles: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Read batch and reference, run every check and build the evaluation (what :func:`check_integrity` runs).
 
@@ -146,7 +153,10 @@ def _evaluate_files(
     :param csv_delimiter: delimiter of CSV files (default ``,``).
     :param random_state: seed of every sample and model.
     :param allow_empty: accept a batch with no rows: no check runs, the evaluation says so.
-    :raises ConfigurationError: for bad thresholds, a bad ``allow_empty`` or a label column in neither file.
+    :param roles: the declared column roles (``id_columns``, ``prediction_column``, ``timestamp_column``,
+        ``features``), as for :func:`~airflow_mlsecops.gates.columns.resolve_roles`.
+    :raises ConfigurationError: for bad thresholds, a bad ``allow_empty``, a label column in neither file
+        or bad column roles.
     :raises GateError: for an empty reference, an empty batch (unless allowed) or a repeated column name
         (named; also two labels with the same text, such as ``1`` and ``"1"``).
     """
@@ -154,13 +164,18 @@ def _evaluate_files(
     check_allow_empty(allow_empty)
     batch = _read(data, "batch", csv_delimiter, allow_empty=allow_empty)
     ref = _read(reference, "reference", csv_delimiter)
+    column_roles = resolve_roles(ref.frame, label_column=label_column, ignore=th.ignore_columns, **dict(roles or {}))
     empty = emptiness(batch.frame)
     if empty:
         return _empty_batch(batch, ref, empty, label_column=label_column, random_state=random_state, thresholds=th)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        checks = _evaluate(batch.frame, ref.frame, label_column=label_column, thresholds=th, random_state=random_state)
-    return _evaluation(checks, batch, ref, label_column=label_column, random_state=random_state, thresholds=th)
+        checks = _evaluate(
+            batch.frame, ref.frame, label_column=label_column, thresholds=th, random_state=random_state, roles=column_roles
+        )
+    return _evaluation(
+        checks, batch, ref, label_column=label_column, random_state=random_state, thresholds=th, roles=column_roles
+    )
 
 
 def _empty_batch(
@@ -195,6 +210,10 @@ def check_integrity(
     csv_delimiter: str | None = None,
     random_state: int = 0,
     allow_empty: bool = False,
+    id_columns: Sequence[str] | str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
+    features: Sequence[str] | str | None = None,
 ) -> GateOutcome:
     """Compare the batch at ``data`` with the trusted ``reference`` and reject signs of poisoning.
 
@@ -214,8 +233,17 @@ def check_integrity(
     :param random_state: seed of the samples and the model, so the verdict is reproducible.
     :param allow_empty: accept a batch with no rows (no check runs; finding
         ``data-integrity.empty-batch`` records it). Off by default: an ``error`` verdict.
-    :returns: the outcome, with ``integrity_report.json`` as its evidence file.
+    :param id_columns: identifier columns (a list or a comma-separated string): not compared as
+        features, checked for repeated and missing values (``integrity.identifiers``). Identifier-like
+        columns not declared are recognised (:mod:`airflow_mlsecops.gates.columns`).
+    :param prediction_column: the model's output column, never compared as a feature.
+    :param timestamp_column: the time of each row, never compared as a feature.
+    :param features: the feature columns; given, every other column (but the label) is left out and
+        no identifier is inferred. A feature absent from the batch is a schema change.
+    :returns: the outcome, with ``integrity_report.json`` as its evidence file; ``details["column_roles"]``
+        holds the column roles and each excluded column with its reason.
     """
+    roles = _roles(id_columns, prediction_column, timestamp_column, features)
     return run_gate(
         GATE_NAME,
         functools.partial(
@@ -227,8 +255,9 @@ def check_integrity(
             csv_delimiter=csv_delimiter,
             random_state=random_state,
             allow_empty=allow_empty,
+            roles=roles,
         ),
-        policy=_policy(table_name(reference), label_column, thresholds, random_state, allow_empty),
+        policy=_policy(table_name(reference), label_column, thresholds, random_state, allow_empty, roles),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -245,6 +274,10 @@ def inputs_unavailable(
     context: PipelineContext | None = None,
     random_state: int = 0,
     allow_empty: bool = False,
+    id_columns: Sequence[str] | str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
+    features: Sequence[str] | str | None = None,
 ) -> GateOutcome:
     """The outcome of :func:`check_integrity` when the batch or the reference could not be fetched or loaded.
 
@@ -254,10 +287,17 @@ def inputs_unavailable(
     :param error: why the data is unavailable.
     :param reference: the reference's location as given; the other parameters as for :func:`check_integrity`.
     """
+    roles = _roles(id_columns, prediction_column, timestamp_column, features)
+
+    def check() -> None:
+        _resolve_thresholds(thresholds)
+        check_allow_empty(allow_empty)
+        check_role_arguments(label_column=label_column, **roles)
+
     return run_gate(
         GATE_NAME,
-        raising(error, check=lambda: (_resolve_thresholds(thresholds), check_allow_empty(allow_empty))),
-        policy=_policy(str(reference), label_column, thresholds, random_state, allow_empty),
+        raising(error, check=check),
+        policy=_policy(str(reference), label_column, thresholds, random_state, allow_empty, roles),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -270,6 +310,7 @@ def _policy(
     thresholds: IntegrityThresholds | Mapping[str, object] | None,
     random_state: int,
     allow_empty: object,
+    roles: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The policy on record; bad thresholds are shown as given (the gate reports them as an error)."""
     try:
@@ -286,4 +327,36 @@ def _policy(
         "random_state": random_state,
         "thresholds": policy_thresholds,
         "allow_empty": allow_empty_policy(allow_empty),
+        **{key: _jsonable(value) for key, value in (roles or {}).items()},
+        # the columns the DAG declared out of the feature checks by a role (the label has its own checks)
+        "excluded_columns": _declared_exclusions(roles),
+        "compare_all_features": not (roles or {}).get("features"),
     }
+
+
+def _declared_exclusions(roles: Mapping[str, Any] | None) -> list[str]:
+    """The columns given a role other than feature and label (what policy ``excluded_columns`` bounds)."""
+    out: list[str] = []
+    for key in ("id_columns", "prediction_column", "timestamp_column"):
+        try:
+            names = column_list((roles or {}).get(key), key) or []
+        except ConfigurationError:
+            names = [repr((roles or {}).get(key))]  # shown as given; the gate reports the error
+        out.extend(n for n in names if n not in out)
+    return out
+
+
+def _roles(
+    id_columns: Sequence[str] | str | None,
+    prediction_column: str | None,
+    timestamp_column: str | None,
+    features: Sequence[str] | str | None,
+) -> dict[str, Any]:
+    """The declared roles as keyword arguments of :func:`resolve_roles` (only those given, so the policy stays as it was)."""
+    given = {
+        "id_columns": list(id_columns) if isinstance(id_columns, (list, tuple)) else id_columns,
+        "prediction_column": prediction_column,
+        "timestamp_column": timestamp_column,
+        "features": list(features) if isinstance(features, (list, tuple)) else features,
+    }
+    return {key: value for key, value in given.items() if value is not None}

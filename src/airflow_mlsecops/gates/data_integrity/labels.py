@@ -30,7 +30,7 @@ def _label_reason(label: str | None, batch: pd.DataFrame, reference: pd.DataFram
     if label not in reference.columns:
         return f"the label column {label!r} is missing from the reference"
     if label not in batch.columns:
-        return f"the label column {label!r} is missing from the batch"
+        return f"the label column {label!r} is missing from the batch (a production batch without labels)"
     return None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.gates.base import Evaluation
+from airflow_mlsecops.gates.columns import ColumnRoles
 from airflow_mlsecops.gates.data_integrity.results import CHECK_IDS, _Check
 from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 from airflow_mlsecops.io.tabular import LoadedTable
@@ -56,6 +57,7 @@ def _evaluation(
     label_column: str | None,
     random_state: int,
     thresholds: IntegrityThresholds,
+    roles: ColumnRoles | None = None,
 ) -> Evaluation:
     """The gate's evaluation from its checks: failed checks first in the findings, canonical order in the report.
 
@@ -80,6 +82,8 @@ def _evaluation(
     summary += f" on {len(batch.frame)} rows of {name} against {len(ref.frame)} rows of {ref_name}"
     if skipped:
         summary += f"; skipped: {', '.join(skipped)}"
+    if roles is not None and roles.excluded:
+        summary += "; " + roles.summary_text()
     metrics: dict[str, float] = {
         "rows": float(len(batch.frame)),
         "reference_rows": float(len(ref.frame)),
@@ -97,6 +101,7 @@ def _evaluation(
         "label_column": label_column,
         "random_state": random_state,
         "thresholds": th.to_dict(),
+        "column_roles": roles.to_dict() if roles is not None else None,
         "row_numbering": "0-based row position in the batch as loaded (for CSV: data row number, header excluded)",
         "checks": [
             {
@@ -119,6 +124,8 @@ def _evaluation(
         "random_state": random_state,
         "checks": {c.id: c.summary(th.max_rows_reported) for c in canonical},
     }
+    if roles is not None:
+        details["column_roles"] = roles.to_dict()
     return Evaluation(
         passed=not failed,
         # A skipped check (no label column, no comparable column, an empty batch) is not a pass: warned, incomplete.

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 CHECK_IDS = (
     "integrity.schema",
+    "integrity.identifiers",
     "integrity.non_finite",
     "integrity.formula_injection",
     "integrity.label_shift",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_mlsecops.gates.columns import ColumnRoles
 from airflow_mlsecops.gates.data_integrity.results import _Check, _judged
 from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 
@@ -119,18 +120,34 @@ class _Frames:
     reference: pd.DataFrame
     label: str | None  # present in both
     features: list[_Feature]
-    shared: list[str]  # shared, not ignored: label and features and kind-changed columns
+    shared: list[str]  # shared, not ignored, not excluded by role: label and features and kind-changed columns
     thresholds: IntegrityThresholds
     random_state: int
+    roles: ColumnRoles | None = None
+    ids: list[str] | None = None  # identifier columns in the batch (checked for uniqueness and missing values)
 
 
-def _schema(batch: pd.DataFrame, reference: pd.DataFrame, label: str | None, th: IntegrityThresholds) -> tuple[_Check, _Frames]:
+def _schema(
+    batch: pd.DataFrame,
+    reference: pd.DataFrame,
+    label: str | None,
+    th: IntegrityThresholds,
+    roles: ColumnRoles | None = None,
+) -> tuple[_Check, _Frames]:
     ignored = set(th.ignore_columns)
-    ref_cols = [str(c) for c in reference.columns if str(c) not in ignored]
-    batch_cols = [str(c) for c in batch.columns if str(c) not in ignored]
-    removed = [c for c in ref_cols if c not in batch_cols]
-    added = [c for c in batch_cols if c not in ref_cols]
+    # Columns with a role other than feature or label are not compared; a label or such a column
+    # absent from the batch is no schema change (a production batch carries no label).
+    by_role = set(roles.excluded_names) - {label} if roles is not None else set()
+    if roles is not None:
+        by_role |= {c for c in (roles.prediction_column, roles.timestamp_column) if c}
+    ref_all = [str(c) for c in reference.columns if str(c) not in ignored]
+    batch_all = [str(c) for c in batch.columns if str(c) not in ignored]
+    ref_cols = [c for c in ref_all if c not in by_role]
+    batch_cols = [c for c in batch_all if c not in by_role]
+    removed = [c for c in ref_cols if c not in batch_cols and c != label]
+    added = [c for c in batch_cols if c not in ref_cols and c != label]
     shared = [c for c in ref_cols if c in batch_cols]
+    absent_by_role = [c for c in ref_all if c not in batch_all and (c in by_role or c == label)]
     changed: list[dict[str, str]] = []
     features: list[_Feature] = []
     for column in shared:
@@ -157,6 +174,10 @@ def _schema(batch: pd.DataFrame, reference: pd.DataFrame, label: str | None, th:
         message = f"the batch has the reference's {len(ref_cols)} columns with the same kinds"
     if ignored:
         message += f" ({len(ignored)} column(s) ignored)"
+    if by_role:
+        message += f" ({len(by_role)} column(s) excluded by role: {', '.join(sorted(by_role)[:6])})"
+    if absent_by_role:
+        message += f"; absent from the batch, not a feature: {', '.join(absent_by_role[:6])}"
     check = _judged(
         "integrity.schema",
         violated=violated,
@@ -170,6 +191,8 @@ def _schema(batch: pd.DataFrame, reference: pd.DataFrame, label: str | None, th:
             "columns_added": added,
             "kind_changed": changed,
             "columns_ignored": sorted(ignored),
+            "columns_excluded_by_role": sorted(c for c in by_role if c in ref_all or c in batch_all),
+            "columns_absent_from_batch_by_role": absent_by_role,
             "columns_compared": [f.name for f in features],
             "column_kinds": {f.name: f.kind for f in features},
         },
@@ -183,5 +206,7 @@ def _schema(batch: pd.DataFrame, reference: pd.DataFrame, label: str | None, th:
         shared=shared,
         thresholds=th,
         random_state=0,
+        roles=roles,
+        ids=[c for c in (roles.id_columns if roles is not None else ()) if c in batch_all],
     )
     return check, frames
