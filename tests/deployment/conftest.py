@@ -175,7 +175,9 @@ def _dags_folder(root: Path) -> Path:
     (dags / f"{ESCAPE_POLICY_DAG}.py").write_text(
         '"""An Airflow DAG whose author replaces the platform policy with a lax one (must be rejected)."""\n'
         "import os\n\n"
-        f"os.environ['AIRFLOW__MLSECOPS__POLICY_FILE'] = {str(root / 'lax-policy.yaml')!r}\n"
+        # The DAG folder is code-scanned by the pipeline: the path is under pytest's temp folder (bandit B108).
+        f"os.environ['AIRFLOW__MLSECOPS__POLICY_FILE'] = {str(root / 'lax-policy.yaml')!r}"
+        "  # nosec B108: the deployment test's own lax policy file, in pytest's temporary folder\n"
         "from secure_training_pipeline import build_secure_training_pipeline\n\n"
         f"dag = build_secure_training_pipeline(dag_id={ESCAPE_POLICY_DAG!r})\n"
     )
