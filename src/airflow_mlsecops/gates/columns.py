@@ -25,7 +25,7 @@ values. Every column left out carries its reason in :attr:`ColumnRoles.excluded`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -300,3 +300,20 @@ def resolve_roles(
         excluded=tuple(excluded),
         features_declared=feats is not None,
     )
+
+
+#: The roles a policy's ``excluded_columns`` bounds in data-integrity (the label keeps its own checks there).
+EXCLUDING_ROLES = ("id_columns", "prediction_column", "timestamp_column")
+
+
+def declared_exclusions(roles: Mapping[str, Any] | None, keys: Sequence[str] = EXCLUDING_ROLES) -> list[str]:
+    """The columns declared out of the feature checks by the roles named in ``keys``, in the order declared
+    (what policy ``excluded_columns`` bounds); a malformed value is shown as given (the gate reports the error)."""
+    out: list[str] = []
+    for key in keys:
+        try:
+            names = column_list((roles or {}).get(key), key) or []
+        except ConfigurationError:
+            names = [repr((roles or {}).get(key))]
+        out.extend(n for n in names if n not in out)
+    return out

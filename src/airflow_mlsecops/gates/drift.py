@@ -100,7 +100,7 @@ from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, column_list, resolve_roles
+from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, column_list, declared_exclusions, resolve_roles
 from airflow_mlsecops.gates.empty_data import (
     allow_empty_policy,
     check_allow_empty,
@@ -450,7 +450,7 @@ def _policy(
         ),
         "columns": list(columns) if columns is not None and not isinstance(columns, str) else columns,
         # the columns the DAG declared out of the comparison by a role (recognised identifiers: the evidence)
-        "excluded_columns": _declared_exclusions(roles),
+        "excluded_columns": declared_exclusions(roles, ("id_columns", "label_column", "prediction_column", "timestamp_column")),
         # no column left out by the DAG (identifiers and other roles aside: the evidence names them)
         "compare_all_columns": columns is None and not (roles or {}).get("features"),
         "method": "Evidently DataDriftPreset defaults (per-column test statuses) and the missing-share test",
@@ -588,18 +588,6 @@ def inputs_unavailable(
         distributions=("evidently", "pandas"),
         context=context,
     )
-
-
-def _declared_exclusions(roles: Mapping[str, Any] | None) -> list[str]:
-    """The columns given a role other than feature, in the order declared (what policy ``excluded_columns`` bounds)."""
-    out: list[str] = []
-    for key in ("id_columns", "label_column", "prediction_column", "timestamp_column"):
-        try:
-            names = column_list((roles or {}).get(key), key) or []
-        except ConfigurationError:
-            names = [repr((roles or {}).get(key))]  # shown as given; the gate reports the error
-        out.extend(n for n in names if n not in out)
-    return out
 
 
 def _roles(

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, column_list, resolve_roles
+from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, declared_exclusions, resolve_roles
 from airflow_mlsecops.gates.data_integrity.cells import _formula_injection, _non_finite
 from airflow_mlsecops.gates.data_integrity.distribution import _feature_shift, _out_of_range
 from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _identifiers, _near_duplicates
@@ -329,21 +329,9 @@ def _policy(
         "allow_empty": allow_empty_policy(allow_empty),
         **{key: _jsonable(value) for key, value in (roles or {}).items()},
         # the columns the DAG declared out of the feature checks by a role (the label has its own checks)
-        "excluded_columns": _declared_exclusions(roles),
+        "excluded_columns": declared_exclusions(roles),
         "compare_all_features": not (roles or {}).get("features"),
     }
-
-
-def _declared_exclusions(roles: Mapping[str, Any] | None) -> list[str]:
-    """The columns given a role other than feature and label (what policy ``excluded_columns`` bounds)."""
-    out: list[str] = []
-    for key in ("id_columns", "prediction_column", "timestamp_column"):
-        try:
-            names = column_list((roles or {}).get(key), key) or []
-        except ConfigurationError:
-            names = [repr((roles or {}).get(key))]  # shown as given; the gate reports the error
-        out.extend(n for n in names if n not in out)
-    return out
 
 
 def _roles(
