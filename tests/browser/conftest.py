@@ -16,8 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from airflow_mlsecops.deployment.local import LocalAirflow, free_port
+from airflow_mlsecops.deployment.local import LocalAirflow
 from tests.conftest import _SKIPPED_SUITES, REPO_ROOT
+from tests.mlsecops_airflow import start_mlsecops_airflow
 
 DAG_ID = "secure_training_pipeline"
 APPROVAL_TASK = "approve_model"
@@ -104,31 +103,7 @@ def deployment(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """``mlsecops airflow`` with the example DAGs, its users and an MLflow UI; stopped (its whole
     process group) afterwards."""
     home = tmp_path_factory.mktemp("browser") / "home"
-    port, mlflow_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "MLSECOPS_", "MLFLOW_TRACKING"))}
-    env["MLSECOPS_HOME"] = str(home)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_mlsecops.cli", "airflow", "--port", str(port), "--mlflow-port", str(mlflow_port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: list[str] = []
-    deadline = time.monotonic() + 300
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if "Ctrl-C stops all of it." in line:
-            break
-    if "Airflow is ready" not in "".join(output):
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("mlsecops airflow did not get ready:\n" + "".join(output))
+    process, output, port = start_mlsecops_airflow(home)
     airflow = LocalAirflow(home=home / "airflow-local", dags_folder=REPO_ROOT / "dags", users=USERS, port=port)
     try:
         yield Deployment(process, airflow, output)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -21,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from airflow_mlsecops.deployment.local import LocalAirflow, free_port
+from airflow_mlsecops.deployment.local import LocalAirflow
 from tests.conftest import _SKIPPED_SUITES, REPO_ROOT
+from tests.mlsecops_airflow import start_mlsecops_airflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -50,32 +50,7 @@ class Running:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     home = tmp_path_factory.mktemp("airflow-command") / "home"
-    port, mlflow_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "MLSECOPS_"))}
-    env["MLSECOPS_HOME"] = str(home)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_mlsecops.cli", "airflow", "--port", str(port), "--mlflow-port", str(mlflow_port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: list[str] = []
-    deadline = time.monotonic() + 300
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if "Ctrl-C stops all of it." in line:
-            break
-    text = "".join(output)
-    if "Airflow is ready" not in text:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"mlsecops airflow did not get ready:\n{text}")
+    process, output, port = start_mlsecops_airflow(home)
     users = dict.fromkeys(("admin", "alice", "bob", "carol"), "user")
     yield Running(
         process, LocalAirflow(home=home / "airflow-local", dags_folder=REPO_ROOT / "dags", users=users, port=port), output
