@@ -55,15 +55,13 @@ def install(
 VERSIONS = {name: importlib.metadata.version(name) for name in ("mlflow", "scikit-learn", "pandas")}
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real MLflow sklearn model (skops), declaring exactly what is installed here, as the demo's does."""
+def save_pinned_model(path: Path) -> Path:
+    """A real MLflow sklearn model (skops) at ``path``, declaring exactly what is installed here, as the demo's does."""
     import mlflow.sklearn
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     x = np.random.default_rng(0).normal(size=(30, 2))
-    path = tmp_path_factory.mktemp("env-model") / "model"
     mlflow.sklearn.save_model(
         LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)),
         str(path),
@@ -71,6 +69,11 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pip_requirements=[f"scikit-learn=={VERSIONS['scikit-learn']}", f"pandas=={VERSIONS['pandas']}"],
     )
     return path
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_pinned_model(tmp_path_factory.mktemp("env-model") / "model")
 
 
 @pytest.fixture

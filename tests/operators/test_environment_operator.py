@@ -14,7 +14,7 @@ from airflow_mlsecops.config import Settings
 from airflow_mlsecops.io.mlflow_store import MLflowEvidenceStore
 from airflow_mlsecops.lifecycle.verification import verify_run
 from tests.gates.osv_fixtures import write_osv_db
-from tests.gates.test_environment import VERSIONS, training_site
+from tests.gates.test_environment import save_pinned_model, training_site
 from tests.helpers import pipeline_run_id
 
 pytestmark = pytest.mark.airflow
@@ -24,19 +24,7 @@ HEADER = "from airflow_mlsecops.operators.environment import TrainingEnvironment
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import mlflow.sklearn
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.random.default_rng(0).normal(size=(30, 2))
-    path = tmp_path_factory.mktemp("env-op") / "model"
-    mlflow.sklearn.save_model(
-        LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)),
-        str(path),
-        serialization_format="skops",
-        pip_requirements=[f"scikit-learn=={VERSIONS['scikit-learn']}", f"pandas=={VERSIONS['pandas']}"],
-    )
-    return path
+    return save_pinned_model(tmp_path_factory.mktemp("env-op") / "model")
 
 
 def test_the_gate_judges_the_workers_environment_and_rejects_a_mismatch(
