@@ -31,7 +31,7 @@ test: $(STAMP)
 # The suites that need no Airflow task run, no server and no fresh interpreter: engines, evidence, policy, CLI;
 # on every core (pytest-xdist), with the scanner's fuzzer at 1,000 cases (make test runs 8,000, make fuzz more).
 test-fast: $(STAMP)
-	MLSECOPS_FUZZ_CASES=1000 $(BIN)/python -m pytest -n auto --dist loadfile -m "not airflow and not postgres and not mlflow_server and not s3 and not slow" $(PYTEST_ARGS)
+	MLSECOPS_FUZZ_CASES=1000 $(BIN)/python -m pytest -n auto --dist loadfile -m "not airflow and not postgres and not mlflow_server and not s3 and not spark and not slow" $(PYTEST_ARGS)
 
 # The model scanner's differential fuzzer at length (make test runs 8,000 cases): every global CPython's
 # unpicklers would resolve must be among the scanner's findings, or the file rejected. FUZZ_CASES, FUZZ_SEED to vary.

@@ -219,6 +219,21 @@ def aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
     return endpoint
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """A Spark session on ``local[2]`` (pyspark and Java 17+); ``.ci/run`` sets ``MLSECOPS_TEST_SPARK``
+    when Java is installed. One JVM per test process, stopped at the end of the session."""
+    if not os.environ.get("MLSECOPS_TEST_SPARK"):
+        _SKIPPED_SUITES["spark"] = "MLSECOPS_TEST_SPARK is not set (.ci/run sets it when Java 17+ and pyspark are installed)"
+        pytest.skip("Spark suite: MLSECOPS_TEST_SPARK is not set")
+    from airflow_mlsecops.io.spark import spark_session
+
+    session = spark_session("local[2]", app_name="mlsecops-tests")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
 #: Fixtures that make a test need more than this process: a migrated Airflow database (real task
 #: runs) or a server. Tests that use one are marked, so ``make test-fast`` can leave them out.
 _FIXTURE_MARKS = {
@@ -227,6 +242,7 @@ _FIXTURE_MARKS = {
     "mlflow_server_uri": "mlflow_server",
     "s3_bucket": "s3",
     "aws_endpoint": "s3",
+    "spark": "spark",
 }
 
 

@@ -28,6 +28,10 @@ ROBUSTNESS: Final = "robustness"
 SBOM: Final = "sbom"
 #: The packages installed where the model was trained, against what the model declares, and OSV.
 TRAINING_ENVIRONMENT: Final = "training-environment"
+#: Empirical privacy leakage: how well a black-box attack tells training rows from held-out rows.
+MEMBERSHIP_INFERENCE: Final = "membership-inference"
+#: The differential-privacy guarantee a training run declares, against the policy for sensitive data.
+TRAINING_PRIVACY: Final = "training-privacy"
 MODEL_SIGNING: Final = "model-signing"
 MODEL_PROVENANCE: Final = "model-provenance"
 MODEL_SIGNATURE_VERIFICATION: Final = "model-signature-verification"
