@@ -10,7 +10,9 @@ directory that is deleted at the end. Results are printed as one table and writt
 
 Groups (``--only``): ``import``, ``dagparse``, ``signing``, ``hashing``, ``ledger``, ``kms``, ``recording``,
 ``validation``, ``drift``, ``pii``, ``integrity``, ``modelscan``, ``codescan``, ``modelsign``, ``airflow`` (a real local Airflow
-against ``airflow standalone``).
+against ``airflow standalone``), ``pii-stream`` and ``integrity-stream`` (1M and 10M rows, streamed against in
+memory), ``spark`` (validation on Spark ``local[2]`` against GX on pandas), ``membership``, ``dp-evidence``,
+``encrypted-scoring``.
 """
 
 GROUPS = (
@@ -29,4 +31,10 @@ GROUPS = (
     "codescan",
     "modelsign",
     "airflow",
+    "pii-stream",
+    "integrity-stream",
+    "spark",
+    "membership",
+    "dp-evidence",
+    "encrypted-scoring",
 )

@@ -40,10 +40,25 @@ MODULES = {
     "codescan": "code_scan",
     "modelsign": "modelsign",
     "airflow": "airflow",
+    "pii-stream": "pii_stream",
+    "integrity-stream": "integrity_stream",
+    "spark": "spark",
+    "membership": "membership",
+    "dp-evidence": "dp_evidence",
+    "encrypted-scoring": "encrypted_scoring",
 }
 GROUP_TIMEOUT_S = 280
 # Groups that start servers: a real Airflow takes a minute or more per start.
-GROUP_TIMEOUTS_S = {"airflow": 600, "drift": 600, "pii": 600, "codescan": 900}
+GROUP_TIMEOUTS_S = {
+    "airflow": 600,
+    "drift": 600,
+    "pii": 600,
+    "codescan": 900,
+    # 10M rows on the in-memory path take minutes and several GB; Spark starts a JVM per run.
+    "pii-stream": 1800,
+    "integrity-stream": 1800,
+    "spark": 1800,
+}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
