@@ -17,7 +17,8 @@ A policy's ``sensitive_data`` section lists data sets by the names their gates r
 When several entries match, the strictest value of each field wins (smallest epsilon, delta and
 budget), so adding an entry never loosens another.
 
->>> entries = parse_sensitive_data([{"name": "loans", "match": ["*/loans*.csv"], "evidence": {"epsilon_per_release": 0.5, "total_epsilon": 5}}])
+>>> loans = {"name": "loans", "match": ["*/loans*.csv"], "evidence": {"epsilon_per_release": 0.5, "total_epsilon": 5}}
+>>> entries = parse_sensitive_data([loans])
 >>> sensitive_data_for(entries, ["/data/loans-2026.csv"]).evidence.epsilon_per_release
 0.5
 >>> sensitive_data_for(entries, ["/data/iris.csv"]) is None
