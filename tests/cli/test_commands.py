@@ -25,6 +25,7 @@ SUITE = {
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # what fixtures printed (MLflow creating its store) is not the command's output
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err

@@ -57,12 +57,27 @@ def _version() -> str:
         return "unknown"
 
 
+def _quiet_libraries() -> None:
+    """Keep MLflow's and alembic's INFO lines (``Creating initial MLflow database tables...``) off the
+    CLI's stderr, where they would bury the one line that matters; ``--verbose`` keeps them."""
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from airflow_mlsecops.config import pin_platform_environment
 
     pin_platform_environment()  # what the CLI was started with; nothing it loads (a DAG file) may change it
+    if not args.verbose:
+        _quiet_libraries()
     try:
         return int(args.func(args))
     except (VerificationError, GateRejected) as exc:
