@@ -328,7 +328,7 @@ class TableStream:
         import pyarrow.parquet as pq
 
         try:
-            handle = pq.ParquetFile(local)
+            handle = pq.ParquetFile(local, pre_buffer=False)  # pre-buffering keeps row groups: memory grew with the file
         except (pa.ArrowException, OSError) as exc:
             raise GateError(f"{part.location} is not a readable Parquet file: {exc}") from exc
         self._check_header(part, handle.schema_arrow.names)
@@ -351,6 +351,8 @@ class TableStream:
             reader = pacsv.open_csv(
                 stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
             )
+        except pa.ArrowKeyError as exc:  # a selected column the header does not have
+            raise GateError(f"{part.location} has no column(s) {', '.join(map(repr, self.selected or ()))}: {exc}") from exc
         except pa.ArrowInvalid as exc:
             raise GateError(f"{part.location} is not well-formed CSV: {exc}") from exc
         names = reader.schema.names
