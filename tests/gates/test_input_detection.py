@@ -186,7 +186,11 @@ def test_bad_inputs_are_error_verdicts(trained: dict[str, Any], model_dir: Path,
     assert "max_flagged_share must be" in error(str(data), None, model_uri=str(model_dir), max_flagged_share=1.5)
     narrow = tmp_path / "narrow.csv"
     normal_batch(rows=10).drop(columns=["income"]).to_csv(narrow, index=False)
-    assert "has no column 'income'" in error(str(narrow), None, model_uri=str(model_dir))
+    # A feature of the detector missing from the batch is a finding that rejects, not an error: nothing is scored.
+    lacking = score_batch(str(narrow), None, model_uri=str(model_dir))
+    assert lacking.verdict is Verdict.FAILED and lacking.error is None, lacking.result.summary
+    assert [(f.id, f.location) for f in lacking.result.findings] == [("input.missing-column", "column income")]
+    assert "no row was scored" in lacking.result.summary and lacking.result.details["features_missing_from_batch"] == ["income"]
 
     # A pickled model runs code when it is loaded: refused unless explicitly allowed.
     pickled = tmp_path / "pickled"
@@ -328,7 +332,8 @@ def test_allow_empty_still_checks_the_detector_and_the_columns(model_dir: Path, 
     narrow = tmp_path / "narrow.csv"
     narrow.write_text("age,debt_ratio\n")
     wrong = score_batch(str(narrow), None, model_uri=str(model_dir), allow_empty=True)
-    assert wrong.verdict is Verdict.ERROR and "has no column" in wrong.result.summary
+    assert wrong.verdict is Verdict.FAILED and {f.id for f in wrong.result.findings} == {"input.missing-column"}
+    assert set(wrong.result.details["features_missing_from_batch"]) == set(FEATURES) - {"age", "debt_ratio"}
 
 
 def test_allow_empty_must_be_a_bool(model_dir: Path, tmp_path: Path) -> None:

@@ -185,6 +185,12 @@ class DriftMonitorOperator(_ModelTagging):
     :param timestamp_column: the time of each row, never compared.
     :param features: the feature columns (default: every reference column without another role); a
         feature the batch lacks is finding ``drift.missing-column``. (templated)
+    :param batch_rows: read both sides in batches of this many rows and compare a reservoir sample of
+        ``max_rows`` rows per side (memory bounded by ``max_rows`` and ``batch_rows``, not the data
+        size). Unset: a local directory of part files, an ``s3://`` prefix or a local file of at least
+        256 MiB is streamed all the same (batches of 65,536 rows) when ``max_rows`` is set; anything else
+        is read in memory. A ``runs:/`` or ``models:/`` file is read whole (named by its URI), then
+        sketched in batches. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -198,6 +204,7 @@ class DriftMonitorOperator(_ModelTagging):
         "max_rows",
         "max_missing_change",
         "model",
+        "batch_rows",
     )
     gate_name: ClassVar[str] = gate_names.DRIFT
     ui_color = "#e0f0ff"
@@ -222,6 +229,7 @@ class DriftMonitorOperator(_ModelTagging):
         prediction_column: str | None = None,
         timestamp_column: str | None = None,
         features: Sequence[str] | str | None = None,
+        batch_rows: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -257,6 +265,12 @@ class DriftMonitorOperator(_ModelTagging):
                 raise ValueError(f"{self.task_id}: max_missing_change must be in (0, 1], not {max_missing_change!r}")
         if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, int)):
             raise ValueError(f"{self.task_id}: random_state must be an integer or None (a fresh seed per run)")
+        if _static(batch_rows):
+            batch = _number(self.task_id, "batch_rows", batch_rows, integer=True, optional=True)
+            if batch is not None and batch < 1:
+                raise ValueError(f"{self.task_id}: batch_rows must be a positive integer or None, not {batch_rows!r}")
+            if batch is not None and _static(max_rows) and _number(self.task_id, "max_rows", max_rows, optional=True) is None:
+                raise ValueError(f"{self.task_id}: batch_rows streams a sample of max_rows rows; set max_rows too")
         self.reference = _location(reference)
         self.current = _location(current)
         self.columns = columns
@@ -274,6 +288,7 @@ class DriftMonitorOperator(_ModelTagging):
         self.prediction_column = prediction_column
         self.timestamp_column = timestamp_column
         self.features = features
+        self.batch_rows = batch_rows
 
     def apply_policy(self, context: Context) -> None:
         """The policy's values, except that ``max_rows`` unset stays unset: comparing every row is
@@ -302,14 +317,33 @@ class DriftMonitorOperator(_ModelTagging):
             "prediction_column": self.prediction_column,
             "timestamp_column": self.timestamp_column,
             "features": self.features,
+            "batch_rows": _rendered_number(self.batch_rows, integer=True),
         }
         try:
             model = self.resolve_input_model(self.model) if self.model else None
-            reference = self.load_input_table(self.reference, csv_delimiter=self.csv_delimiter)
-            current = self.load_input_table(self.current, csv_delimiter=self.csv_delimiter)
+            reference = self._table_input(self.reference, options)
+            current = self._table_input(self.current, options)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
             return inputs_unavailable(exc, **options)
         return detect_drift(reference, current, html=self.html, csv_delimiter=self.csv_delimiter, model=model, **options)
+
+    def _table_input(self, location: str | Path, options: Mapping[str, Any]) -> Any:
+        """What the engine reads: a local path or ``s3://`` location it streams itself (as it decides: see
+        ``batch_rows``), or a table loaded here (a ``runs:/`` or ``models:/`` file, named by its URI; with
+        ``batch_rows`` the engine sketches it in batches, but it is read whole)."""
+        from airflow_mlsecops.io.batches import should_stream
+        from airflow_mlsecops.io.locations import is_remote
+
+        text = str(location)
+        streamable = not is_remote(text) or text.startswith("s3://")
+        batch_rows = options["batch_rows"]
+        if (
+            streamable
+            and options["max_rows"] is not None
+            and should_stream(text, batch_rows if isinstance(batch_rows, int) else None)
+        ):
+            return text
+        return self.load_input_table(text, csv_delimiter=self.csv_delimiter)
 
 
 class InputAnomalyGateOperator(_ModelTagging):
@@ -348,6 +382,12 @@ class InputAnomalyGateOperator(_ModelTagging):
     :param allow_empty: accept a batch with no rows (it passes with finding
         ``input-anomaly.empty-batch`` once the detector and model check out). Off by default: an
         empty batch is an ``error`` verdict (retried, then the task fails), never a pass.
+    :param id_columns: identifier columns of the batch (a list or a comma-separated string), never
+        scored; identifier-like columns are also recognised. Only the detector's own feature columns
+        are scored; a policy bounds the declared ones (``excluded_columns``). (templated)
+    :param label_column: the label, never scored; a production batch may lack it.
+    :param prediction_column: the model's output column, never scored.
+    :param timestamp_column: the time of each row, never scored.
     """
 
     template_fields: Sequence[str] = (
@@ -357,6 +397,7 @@ class InputAnomalyGateOperator(_ModelTagging):
         "detector",
         "max_flagged_share",
         "max_repeated_share",
+        "id_columns",
     )
     gate_name: ClassVar[str] = gate_names.INPUT_ANOMALY
     ui_color = "#ffe8d6"
@@ -375,9 +416,25 @@ class InputAnomalyGateOperator(_ModelTagging):
         allow_pickled_model: bool | None = None,
         csv_delimiter: str | None = None,
         allow_empty: bool = False,
+        id_columns: Sequence[str] | str | None = None,
+        label_column: str | None = None,
+        prediction_column: str | None = None,
+        timestamp_column: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from airflow_mlsecops.exceptions import ConfigurationError
+        from airflow_mlsecops.gates.columns import check_role_arguments
+
+        try:
+            check_role_arguments(
+                id_columns=_known_columns(id_columns),
+                label_column=label_column,
+                prediction_column=prediction_column,
+                timestamp_column=timestamp_column,
+            )
+        except ConfigurationError as exc:
+            raise ValueError(f"{self.task_id}: {exc}") from exc
         given = {"trust_pickle": trust_pickle, "allow_pickled_model": allow_pickled_model}  # None: not given
         self.require_flags(allow_empty=allow_empty, **{name: flag for name, flag in given.items() if flag is not None})
         if allow_pickled_model is not None:
@@ -416,6 +473,10 @@ class InputAnomalyGateOperator(_ModelTagging):
         self.trust_pickle = bool(trust_pickle if trust_pickle is not None else allow_pickled_model)
         self.csv_delimiter = csv_delimiter
         self.allow_empty = allow_empty
+        self.id_columns = id_columns
+        self.label_column = label_column
+        self.prediction_column = prediction_column
+        self.timestamp_column = timestamp_column
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.input_detection import inputs_unavailable, score_batch
@@ -431,6 +492,10 @@ class InputAnomalyGateOperator(_ModelTagging):
             "warn_only": self.warn_only,
             "context": pipeline,
             "allow_empty": self.allow_empty,
+            "id_columns": self.id_columns,
+            "label_column": self.label_column,
+            "prediction_column": self.prediction_column,
+            "timestamp_column": self.timestamp_column,
         }
         with tempfile.TemporaryDirectory(prefix="mlsecops-input-") as tmp:
             try:

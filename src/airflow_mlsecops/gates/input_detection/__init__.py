@@ -6,6 +6,9 @@ At training time :func:`fit_detector` (:mod:`.fitting`) fits an :class:`InputDet
 :func:`score_batch` (:mod:`.gate`) scores every row of a batch and fails the gate when the share of
 flagged rows exceeds ``max_flagged_share``, or when more than ``max_repeated_share`` of the rows
 repeat (exactly or nearly) another row of the batch (:mod:`.repeats`: the trace of probing).
+The detector is fitted on feature columns only and records them; identifiers, the label, the
+prediction and the timestamp are never scored (:mod:`.columns`), and a batch that lacks one of the
+detector's features is rejected with finding ``input.missing-column``.
 Runnable as it stands (scikit-learn only, a few seconds)::
 
     import tempfile
@@ -25,7 +28,7 @@ Runnable as it stands (scikit-learn only, a few seconds)::
 """
 
 from airflow_mlsecops.gates.input_detection.detector import DISTANCE_SCORES, MODEL_SCORES, SCORE_KINDS, InputDetector
-from airflow_mlsecops.gates.input_detection.fitting import fit_detector
+from airflow_mlsecops.gates.input_detection.fitting import detector_features, fit_detector
 from airflow_mlsecops.gates.input_detection.gate import GATE_NAME, MAX_REPORTED_ROWS, REPORT_FILE, inputs_unavailable, score_batch
 from airflow_mlsecops.gates.input_detection.repeats import (
     DEFAULT_MAX_REPEATED_SHARE,
@@ -62,6 +65,7 @@ __all__ = [
     "SCORE_KINDS",
     "InputDetector",
     "Repeats",
+    "detector_features",
     "find_repeats",
     "fit_detector",
     "inputs_unavailable",

@@ -69,6 +69,8 @@ class InputDetector:
     :param probe_proba: the model's probabilities on ``probe_inputs``.
     :param model_classes: the model's ``classes_`` (JSON scalars).
     :param calibration: how the thresholds were found (rows, quantile, held-out shares).
+    :param column_roles: the training data's columns left out of the fit and why
+        (:meth:`airflow_mlsecops.gates.columns.ColumnRoles.to_dict`; empty for a detector stored before).
     """
 
     feature_columns: tuple[str, ...]
@@ -86,6 +88,7 @@ class InputDetector:
     probe_proba: np.ndarray
     model_classes: tuple[Any, ...] = ()
     calibration: Mapping[str, Any] = field(default_factory=dict)
+    column_roles: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def score_names(self) -> tuple[str, ...]:

@@ -73,11 +73,62 @@ def _calibrate(scores: Mapping[str, np.ndarray], target_fpr: float) -> tuple[dic
     return {name: thresholds[name] for name in scores}, quantiles, float(flagged.mean())
 
 
+def detector_features(
+    train: pd.DataFrame,
+    feature_columns: Sequence[str] | str | None = None,
+    *,
+    id_columns: Sequence[str] | str | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The columns a detector is fitted on, and the column roles of ``train`` (what was left out and why).
+
+    ``feature_columns`` given: exactly those (none may be given another role). Otherwise every column of
+    ``train`` without a role: declared identifiers, label, prediction and timestamp are left out, and so
+    are identifiers recognised from their values (:func:`airflow_mlsecops.gates.columns.resolve_roles`).
+
+    :raises ConfigurationError: a column given two roles, a declared column ``train`` lacks, no feature
+        left, or (features inferred) a feature that is not numeric (the detector scores numbers only).
+    """
+    from airflow_mlsecops.gates.columns import resolve_roles
+
+    roles = resolve_roles(
+        train,
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=list(feature_columns)
+        if feature_columns is not None and not isinstance(feature_columns, str)
+        else feature_columns,
+    )
+    if feature_columns is not None:
+        wanted = [str(c) for c in train.columns if str(c) in set(roles.features)]
+        order = list(feature_columns) if not isinstance(feature_columns, str) else [c.strip() for c in feature_columns.split(",")]
+        columns = tuple(c for c in order if c in wanted)  # the order given: the model's input order
+    else:
+        columns = tuple(str(c) for c in train.columns if str(c) in set(roles.features))
+        if roles.categorical or roles.text:
+            bad = (roles.categorical + roles.text)[0]
+            raise ConfigurationError(
+                f"column {bad!r} is not numeric; the input detector scores numeric features only: "
+                "pass feature_columns, or declare the column's role"
+            )
+    if not columns:
+        raise ConfigurationError("no feature column is left to fit the input detector on")
+    return columns, roles.to_dict()
+
+
 def fit_detector(
     train: pd.DataFrame,
     *,
     model: Any = None,
-    feature_columns: Sequence[str],
+    feature_columns: Sequence[str] | None = None,
+    id_columns: Sequence[str] | str | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
     target_fpr: float = 0.01,
     calibration_share: float = 0.25,
     knn_reference_size: int = 2000,
@@ -91,7 +142,12 @@ def fit_detector(
     :param train: the training rows (extra columns, such as the label, are ignored).
     :param model: the fitted classifier (with ``predict_proba``) the batches will be scored by;
         without it the detector has distance scores only.
-    :param feature_columns: the model's input columns, in order.
+    :param feature_columns: the model's input columns, in order (default: every column of ``train``
+        without a role, see below; the detector stores them and refuses a batch that lacks one).
+    :param id_columns: identifier columns, never fitted on (identifier-like columns are also recognised).
+    :param label_column: the label, never fitted on.
+    :param prediction_column: the model's output column, never fitted on.
+    :param timestamp_column: the time of each row, never fitted on.
     :param target_fpr: share of held-out training rows allowed to be flagged (the detector's
         false-positive rate on data like the training data).
     :param calibration_share: share of the rows held out to calibrate the thresholds.
@@ -105,9 +161,21 @@ def fit_detector(
     """
     import numpy as np
 
-    columns = tuple(str(c) for c in feature_columns)
-    if not columns or len(set(columns)) != len(columns):
-        raise ConfigurationError("feature_columns must name at least one column, each once")
+    if feature_columns is not None:
+        given = [feature_columns] if isinstance(feature_columns, str) else list(feature_columns)
+        if not given or len(set(given)) != len(given):
+            raise ConfigurationError("feature_columns must name at least one column, each once")
+        missing = [c for c in given if c not in train.columns]
+        if missing:
+            raise ConfigurationError(f"cannot fit the input detector: the data has no column {missing[0]!r}")
+    columns, column_roles = detector_features(
+        train,
+        feature_columns,
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+    )
     if not 0 < target_fpr < 0.5:
         raise ConfigurationError(f"target_fpr must be in (0, 0.5), not {target_fpr!r}")
     if not 0 < calibration_share < 1:
@@ -166,6 +234,7 @@ def fit_detector(
         probe_inputs=probe_inputs,
         probe_proba=probe_proba,
         model_classes=classes,
+        column_roles=column_roles,
     )
     held_out = compute_scores(draft, x_cal, model, names)
     thresholds, quantiles, share = _calibrate(held_out, target_fpr)

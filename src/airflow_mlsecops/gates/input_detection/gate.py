@@ -17,6 +17,16 @@ score quantiles, the flagged rows' 0-based positions in the batch and their scor
 input, or small variations of it, are the trace of probing, and each copy can look ordinary to
 the per-row scores. The demo's clean batches have none (0.12% at 50,000 rows).
 
+**Column roles**: the detector is fitted on feature columns only (:func:`.fitting.detector_features`:
+declared or recognised identifiers, the label, the prediction and the timestamp are left out) and
+stores them (``feature_columns``, ``column_roles`` in ``detector.json``). The gate scores those columns
+and nothing else: every other column of the batch is left out, with its reason, in
+``details["column_roles"]`` (declared to the gate, left out at fitting, recognised as an identifier, or
+not a feature of the detector); a batch without the label is no error. A column the gate is told is an
+identifier (label, prediction, timestamp) but the detector was fitted on is a configuration error. A
+feature of the detector missing from the batch is finding ``input.missing-column`` (the batch is
+rejected, no row is scored), never a crash.
+
 **Empty batches**: a batch with no rows is an ``error`` verdict, never a pass, unless
 ``allow_empty=True``: then the detector and the model are still loaded and checked, and the gate
 passes with finding ``input-anomaly.empty-batch`` (:mod:`airflow_mlsecops.gates.empty_data`).
@@ -37,6 +47,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +56,7 @@ from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
+from airflow_mlsecops.gates.columns import EXCLUDING_ROLES, check_role_arguments, declared_exclusions
 from airflow_mlsecops.gates.empty_data import (
     allow_empty_policy,
     check_allow_empty,
@@ -52,6 +64,7 @@ from airflow_mlsecops.gates.empty_data import (
     empty_batch_error,
     empty_batch_finding,
 )
+from airflow_mlsecops.gates.input_detection.columns import batch_roles, missing_column_findings
 from airflow_mlsecops.gates.input_detection.detector import SCORE_KINDS, InputDetector
 from airflow_mlsecops.gates.input_detection.repeats import (
     DEFAULT_MAX_REPEATED_SHARE,
@@ -94,6 +107,10 @@ def score_batch(
     allow_empty: bool = False,
     max_repeated_share: float = DEFAULT_MAX_REPEATED_SHARE,
     near_duplicate_radius: float = DEFAULT_NEAR_DUPLICATE_RADIUS,
+    id_columns: Sequence[str] | str | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
 ) -> GateOutcome:
     """Score every row of the batch ``data``; fail if too many rows are flagged.
 
@@ -120,7 +137,14 @@ def score_batch(
         or near copy in the batch (finding ``input.repeated``).
     :param near_duplicate_radius: rows closer than this (Euclidean, in training standard
         deviations) are near-duplicates; 0 counts exact copies only.
+    :param id_columns: identifier columns of the batch (a list or a comma-separated string), never
+        scored; identifier-like columns are also recognised. A policy bounds them (``excluded_columns``).
+    :param label_column: the label, never scored; a production batch may lack it.
+    :param prediction_column: the model's output column, never scored.
+    :param timestamp_column: the time of each row, never scored.
+    :returns: the outcome; ``details["column_roles"]`` names the scored features and every column left out, and why.
     """
+    roles = _roles(id_columns, label_column, prediction_column, timestamp_column)
     evaluate = functools.partial(
         _evaluate,
         data,
@@ -133,12 +157,20 @@ def score_batch(
         allow_empty=allow_empty,
         max_repeated_share=max_repeated_share,
         near_duplicate_radius=near_duplicate_radius,
+        roles=roles,
     )
     return run_gate(
         GATE_NAME,
         evaluate,
         policy=_policy(
-            detector_dir, model_uri, max_flagged_share, allow_empty, trust_pickle, max_repeated_share, near_duplicate_radius
+            detector_dir,
+            model_uri,
+            max_flagged_share,
+            allow_empty,
+            trust_pickle,
+            max_repeated_share,
+            near_duplicate_radius,
+            roles,
         ),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
@@ -159,6 +191,10 @@ def inputs_unavailable(
     allow_empty: bool = False,
     max_repeated_share: float = DEFAULT_MAX_REPEATED_SHARE,
     near_duplicate_radius: float = DEFAULT_NEAR_DUPLICATE_RADIUS,
+    id_columns: Sequence[str] | str | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
 ) -> GateOutcome:
     """The outcome of :func:`score_batch` when its inputs could not be fetched or loaded.
 
@@ -169,17 +205,24 @@ def inputs_unavailable(
     :param detector_dir: the detector location as the user gave it.
     :param model_uri: the model location as the user gave it.
     """
-
+    roles = _roles(id_columns, label_column, prediction_column, timestamp_column)
     return run_gate(
         GATE_NAME,
         raising(
             error,
             check=lambda: _check_arguments(
-                max_flagged_share, max_reported_rows, allow_empty, max_repeated_share, near_duplicate_radius
+                max_flagged_share, max_reported_rows, allow_empty, max_repeated_share, near_duplicate_radius, roles
             ),
         ),
         policy=_policy(
-            detector_dir, model_uri, max_flagged_share, allow_empty, trust_pickle, max_repeated_share, near_duplicate_radius
+            detector_dir,
+            model_uri,
+            max_flagged_share,
+            allow_empty,
+            trust_pickle,
+            max_repeated_share,
+            near_duplicate_radius,
+            roles,
         ),
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
@@ -193,6 +236,22 @@ def _requested(location: str | Path | LocalArtifact | None) -> str | None:
     return None if location is None else str(location)
 
 
+def _roles(
+    id_columns: Sequence[str] | str | None,
+    label_column: str | None,
+    prediction_column: str | None,
+    timestamp_column: str | None,
+) -> dict[str, Any]:
+    """The declared roles as keyword arguments (only those given)."""
+    given = {
+        "id_columns": id_columns,
+        "label_column": label_column,
+        "prediction_column": prediction_column,
+        "timestamp_column": timestamp_column,
+    }
+    return {key: list(value) if isinstance(value, (list, tuple)) else value for key, value in given.items() if value is not None}
+
+
 def _policy(
     detector_dir: str | Path | LocalArtifact | None,
     model_uri: str | Path | LocalArtifact | None,
@@ -201,8 +260,12 @@ def _policy(
     trust_pickle: object = False,
     max_repeated_share: float = DEFAULT_MAX_REPEATED_SHARE,
     near_duplicate_radius: float = DEFAULT_NEAR_DUPLICATE_RADIUS,
+    roles: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        **dict(roles or {}),
+        # the columns the DAG declared out by a role (the label hides nothing: a detector is never fitted on it)
+        "excluded_columns": declared_exclusions(roles, EXCLUDING_ROLES),
         "max_flagged_share": max_flagged_share,
         "max_repeated_share": max_repeated_share,
         "near_duplicate_radius": near_duplicate_radius,
@@ -222,8 +285,10 @@ def _check_arguments(
     allow_empty: object = False,
     max_repeated_share: float = DEFAULT_MAX_REPEATED_SHARE,
     near_duplicate_radius: float = DEFAULT_NEAR_DUPLICATE_RADIUS,
+    roles: Mapping[str, Any] | None = None,
 ) -> None:
     check_allow_empty(allow_empty)
+    check_role_arguments(**dict(roles or {}))
     for name, value in (("max_repeated_share", max_repeated_share), ("near_duplicate_radius", near_duplicate_radius)):
         bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
         if bad or (name == "max_repeated_share" and value >= 1):
@@ -253,9 +318,10 @@ def _evaluate(
     allow_empty: bool = False,
     max_repeated_share: float = DEFAULT_MAX_REPEATED_SHARE,
     near_duplicate_radius: float = DEFAULT_NEAR_DUPLICATE_RADIUS,
+    roles: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """What the input-anomaly gate found: the body :func:`score_batch` runs (same parameters)."""
-    _check_arguments(max_flagged_share, max_reported_rows, allow_empty, max_repeated_share, near_duplicate_radius)
+    _check_arguments(max_flagged_share, max_reported_rows, allow_empty, max_repeated_share, near_duplicate_radius, roles)
     table = local_table(data, csv_delimiter=csv_delimiter)
     what = f"the batch {Path(table.subject.name).name}"
     empty = emptiness(table.frame)
@@ -290,10 +356,18 @@ def _evaluate(
         estimator = load_model(model_path, trust_pickle=trust_pickle).estimator
         validate_trees(estimator)  # the loader accepts decision trees only on this condition
         detector.check_model(estimator)
+    column_roles = batch_roles(table.frame, detector, roles)
+    absent = [c for c in detector.feature_columns if c not in table.frame.columns]
+    if absent:
+        return _missing_columns(
+            table, detector, absent, column_roles, subjects=subjects, detector_location=detector_location, model=model
+        )
     if empty:
         # The batch must still have the detector's columns (a header-only CSV types them as text: no dtype check).
         detector.matrix(table.frame.astype({c: "float64" for c in detector.feature_columns if c in table.frame.columns}))
-        return _empty_batch(table, what, empty, subjects=subjects, detector_location=detector_location, model=model)
+        outcome = _empty_batch(table, what, empty, subjects=subjects, detector_location=detector_location, model=model)
+        outcome.details["column_roles"] = column_roles
+        return outcome
     scores = detector.scores(table.frame, estimator)
     repeats = find_repeats(detector.matrix(table.frame), detector.scale, float(near_duplicate_radius))
     return _judge(
@@ -307,6 +381,7 @@ def _evaluate(
         max_flagged_share=max_flagged_share,
         max_reported_rows=max_reported_rows,
         max_repeated_share=max_repeated_share,
+        column_roles=column_roles,
     )
 
 
@@ -359,6 +434,7 @@ def _judge(
     max_flagged_share: float,
     max_reported_rows: int,
     max_repeated_share: float,
+    column_roles: dict[str, Any],
 ) -> Evaluation:
     """The verdict, findings, metrics and report of the scored batch."""
     import numpy as np
@@ -425,6 +501,7 @@ def _judge(
             "target_fpr": detector.target_fpr,
             "calibration": dict(detector.calibration),
         },
+        "column_roles": column_roles,
         "model": model_ref.to_dict() if model_ref else None,
     }
 
@@ -466,6 +543,9 @@ def _judge(
         f"(policy: at most {max_flagged_share:.1%}): {int(off.sum())} off-distribution, "
         f"{int(boundary.sum())} on the decision boundary"
     )
+    if column_roles["excluded"]:
+        summary += "; not scored: " + ", ".join(f"{e['column']} ({e['role']})" for e in column_roles["excluded"][:8])
+        summary += ", ..." if len(column_roles["excluded"]) > 8 else ""
     if repeats.near_duplicate_rows:
         summary += (
             f"; {repeats.near_duplicate_rows} rows ({repeats.share:.1%}) repeat another input of the batch "
@@ -490,6 +570,7 @@ def _judge(
         "flagged_rows_truncated": flagged_rows > 20,
         "detector": detector_location,
         "target_fpr": detector.target_fpr,
+        "column_roles": column_roles,
     }
     if model_ref is not None:
         details["model"] = model_ref.to_dict()
@@ -499,6 +580,49 @@ def _judge(
         subjects=subjects,
         findings=findings,
         metrics=metrics,
+        files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
+        details=details,
+    )
+
+
+def _missing_columns(
+    table: LoadedTable,
+    detector: InputDetector,
+    absent: list[str],
+    column_roles: dict[str, Any],
+    *,
+    subjects: list[Subject],
+    detector_location: str,
+    model: LocalArtifact | None,
+) -> Evaluation:
+    """A batch without some of the detector's features: rejected with a finding per column, nothing scored."""
+    name = Path(table.subject.name).name
+    model_ref = model.ref.to_dict() if model is not None else None
+    findings = missing_column_findings(absent, name, detector)
+    report = {
+        "gate": GATE_NAME,
+        "data": table.subject.name,
+        "rows": len(table.frame),
+        "scored": False,
+        "features_missing_from_batch": absent,
+        "detector": {"location": detector_location, "feature_columns": list(detector.feature_columns)},
+        "column_roles": column_roles,
+        "model": model_ref,
+    }
+    details: dict[str, Any] = {
+        "features_missing_from_batch": absent,
+        "detector": detector_location,
+        "column_roles": column_roles,
+    }
+    if model_ref is not None:
+        details["model"] = model_ref
+    return Evaluation(
+        passed=False,
+        summary=f"feature column(s) of the input detector missing from {name}: {', '.join(absent[:8])}"
+        f"{', ...' if len(absent) > 8 else ''}; no row was scored",
+        subjects=subjects,
+        findings=findings,
+        metrics={"rows": float(len(table.frame)), "features_missing": float(len(absent))},
         files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
         details=details,
     )

@@ -74,6 +74,7 @@ def save_detector(detector: InputDetector, directory: str | Path) -> Path:
         "random_state": detector.random_state,
         "model_classes": list(detector.model_classes),
         "calibration": dict(detector.calibration),
+        "column_roles": dict(detector.column_roles),
         "arrays": {name: {"shape": list(a.shape), "dtype": "float64", "sha256": _array_digest(a)} for name, a in arrays.items()},
         "created_with": tool_versions("numpy", "scikit-learn"),
     }
@@ -179,8 +180,11 @@ def load_detector(directory: str | Path) -> InputDetector:
         raise GateError(f"{origin}: random_state must be a non-negative integer")
     classes = doc.get("model_classes", [])
     calibration = doc.get("calibration", {})
-    if not isinstance(classes, list) or not isinstance(calibration, dict):
-        raise GateError(f"{origin}: model_classes must be a list and calibration an object")
+    column_roles = doc.get("column_roles", {})  # absent from a detector stored before column roles
+    if not isinstance(classes, list) or not isinstance(calibration, dict) or not isinstance(column_roles, dict):
+        raise GateError(f"{origin}: model_classes must be a list, calibration and column_roles objects")
+    if len(set(columns)) != len(columns):
+        raise GateError(f"{origin}: feature_columns names a column twice")
     return InputDetector(
         feature_columns=tuple(columns),
         mean=arrays["mean"],
@@ -197,6 +201,7 @@ def load_detector(directory: str | Path) -> InputDetector:
         probe_proba=arrays["probe_proba"],
         model_classes=tuple(classes),
         calibration=calibration,
+        column_roles=column_roles,
     )
 
 
