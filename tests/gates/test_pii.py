@@ -529,9 +529,11 @@ def test_bad_input_is_an_error_with_a_clear_message(tmp_path: Path, case: str) -
     assert outcome.files == {}
 
 
-def test_directory_instead_of_file_is_an_error(tmp_path: Path) -> None:
+def test_directory_without_part_files_is_an_error(tmp_path: Path) -> None:
+    """A directory is a data set of part files (read in batches); one without any is an error, not a pass."""
+    (tmp_path / "_SUCCESS").write_text("")
     result = scan_pii(str(tmp_path)).result
-    assert result.verdict is Verdict.ERROR and "not a regular file" in result.summary
+    assert result.verdict is Verdict.ERROR and "without a CSV or Parquet part file" in result.summary
 
 
 def _empty_inputs(tmp_path: Path) -> dict[str, str]:

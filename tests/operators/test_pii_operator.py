@@ -132,3 +132,43 @@ def test_bad_arguments_fail_at_parse_time() -> None:
     assert op.types == ["email", "phone"] and op.allow_columns == ["a", "b"] and op.data == "x.csv"
     assert {"data", "allow_columns"} <= set(PIIScanGateOperator.template_fields)
     assert PIIScanGateOperator.gate_name == "pii-scan"
+
+
+def test_roles_batches_and_engine_are_checked_at_parse_time() -> None:
+    from airflow_mlsecops.operators.pii import PIIScanGateOperator
+
+    with pytest.raises(ValueError, match="batch_rows"):
+        PIIScanGateOperator(task_id="p", data="x.csv", batch_rows=0)
+    with pytest.raises(ValueError, match="unknown engine"):
+        PIIScanGateOperator(task_id="p", data="x.csv", engine="dask")
+    with pytest.raises(ValueError, match="two roles"):
+        PIIScanGateOperator(task_id="p", data="x.csv", id_columns=["a"], label_column="a")
+    op = PIIScanGateOperator(task_id="p", data="x.csv", id_columns="{{ params.ids }}", features="a,b", engine="spark")
+    assert op.engine == "spark" and op.id_columns == "{{ params.ids }}"
+    assert {"id_columns", "features", "spark_master"} <= set(PIIScanGateOperator.template_fields)
+
+
+def test_streamed_scan_records_roles_and_the_stream(airflow_db, home: Settings, tmp_path: Path, write_dag) -> None:
+    """A directory of part files, read in batches by the gate: every part hashed, an identifier column still scanned."""
+    parts = tmp_path / "table"
+    parts.mkdir()
+    write_csv(parts, {"ref": ["123-45-6789", "234-56-7890"], "note": ["a", "b"]}, name="part-0.csv")
+    write_csv(parts, {"ref": ["345-67-8901", "x"], "note": ["c", "d"]}, name="part-1.csv")
+    dag_id = unique_dag_id("pii_stream")
+    dag = write_dag(
+        dag_id,
+        f"PIIScanGateOperator(task_id='pii', data={str(parts)!r}, id_columns='ref', batch_rows=1, retries=0)",
+        header=HEADER,
+    )
+    dag_run, _ = run_dag(dag)
+    assert dag_run.state == "failed"
+    run_id = pipeline_run_id(home, dag_id)
+    store = MLflowEvidenceStore(home.tracking_uri, home.artifact_root)
+    result = json.loads((store.download_dir(run_id, "mlsecops/evidence/pii/try-1", tmp_path / "dl") / "result.json").read_text())
+    assert result["verdict"] == "failed"
+    assert result["details"]["streamed"] is True and result["details"]["stream"]["parts"] == 2
+    assert result["details"]["column_roles"]["id_columns"] == ["ref"]
+    assert len(result["subjects"]) == 2
+    (finding,) = [f for f in result["findings"] if f["id"] == "pii.us_ssn"]
+    assert "3 of 4" in finding["message"] and "identifier column" in finding["message"]
+    assert verify_run(run_id, settings=home).ok

@@ -25,6 +25,11 @@ Where things live:
   :func:`inputs_unavailable` for data the caller could not load.
 * :mod:`.scanning` - :func:`scan_frame`, the pure engine: text columns through Arrow and RE2, numeric
   columns, column names, the rules judged per column.
+* :mod:`.state` - what a scan saw in a column, in a form that adds up over batches; the column rules
+  applied once to the whole column (so a file read whole, in batches or on Spark gives the same findings).
+* :mod:`.streaming` - the scan of a data set read in batches (``batch_rows``, a directory of parts,
+  an ``s3://`` prefix), reservoir samples (:func:`reservoir_rows`).
+* :mod:`.spark` - the scan as a Spark job (``engine="spark"``), the detectors run in ``mapInPandas``.
 * :mod:`.normalising` - what a cell goes through first: Unicode normalisation, escapes decoded, obfuscations undone.
 * :mod:`.detectors` - :data:`PII_TYPES`, what each type matches, with which confidence
   (:func:`find_pii`, :func:`detect`, :func:`resolve_types`).
@@ -46,6 +51,7 @@ from airflow_mlsecops.gates.pii.scanning import (
     TypeHits,
     scan_frame,
 )
+from airflow_mlsecops.gates.pii.streaming import reservoir_rows
 
 __all__ = [
     "CARD_ID_MIN_CANDIDATES",
@@ -63,6 +69,7 @@ __all__ = [
     "find_pii",
     "iban_ok",
     "inputs_unavailable",
+    "reservoir_rows",
     "resolve_types",
     "sample_rows",
     "scan_frame",

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops import gate_names
-from airflow_mlsecops.evidence.models import Finding, Severity
+from airflow_mlsecops.evidence.models import Finding, Severity, Subject
 from airflow_mlsecops.gates.base import Evaluation, not_performed_finding
 from airflow_mlsecops.gates.pii.detectors import find_pii
 from airflow_mlsecops.gates.pii.scanning import ColumnPII, TypeHits
 from airflow_mlsecops.io.tabular import LoadedTable
+
+if TYPE_CHECKING:
+    from airflow_mlsecops.gates.columns import ColumnRoles
 
 GATE_NAME = gate_names.PII_SCAN
 REPORT_FILE = "pii_report.json"
@@ -41,6 +45,11 @@ _ATLAS_LEAKAGE = ("AML.T0024",)
 #: How a verifier draws the same rows again (``numpy``'s default generator, as :func:`.gate._sample_rows` does).
 _SAMPLE_HOW = (
     "numpy.random.default_rng(seed).choice(rows_total, rows_scanned, replace=False), sorted; rows_total = the file's rows"
+)
+#: How a verifier draws the rows of a streamed sample (:func:`.gate.reservoir_rows`).
+_RESERVOIR_HOW = (
+    "reservoir sampling (algorithm R) over the rows in file order: airflow_mlsecops.gates.pii.reservoir_rows("
+    "rows_total, rows_scanned, seed), sorted; rows_total = the rows of every part, in order"
 )
 _NORMALISATION = (
     "NFKC, format characters (Cf) removed, Unicode dashes and spaces mapped; percent, JSON and HTML escapes "
@@ -59,11 +68,34 @@ _LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class ScanSource:
+    """What was scanned: the name shown, the files (one per part when streamed), format and rows.
+
+    :param streamed: :func:`~airflow_mlsecops.io.batches.describe_stream` of a streamed read (``None``: read whole).
+    :param engine: ``pandas`` or ``spark``.
+    :param sampling: ``random rows`` (a whole file) or ``reservoir`` (a stream, a Spark job).
+    """
+
+    name: str
+    subjects: list[Subject]
+    format: str
+    rows_total: int
+    streamed: dict[str, Any] | None = None
+    engine: str = "pandas"
+    sampling: str = "random rows"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_table(cls, table: LoadedTable) -> ScanSource:
+        return cls(Path(table.subject.name).name, [table.subject], table.format, len(table.frame))
+
+
 def _share(count: int, rows: int) -> float:
     return count / rows if rows else 0.0
 
 
-def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int, kind: str = "high") -> Finding:
+def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int, kind: str = "high", role: str | None = None) -> Finding:
     """One finding per column, type and kind (``high``, ``low`` confidence, or ``name``).
 
     In an allowed column a value finding is a passed ``info`` one; elsewhere a failed one,
@@ -83,6 +115,8 @@ def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int, kind: 
             message += " with low confidence (a loose form, an obfuscation undone or a column rule)"
         if allowed:
             message += "; the policy allows this column to hold personal data"
+        if role:
+            message += f"; it is an identifier column ({role}): scanned all the same"
         finding_id = f"pii.{pii_type}" if kind == "high" else f"pii.{pii_type}.low-confidence"
     atlas: tuple[str, ...] = ()
     owasp_ml: tuple[str, ...] = ()
@@ -104,10 +138,10 @@ def _finding(column: ColumnPII, pii_type: str, hits: TypeHits, rows: int, kind: 
     )
 
 
-def _findings(column: ColumnPII, rows: int) -> list[Finding]:
+def _findings(column: ColumnPII, rows: int, role: str | None = None) -> list[Finding]:
     return [
-        *(_finding(column, t, h, rows) for t, h in column.hits.items()),
-        *(_finding(column, t, h, rows, "low") for t, h in column.low_hits.items()),
+        *(_finding(column, t, h, rows, role=role) for t, h in column.hits.items()),
+        *(_finding(column, t, h, rows, "low", role=role) for t, h in column.low_hits.items()),
         *(_finding(column, t, h, rows, "name") for t, h in column.name_hits.items()),
     ]
 
@@ -151,8 +185,15 @@ def _column_entry(column: ColumnPII, rows: int) -> dict[str, Any]:
     }
 
 
+def _id_role(roles: ColumnRoles | None, column: str) -> str | None:
+    """Why ``column`` is an identifier (``declared --id-column``, ``string unique per row``...), or ``None``."""
+    if roles is None or column not in roles.id_columns:
+        return None
+    return roles.reason(column) or "identifier"
+
+
 def _evaluation(
-    table: LoadedTable,
+    table: LoadedTable | ScanSource,
     columns: list[ColumnPII],
     *,
     rows: int,
@@ -161,6 +202,7 @@ def _evaluation(
     selected: tuple[str, ...],
     allowed: tuple[str, ...],
     elapsed: float,
+    roles: ColumnRoles | None = None,
 ) -> Evaluation:
     """The gate's evaluation from the scan of ``rows`` rows of ``table`` (all, or a random sample).
 
@@ -172,19 +214,22 @@ def _evaluation(
     :param selected: PII types looked for.
     :param allowed: columns allowed to hold personal data.
     :param elapsed: seconds the scan took.
+    :param roles: the column roles (recorded; identifier columns are named in their findings).
     """
-    total_rows = len(table.frame)
+    source = table if isinstance(table, ScanSource) else ScanSource.of_table(table)
+    total_rows = source.rows_total
     sampled = rows < total_rows
     scanned = [c for c in columns if c.mode != "skipped"]
     with_pii = [c for c in columns if c.has_pii]
     blocking = [c for c in with_pii if _blocks(c)]
     present = {c.column for c in columns}
     withheld_allowed = any(c.allowed and c.name_hits for c in columns)  # allowed by a name that is withheld
-    findings = [f for c in with_pii for f in _findings(c, rows)]
+    findings = [f for c in with_pii for f in _findings(c, rows, _id_role(roles, c.column))]
     findings.sort(key=lambda f: (f.passed, -f.severity.rank))
 
-    name = Path(table.subject.name).name
-    scope = f"random {rows} of {total_rows} rows (seed {seed})" if sampled else f"{rows} rows"
+    name = source.name
+    reservoir = sampled and source.sampling == "reservoir"
+    scope = f"{'reservoir' if reservoir else 'random'} {rows} of {total_rows} rows (seed {seed})" if sampled else f"{rows} rows"
     if blocking:
         summary = f"personal data in {len(blocking)} column(s) not allowed to hold it: {_names(blocking)}"
     elif with_pii:
@@ -192,6 +237,10 @@ def _evaluation(
     else:
         summary = f"no personal data ({', '.join(selected)}) found"
     summary += f"; {scope} x {len(scanned)} column(s) of {name} scanned"
+    if source.streamed is not None:
+        summary += f" (streamed: {source.streamed['parts']} part(s), batches of {source.streamed['batch_rows']} rows)"
+    if source.engine != "pandas":
+        summary += f" on {source.engine}"
 
     column_report = {c.column: _column_entry(c, rows) for c in columns if c.has_pii or c.notes}
     sampling = {
@@ -199,17 +248,21 @@ def _evaluation(
         "rows_scanned": rows,
         "max_rows": limit,
         "sampled": sampled,
-        "method": "random rows" if sampled else "every row",
+        "method": source.sampling if sampled else "every row",
         "seed": seed if sampled else None,
-        "how": _SAMPLE_HOW if sampled else None,
+        "how": (_RESERVOIR_HOW if reservoir else _SAMPLE_HOW) if sampled else None,
         "note": f"a random sample of {rows} of {total_rows} rows (seed {seed}) was scanned"
         if sampled
         else "every row was scanned",
     }
     report: dict[str, Any] = {
         "gate": GATE_NAME,
-        "subject": table.subject.to_intoto(),
-        "format": table.format,
+        "subject": source.subjects[0].to_intoto() if len(source.subjects) == 1 else None,
+        "subjects": [subject.to_intoto() for subject in source.subjects],
+        "format": source.format,
+        "engine": source.engine,
+        "streamed": source.streamed,
+        "column_roles": roles.to_dict() if roles is not None else None,
         "sampling": sampling,
         "types_checked": list(selected),
         "allow_columns": list(allowed),
@@ -235,7 +288,7 @@ def _evaluation(
         passed=not blocking,
         not_performed=[f.id for f in not_performed],
         summary=summary,
-        subjects=[table.subject],
+        subjects=list(source.subjects),
         findings=[*findings, *not_performed],
         metrics={
             "rows_scanned": float(rows),
@@ -251,12 +304,18 @@ def _evaluation(
         },
         files={REPORT_FILE: json.dumps(report, indent=2, sort_keys=True).encode("utf-8")},
         details={
-            "format": table.format,
+            "format": source.format,
+            "engine": source.engine,
+            "streamed": source.streamed is not None,
+            **({"stream": source.streamed} if source.streamed is not None else {}),
+            **source.extra,
+            "column_roles": roles.to_dict() if roles is not None else None,
             "rows_total": total_rows,
             "rows_scanned": rows,
             "sampled": sampled,
             "max_rows": limit,
             "sample_seed": seed if sampled else None,
+            "sampling_method": source.sampling if sampled else "every row",
             "types": list(selected),
             "pii_columns": {c.column: list(c.types_found) for c in with_pii[:100]},
             "columns_not_allowed": [c.column for c in blocking[:100]],

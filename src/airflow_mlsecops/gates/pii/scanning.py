@@ -54,9 +54,21 @@ from airflow_mlsecops.gates.pii.detectors import (
 )
 from airflow_mlsecops.gates.pii.masking import _mask_keep_last
 from airflow_mlsecops.gates.pii.normalising import normalise_array
+from airflow_mlsecops.gates.pii.state import (
+    BARE_CARD,
+    BARE_PHONE,
+    KEPT_VALUES,
+    NUMERIC_CARD,
+    NUMERIC_PHONE,
+    VERSION,
+    ColumnState,
+    extra_bit,
+    final_hits,
+    high_bit,
+    sample_values,
+)
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 MAX_SAMPLES = 3
@@ -71,6 +83,7 @@ _PHONE_NAME = re.compile(r"phone|mobile|\bcell|tel\b|^tel|telephone|msisdn|fax|w
 _BARE_NUMBER_RE2 = r"^\s*\d{8,15}\s*$"
 _VERSION_RE2 = r"^\s*[vV]?\d{1,5}(?:\.\d{1,5}){1,3}(?:[-+~_][0-9A-Za-z.+-]*)?\s*$"
 _IPV4_ONLY_RE2 = r"^\s*(?:\d{1,3}\.){3}\d{1,3}\s*$"
+_LETTERED_RE2 = r"^\s*[0-9A-Za-z]{13,19}\s*$"
 
 
 @dataclass(frozen=True)
@@ -120,64 +133,6 @@ class ColumnPII:
         return tuple(dict.fromkeys([*self.hits, *self.low_hits, *self.name_hits]))
 
 
-class _Found:
-    """Per type and confidence: which cells hold it and a few values (for samples)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.cells: dict[tuple[str, str], np.ndarray] = {}
-        self.values: dict[tuple[str, str], list[str]] = {}
-
-    def add(self, pii_type: str, confidence: str, rows: Iterable[int], values: Iterable[str]) -> None:
-        import numpy as np
-
-        key = (pii_type, confidence)
-        if key not in self.cells:
-            self.cells[key] = np.zeros(self.size, dtype=bool)
-            self.values[key] = []
-        self.cells[key][np.fromiter(rows, dtype=np.int64)] = True
-        kept = self.values[key]
-        for value in values:
-            if len(kept) >= 20 * MAX_SAMPLES:
-                break
-            kept.append(value)
-
-    def has(self, pii_type: str, row: int) -> bool:
-        cells = self.cells.get((pii_type, "high"))
-        return cells is not None and bool(cells[row])
-
-    def drop(self, pii_type: str, confidence: str, rows: np.ndarray) -> int:
-        """Unmark ``rows`` (a boolean mask); the number of cells unmarked."""
-        cells = self.cells.get((pii_type, confidence))
-        if cells is None:
-            return 0
-        dropped = int((cells & rows).sum())
-        cells &= ~rows
-        return dropped
-
-    def hits(self, confidence: str) -> dict[str, TypeHits]:
-        out: dict[str, TypeHits] = {}
-        for (pii_type, level), cells in self.cells.items():
-            if level != confidence:
-                continue
-            if confidence == "low" and (pii_type, "high") in self.cells:
-                cells = cells & ~self.cells[(pii_type, "high")]
-            count = int(cells.sum())
-            if count:
-                out[pii_type] = TypeHits(
-                    count=count, samples=_masked_samples(_DETECTORS[pii_type], self.values[(pii_type, level)])
-                )
-        return out
-
-    def any_cells(self) -> int:
-        import numpy as np
-
-        union = np.zeros(self.size, dtype=bool)
-        for cells in self.cells.values():
-            union |= cells
-        return int(union.sum())
-
-
 def _mask_true(array: Any) -> Any:
     import numpy as np
     import pyarrow.compute as pc
@@ -185,52 +140,97 @@ def _mask_true(array: Any) -> Any:
     return np.flatnonzero(pc.fill_null(array, False).to_numpy(zero_copy_only=False))
 
 
-def _scan_text(
-    column: pd.Series, name: str, types: Sequence[str]
-) -> tuple[dict[str, TypeHits], dict[str, TypeHits], int, list[str]]:
-    """High- and low-confidence hits of a text column, the cells holding any, notes."""
+def _count_matches(array: Any, pattern: str) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(pc.match_substring_regex(array, pattern)).as_py() or 0)
+
+
+def _version_stats(array: Any, state: ColumnState) -> None:
+    """Cells that are bare version strings, and those of them that are not IPv4 addresses."""
+    import pyarrow.compute as pc
+
+    versions = pc.fill_null(pc.match_substring_regex(array, _VERSION_RE2), False)
+    state.versions += int(pc.sum(versions).as_py() or 0)
+    addresses = pc.fill_null(pc.match_substring_regex(array, _IPV4_ONLY_RE2), False)
+    state.versions_not_addresses += int(pc.sum(pc.and_(versions, pc.invert(addresses))).as_py() or 0)
+
+
+def _observe_text(column: pd.Series, state: ColumnState, types: Sequence[str], whole: bool) -> None:
+    """Record what the text cells of ``column`` hold in ``state`` (see :mod:`.state`).
+
+    :param whole: ``column`` is the whole column (the statistics only a column rule needs are then
+        counted only when that rule applies); otherwise a batch of it, and they are always counted.
+    """
     import numpy as np
     import pyarrow.compute as pc
 
     array = normalise_array(_text_array(column))
-    found = _Found(len(array))
-    notes: list[str] = []
+    state.rows += len(array)
+    state.present += len(array) - array.null_count
+    if not whole:
+        if "credit_card" in types:
+            state.lettered += _count_matches(array, _LETTERED_RE2)
+        if "ipv4" in types:
+            _version_stats(array, state)
     steps = {step: pattern for step, pattern in EXTRA_STEPS.items() if not step.startswith("low:") or step[4:] in types}
     extra = "|".join(f"(?:{EXTRA_PREFILTERS[step]})" for step in steps)
     union = "|".join([*(f"(?:{_DETECTORS[t].loose})" for t in types), extra, *([_BARE_NUMBER_RE2] if "phone" in types else [])])
     candidates = _mask_true(pc.match_substring_regex(array, union))  # one pass over the column; the rest on these cells
     if not len(candidates):
-        return {}, {}, 0, notes
+        return
     sub = pc.take(array, candidates)
+    codes = np.zeros(len(candidates), dtype=np.int64)
     for pii_type in types:
         detector = _DETECTORS[pii_type]
         positions = _mask_true(pc.match_substring_regex(sub, detector.loose))
         if not len(positions):
             continue
+        state.ipv4_seen = state.ipv4_seen or pii_type == "ipv4"
         texts = pc.take(sub, positions).to_pylist()
         values = _validate_all(detector, texts)
         ok = np.fromiter((value is not None for value in values), dtype=bool, count=len(values))
-        if pii_type == "credit_card":
-            bare = np.fromiter((_BARE_CARD.fullmatch(text) is not None for text in texts), dtype=bool, count=len(texts))
-            if (ok & bare).any():
-                decision = _bare_cards_by_chance([t.strip() for t, b in zip(texts, bare, strict=True) if b], array, notes)
-                if decision != "high":
-                    kept = ok & bare if decision == "low" else np.zeros_like(ok)
-                    found.add(pii_type, "low", candidates[positions[kept]], (values[i] for i in np.flatnonzero(kept)))  # type: ignore[misc]
-                    ok &= ~bare
-        found.add(pii_type, "high", candidates[positions[ok]], (values[i] for i in np.flatnonzero(ok)))  # type: ignore[misc]
-    _extra_pass(sub, candidates, steps, types, found)
+        if pii_type != "credit_card":
+            codes[positions[ok]] |= high_bit(pii_type)
+            state.keep(f"high:{pii_type}", (values[i] for i in np.flatnonzero(ok)))  # type: ignore[misc]
+            continue
+        bare = np.fromiter((_BARE_CARD.fullmatch(text) is not None for text in texts), dtype=bool, count=len(texts))
+        bare_cards = [t.strip() for t, b in zip(texts, bare, strict=True) if b]
+        shaped = [n for n in bare_cards if 13 <= len(n) <= 19 and _card_network_ok(n)]
+        state.bare_cards += len(bare_cards)
+        state.bare_shaped += len(shaped)
+        state.bare_valid += sum(1 for n in shaped if _luhn_one(n))
+        if whole and (ok & bare).any():
+            state.lettered += _count_matches(array, _LETTERED_RE2)
+        codes[positions[ok & bare]] |= BARE_CARD
+        codes[positions[ok & ~bare]] |= high_bit(pii_type)
+        state.keep("card:all", (values[i] for i in np.flatnonzero(ok)))  # type: ignore[misc]
+        state.keep("card:not-bare", (values[i] for i in np.flatnonzero(ok & ~bare)))  # type: ignore[misc]
+        state.keep("card:bare", (values[i] for i in np.flatnonzero(ok & bare)))  # type: ignore[misc]
+    _extra_pass(sub, codes, steps, types, state)
     if "phone" in types:
-        _bare_phone_pass(sub, candidates, len(array) - array.null_count, name, found, notes)
-    if "ipv4" in types and (("ipv4", "high") in found.cells or ("ipv4", "low") in found.cells):
-        _version_column_pass(array, found, notes)
-    return found.hits("high"), found.hits("low"), found.any_cells(), notes
+        positions = _mask_true(pc.match_substring_regex(sub, _BARE_NUMBER_RE2))
+        if len(positions):
+            numbers = [text.strip() for text in pc.take(sub, positions).to_pylist()]
+            plausible = np.fromiter((e164_plausible(n) for n in numbers), dtype=bool, count=len(numbers))
+            state.phones_plausible += int(plausible.sum())
+            codes[positions[plausible]] |= BARE_PHONE
+            state.keep("phone:bare", (numbers[i] for i in np.flatnonzero(plausible)))
+    if "ipv4" in types:
+        ipv4_bits = high_bit("ipv4") | extra_bit("ipv4", "high") | extra_bit("ipv4", "low")
+        with_ipv4 = np.flatnonzero(codes & ipv4_bits)
+        if len(with_ipv4):
+            is_version = pc.fill_null(pc.match_substring_regex(pc.take(sub, with_ipv4), _VERSION_RE2), False)
+            codes[with_ipv4[is_version.to_numpy(zero_copy_only=False)]] |= VERSION
+        if whole and state.ipv4_seen:
+            _version_stats(array, state)
+    state.add_codes(codes)
 
 
-def _extra_pass(sub: Any, candidates: Any, steps: Mapping[str, str], types: Sequence[str], found: _Found) -> None:
+def _extra_pass(sub: Any, codes: Any, steps: Mapping[str, str], types: Sequence[str], state: ColumnState) -> None:
     """Cells with an escape, a loose form or an obfuscation: decoded (high), loose forms and obfuscations (low).
 
-    :param sub: the candidate cells; ``candidates`` their rows; ``steps`` the extra steps and their
+    :param sub: the candidate cells; ``codes`` their row codes; ``steps`` the extra steps and their
         exact RE2 patterns (run on the candidate cells only).
     """
     import numpy as np
@@ -246,84 +246,40 @@ def _extra_pass(sub: Any, candidates: Any, steps: Mapping[str, str], types: Sequ
     names = list(needs)
     matrix = np.column_stack([needs[step] for step in names])
     cache: dict[tuple[str, tuple[str, ...]], dict[str, tuple[str, str]]] = {}
-    for index, (row, text) in enumerate(zip(candidates[positions].tolist(), cells.to_pylist(), strict=True)):
+    for index, (position, text) in enumerate(zip(positions.tolist(), cells.to_pylist(), strict=True)):
         wanted = tuple(name for name, needed in zip(names, matrix[index], strict=True) if needed)
         key = (text, wanted)
         if key not in cache:
             cache[key] = _extra_values(text, types, (), wanted)
         for pii_type, (confidence, value) in cache[key].items():
-            if confidence == "low" or not found.has(pii_type, row):
-                found.add(pii_type, confidence, [row], [value])
+            if confidence == "high" and codes[position] & high_bit(pii_type):
+                continue  # found already: the value is not sampled twice
+            if pii_type == "ipv4":
+                state.ipv4_seen = True
+            codes[position] |= extra_bit(pii_type, confidence)
+            state.keep(f"extra:{pii_type}:{confidence}", [value])
 
 
-def _bare_phone_pass(sub: Any, candidates: Any, present: int, name: str, found: _Found, notes: list[str]) -> None:
-    """Cells holding only 8-15 digits: international phone numbers written without ``+`` (column rule).
-
-    :param sub: the candidate cells; ``candidates`` their rows; ``present`` the column's non-null cells.
-    """
-    import pyarrow.compute as pc
-
-    positions = _mask_true(pc.match_substring_regex(sub, _BARE_NUMBER_RE2))
-    if not len(positions):
-        return
-    numbers = [text.strip() for text in pc.take(sub, positions).to_pylist()]
-    verdict = _phone_column_rule(numbers, present, name, notes)
-    if verdict is not None:
-        confidence, plausible = verdict
-        rows = candidates[positions[plausible]]
-        found.add("phone", confidence, rows, (numbers[i] for i in plausible.nonzero()[0]))
-        _not_cards(found, rows)
-
-
-def _not_cards(found: _Found, rows: Any) -> None:
-    """Bare numbers taken as phone numbers in a phone column are not card numbers too (``4915100000012``
-    is a German mobile number, and happens to pass Luhn with a 13-digit Visa prefix)."""
-    import numpy as np
-
-    mask = np.zeros(found.size, dtype=bool)
-    mask[rows] = True
-    found.drop("credit_card", "high", mask)
-    found.drop("credit_card", "low", mask)
-
-
-def _phone_column_rule(numbers: list[str], present: int, name: str, notes: list[str]) -> tuple[str, Any] | None:
-    """Which bare numbers count as phone numbers, and how surely; ``None``: none of them."""
-    import numpy as np
-
-    plausible = np.fromiter((e164_plausible(n) for n in numbers), dtype=bool, count=len(numbers))
-    count = int(plausible.sum())
+def _phone_decision(count: int, present: int, name: str, notes: list[str]) -> str | None:
+    """How ``count`` bare plausible international numbers among ``present`` values are reported; ``None``: not at all."""
     if not count:
         return None
     if _PHONE_NAME.search(name):
         notes.append(f"{count} bare numbers are plausible international phone numbers in a column named like phone numbers")
-        return "high", plausible
+        return "high"
     if present and count >= PHONE_COLUMN_MIN_SHARE * present:
         notes.append(
             f"{count} of {present} values are plausible international phone numbers written without '+' "
             f"(at least {PHONE_COLUMN_MIN_SHARE:.0%}): reported with low confidence"
         )
-        return "low", plausible
+        return "low"
     return None
 
 
-def _version_column_pass(array: Any, found: _Found, notes: list[str]) -> None:
-    """In a column of version strings, four-part values are versions: their IPv4 hits are dropped (with a note)."""
-    import pyarrow.compute as pc
-
-    present = len(array) - array.null_count
-    versions = pc.fill_null(pc.match_substring_regex(array, _VERSION_RE2), False)
-    version_count = pc.sum(versions).as_py() or 0
-    not_addresses = pc.sum(pc.and_(versions, pc.invert(pc.fill_null(pc.match_substring_regex(array, _IPV4_ONLY_RE2), False))))
-    other = not_addresses.as_py() or 0
-    if not present or version_count < 0.5 * present or other < max(2, 0.2 * version_count):
-        return
-    mask = versions.to_numpy(zero_copy_only=False)
-    dropped = found.drop("ipv4", "high", mask) + found.drop("ipv4", "low", mask)
-    if dropped:
-        notes.append(
-            f"version column: {version_count} of {present} values are version strings ({other} of them not addresses); "
-            f"{dropped} four-part values among them are not reported as IPv4 addresses"
-        )
+def _version_decision(state: ColumnState) -> bool:
+    """Whether the column is a version column: four-part values in it are versions, not IPv4 addresses."""
+    present, version_count, other = state.present, state.versions, state.versions_not_addresses
+    return bool(state.ipv4_seen) and not (not present or version_count < 0.5 * present or other < max(2, 0.2 * version_count))
 
 
 def _validate_all(detector: _Detector, texts: list[str]) -> list[str | None]:
@@ -354,7 +310,7 @@ def _card_chance_bound(shaped: int) -> float:
     return 0.1 * shaped + 3 * math.sqrt(0.09 * shaped) + 1
 
 
-def _bare_cards_by_chance(bare_cards: Sequence[str], array: Any, notes: list[str]) -> str:
+def _bare_cards_by_chance(state: ColumnState, notes: list[str]) -> str:
     """How the bare numbers of a text column that pass the card checks are reported: ``high``, ``low`` or ``none``.
 
     * more of them pass Luhn than chance explains (:func:`_card_chance_bound`): ``high``;
@@ -364,27 +320,36 @@ def _bare_cards_by_chance(bare_cards: Sequence[str], array: Any, notes: list[str
     * at least :data:`CARD_ID_MIN_CANDIDATES` of them are shaped like cards: ``low``, with a note;
     * otherwise ``high``.
     """
-    import pyarrow.compute as pc
-
-    shaped = [n for n in bare_cards if 13 <= len(n) <= 19 and _card_network_ok(n)]
-    valid = sum(1 for n in shaped if _luhn_one(n))
-    bound = _card_chance_bound(len(shaped))
+    shaped, valid = state.bare_shaped, state.bare_valid
+    bound = _card_chance_bound(shaped)
     if valid > bound:
         return "high"
-    lettered = (pc.sum(pc.match_substring_regex(array, r"^\s*[0-9A-Za-z]{13,19}\s*$")).as_py() or 0) - len(bare_cards)
-    if lettered >= CARD_ID_MIN_CANDIDATES and lettered >= len(bare_cards):
+    lettered = state.lettered - state.bare_cards
+    if lettered >= CARD_ID_MIN_CANDIDATES and lettered >= state.bare_cards:
         notes.append(
-            f"identifier column: {lettered} alphanumeric identifiers of 13-19 characters; {valid} of the {len(shaped)} "
+            f"identifier column: {lettered} alphanumeric identifiers of 13-19 characters; {valid} of the {shaped} "
             f"without a letter pass the card checks, no more than chance explains (at most {bound:.0f}): not reported"
         )
         return "none"
-    if len(shaped) < CARD_ID_MIN_CANDIDATES:
+    if shaped < CARD_ID_MIN_CANDIDATES:
         return "high"
     notes.append(
-        f"identifier column: {valid} of {len(shaped)} bare numbers shaped like card numbers pass Luhn, no more than "
+        f"identifier column: {valid} of {shaped} bare numbers shaped like card numbers pass Luhn, no more than "
         f"chance explains (at most {bound:.0f}): reported with low confidence"
     )
     return "low"
+
+
+def _numeric_cards_by_chance(state: ColumnState, notes: list[str]) -> str:
+    """How integers that pass the card checks are reported: ``low`` when no more pass than chance explains."""
+    shaped, valid = state.numeric_shaped, state.numeric_valid
+    if shaped >= CARD_ID_MIN_CANDIDATES and valid <= _card_chance_bound(shaped):
+        notes.append(
+            f"identifier column: {valid} of {shaped} numbers shaped like card numbers pass Luhn, "
+            f"no more than chance explains (at most {_card_chance_bound(shaped):.0f}): reported with low confidence"
+        )
+        return "low"
+    return "high"
 
 
 def _luhn_one(digits: str) -> bool:
@@ -393,9 +358,7 @@ def _luhn_one(digits: str) -> bool:
     return _luhn_ok(digits)
 
 
-def _scan_numeric(
-    column: pd.Series, name: str, types: Sequence[str]
-) -> tuple[dict[str, TypeHits], dict[str, TypeHits], int, list[str]]:
+def _observe_numeric(column: pd.Series, state: ColumnState, types: Sequence[str]) -> None:
     """Card and phone numbers stored as integers (or floats holding exact integers below 2**53)."""
     import numpy as np
     import pandas as pd
@@ -405,7 +368,6 @@ def _scan_numeric(
         with np.errstate(invalid="ignore"):
             keep = np.isfinite(floats) & (floats >= 1e7) & (floats < 2.0**53) & (floats == np.floor(floats))
         values = floats[keep].astype(np.int64)
-        rows = np.flatnonzero(keep)
     else:
         present = column.notna().to_numpy()
         if pd.api.types.is_unsigned_integer_dtype(column.dtype):
@@ -415,54 +377,110 @@ def _scan_numeric(
             raw = column.to_numpy(dtype="int64", na_value=0)
             keep = present & (raw >= 10**7)  # int64 holds at most 19 digits
         values = raw[keep].astype(np.int64)
-        rows = np.flatnonzero(keep)
-    found = _Found(len(column))
-    notes: list[str] = []
+    state.rows += len(column)
+    state.present += int(column.notna().sum())
+    codes = np.zeros(len(values), dtype=np.int64)
     if len(values) and "credit_card" in types:
         long_numbers = values >= 10**12
         cards = values[long_numbers]
         luhn = _luhn_valid_vectorised(cards) if len(cards) else np.zeros(0, dtype=bool)
         shaped = np.fromiter((_card_network_ok(str(v)) for v in cards.tolist()), dtype=bool, count=len(cards))
         valid = luhn & shaped
-        if valid.any():
-            by_chance = int(shaped.sum()) >= CARD_ID_MIN_CANDIDATES and int(valid.sum()) <= _card_chance_bound(int(shaped.sum()))
-            confidence = "low" if by_chance else "high"
-            if by_chance:
-                bound = _card_chance_bound(int(shaped.sum()))
-                notes.append(
-                    f"identifier column: {int(valid.sum())} of {int(shaped.sum())} numbers shaped like card numbers pass Luhn, "
-                    f"no more than chance explains (at most {bound:.0f}): reported with low confidence"
-                )
-            card_rows = rows[long_numbers][valid]
-            found.add("credit_card", confidence, card_rows, (str(v) for v in cards[valid][: 20 * MAX_SAMPLES].tolist()))
+        state.numeric_shaped += int(shaped.sum())
+        state.numeric_valid += int(valid.sum())
+        codes[np.flatnonzero(long_numbers)[valid]] |= NUMERIC_CARD
+        state.keep("numeric:card", (str(v) for v in cards[valid][:KEPT_VALUES].tolist()))
     if len(values) and "phone" in types:
-        phones = values < 10**15
+        phones = np.flatnonzero(values < 10**15)
         numbers = [str(v) for v in values[phones].tolist()]
-        verdict = _phone_column_rule(numbers, int(column.notna().sum()), name, notes)
-        if verdict is not None:
-            confidence, plausible = verdict
-            found.add("phone", confidence, rows[phones][plausible], (numbers[i] for i in plausible.nonzero()[0]))
-            _not_cards(found, rows[phones][plausible])
-    return _numeric_hits(found, "high"), _numeric_hits(found, "low"), found.any_cells(), notes
+        plausible = np.fromiter((e164_plausible(n) for n in numbers), dtype=bool, count=len(numbers))
+        state.phones_plausible += int(plausible.sum())
+        codes[phones[plausible]] |= NUMERIC_PHONE
+        state.keep("phone:bare", (numbers[i] for i in np.flatnonzero(plausible)))
+    state.add_codes(codes)
 
 
-def _numeric_hits(found: _Found, confidence: str) -> dict[str, TypeHits]:
-    """Like :meth:`_Found.hits`, with numbers masked as digits (no separators to keep)."""
-    hits = found.hits(confidence)
-    return {
-        t: TypeHits(
-            count=h.count,
-            samples=tuple(
-                dict.fromkeys(_mask_keep_last(v, 4 if t == "credit_card" else 2) for v in found.values[(t, confidence)])
-            )[:MAX_SAMPLES],
+def observe_frame(frame: pd.DataFrame, types: Sequence[str], *, whole: bool = True) -> list[ColumnState]:
+    """What the columns of ``frame`` hold, one :class:`~.state.ColumnState` per column (a batch: ``whole=False``).
+
+    :param types: PII types to look for (resolved already).
+    """
+    states: list[ColumnState] = []
+    for index in range(frame.shape[1]):
+        column = frame.iloc[:, index]
+        mode = _column_mode(column)
+        if mode == "numeric" and not {"credit_card", "phone"} & set(types):
+            mode = "skipped"
+        state = ColumnState(name=str(frame.columns[index]), mode=mode)
+        state.add_dtype(str(column.dtype))
+        if mode == "text":
+            _observe_text(column, state, types, whole)
+        elif mode == "numeric":
+            _observe_numeric(column, state, types)
+        else:
+            state.rows += len(column)
+        states.append(state)
+    return states
+
+
+def finish_column(state: ColumnState, allowed: bool, types: Sequence[str], position: int) -> ColumnPII:
+    """Apply the column rules to what the scan saw in a whole column: the column's :class:`ColumnPII`."""
+    notes: list[str] = []
+    card: str | None = None
+    if state.mode == "text" and state.codes and any(code & BARE_CARD for code in state.codes):
+        card = _bare_cards_by_chance(state, notes)
+    elif state.mode == "numeric" and state.numeric_valid:
+        card = _numeric_cards_by_chance(state, notes)
+    phone = _phone_decision(state.phones_plausible, state.present, state.name, notes) if "phone" in types else None
+    versions = state.mode == "text" and "ipv4" in types and _version_decision(state)
+    high, low, cells, dropped = final_hits(state, card, phone, versions)
+    if versions and dropped:
+        notes.append(
+            f"version column: {state.versions} of {state.present} values are version strings "
+            f"({state.versions_not_addresses} of them not addresses); "
+            f"{dropped} four-part values among them are not reported as IPv4 addresses"
         )
-        for t, h in hits.items()
-    }
+
+    def hits(counts: dict[str, int], confidence: str) -> dict[str, TypeHits]:
+        out: dict[str, TypeHits] = {}
+        for pii_type in types:
+            if not counts.get(pii_type):
+                continue
+            values = sample_values(state, pii_type, confidence, card, phone)
+            if state.mode == "numeric":
+                keep = 4 if pii_type == "credit_card" else 2
+                samples = tuple(dict.fromkeys(_mask_keep_last(v, keep) for v in values))[:MAX_SAMPLES]
+            else:
+                samples = _masked_samples(_DETECTORS[pii_type], values)
+            out[pii_type] = TypeHits(count=counts[pii_type], samples=samples)
+        return out
+
+    in_name = _name_hits(state.name, types)
+    return ColumnPII(
+        column=f"#{position} (name withheld)" if in_name else state.name,
+        dtype=state.dtype,
+        mode=state.mode,
+        allowed=allowed,
+        pii_cells=cells,
+        hits=hits(high, "high"),
+        notes=tuple(notes),
+        low_hits=hits(low, "low"),
+        name_hits=in_name,
+    )
 
 
 def _name_hits(name: str, types: Sequence[str]) -> dict[str, TypeHits]:
     """PII in a column's name (any confidence): one hit per type, the masked value as sample."""
     return {t: TypeHits(count=1, samples=(masked,)) for t, (_, masked) in find_pii(name, types).items()}
+
+
+def finish_columns(
+    states: Sequence[ColumnState], *, allow_columns: Iterable[str] | str = (), types: Iterable[str] | str | None = None
+) -> list[ColumnPII]:
+    """Every column's :class:`ColumnPII` from what the scan saw (one batch or several merged)."""
+    selected = resolve_types(types)
+    allowed = set(_columns(allow_columns))
+    return [finish_column(state, state.name in allowed, selected, index + 1) for index, state in enumerate(states)]
 
 
 def scan_frame(
@@ -482,33 +500,4 @@ def scan_frame(
     :raises ConfigurationError: for an unknown or empty type selection.
     """
     selected = resolve_types(types)
-    allowed = set(_columns(allow_columns))
-    results: list[ColumnPII] = []
-    for index in range(frame.shape[1]):
-        column = frame.iloc[:, index]
-        name = str(frame.columns[index])
-        mode = _column_mode(column)
-        if mode == "numeric" and not {"credit_card", "phone"} & set(selected):
-            mode = "skipped"
-        low: dict[str, TypeHits] = {}
-        if mode == "text":
-            hits, low, cells, notes = _scan_text(column, name, selected)
-        elif mode == "numeric":
-            hits, low, cells, notes = _scan_numeric(column, name, selected)
-        else:
-            hits, cells, notes = {}, 0, []
-        in_name = _name_hits(name, selected)
-        results.append(
-            ColumnPII(
-                column=f"#{index + 1} (name withheld)" if in_name else name,
-                dtype=str(column.dtype),
-                mode=mode,
-                allowed=name in allowed,
-                pii_cells=cells,
-                hits=hits,
-                notes=tuple(notes),
-                low_hits=low,
-                name_hits=in_name,
-            )
-        )
-    return results
+    return finish_columns(observe_frame(frame, selected), allow_columns=allow_columns, types=selected)
