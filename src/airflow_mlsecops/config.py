@@ -172,6 +172,14 @@ OPTIONS: tuple[Option, ...] = (
         "The platform policy file (docs/policy.md). A configured but broken file fails closed.",
         "<home>/policy.yaml if that file exists, else no policy",
     ),
+    Option(
+        "spark_master",
+        "MLSECOPS_SPARK_MASTER",
+        "Spark master URL of the data gates' Spark engine (engine='spark'), e.g. spark://host:7077 or local[4]. "
+        "An operator's spark_master argument and the Airflow connection mlsecops_spark (type spark) take precedence.",
+        "local[2]",
+        example="spark://spark-master:7077",
+    ),
 )
 OPTION_NAMES: tuple[str, ...] = tuple(o.name for o in OPTIONS)
 #: Options that decide what is enforced and whom a verifier trusts: fixed for the life of a process
