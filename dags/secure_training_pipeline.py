@@ -2,7 +2,7 @@
 
     ingest -> validate_data -> check_integrity -> scan_pii -> sign_training_data
       -> verify_training_data -> train_model (after scan_code) -> check_training_environment -> scan_model
-      -> check_robustness -> build_sbom
+      -> check_robustness -> check_membership_inference -> build_sbom
       -> sign_model -> attest_model -> register_model -> approve_model -> promote_model
 
 * data: Great Expectations suite (``suites/training_data.json``), integrity and poisoning checks
@@ -17,7 +17,8 @@
   again by the registration; promotion requires every required data gate to have judged it);
   its training environment checked (the packages installed in the training worker: vulnerable ones,
   and versions the model declares differently or not at all), scanned for unsafe serialisation,
-  evaluated under adversarial perturbation, described by a CycloneDX ML-BOM, signed in the OpenSSF
+  evaluated under adversarial perturbation, attacked for membership inference (can its training rows
+  be told from the held-out ones?), described by a CycloneDX ML-BOM, signed in the OpenSSF
   model-signing format and attested, then registered as ``credit-risk``;
 * author: the person who triggered the DAG run (the ``author`` param only for a run nobody
   triggered, e.g. a scheduled one; neither fails ``train_model``). It is the ``mlflow.user`` of the
@@ -56,6 +57,7 @@ from airflow_mlsecops.operators import (
     CodeScanGateOperator,
     DataIntegrityGateOperator,
     DataValidationGateOperator,
+    MembershipInferenceGateOperator,
     ModelApprovalGateOperator,
     ModelScanGateOperator,
     ModelSignOperator,
@@ -158,6 +160,9 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
     }
     holdout = Path(data_path).with_name("holdout.csv")
     x_test.assign(**{LABEL: y_test}).to_csv(holdout, index=False)
+    # The rows the model was fitted on, for the membership-inference gate (train.csv also holds the holdout).
+    train_split = Path(data_path).with_name("train_split.csv")
+    x_train.assign(**{LABEL: y_train}).to_csv(train_split, index=False)
 
     # Only the configured store's own client: this task may run in a fresh process on any worker.
     hook = EvidenceHook()
@@ -180,6 +185,7 @@ def train_model(data_path: str, verified: dict, **context) -> dict:
         "model_uri": model_uri,
         "mlflow_run_id": run_id,
         "holdout": str(holdout),
+        "train_split": str(train_split),
         "author": author,
         "training_data_sha256": signed_digest,
         **metrics,
@@ -255,6 +261,19 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
             epsilon_scale="std",
             min_robust_accuracy=0.6,
         )
+        # Privacy leakage: can black-box attacks tell the training rows from the held-out ones? The demo's
+        # holdout is small (a quarter of the batch), so the advantage limit leaves room for chance
+        # (the evidence names the chance level at the sample size used).
+        membership = MembershipInferenceGateOperator(
+            task_id="check_membership_inference",
+            model=MODEL_URI,
+            train="{{ ti.xcom_pull(task_ids='train_model')['train_split'] }}",
+            holdout="{{ ti.xcom_pull(task_ids='train_model')['holdout'] }}",
+            label_column="defaulted",
+            max_attack_auc=0.6,
+            max_advantage=0.2,
+            min_samples=150,
+        )
         sbom = SBOMGateOperator(
             task_id="build_sbom",
             model=MODEL_URI,
@@ -294,6 +313,7 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
                 "provenance-verification",
                 "model-scan",
                 "robustness",
+                "membership-inference",
                 "sbom",
                 "training-environment",
                 "model-signing",
@@ -306,7 +326,19 @@ def build_secure_training_pipeline(dag_id: str = DAG_ID, approval_timeout: timed
         )
 
         validate >> integrity >> pii >> sign_data
-        trained >> environment >> scan >> robustness >> sbom >> sign_model >> attest_model >> register >> approve >> promote
+        (
+            trained
+            >> environment
+            >> scan
+            >> robustness
+            >> membership
+            >> sbom
+            >> sign_model
+            >> attest_model
+            >> register
+            >> approve
+            >> promote
+        )
     return dag
 
 

@@ -51,6 +51,8 @@ ALIAS_GUARD: Final = "alias-guard"
 # Monitoring gates
 DRIFT: Final = "drift"
 INPUT_ANOMALY: Final = "input-anomaly"
+#: Encrypted scoring of a batch (CKKS): a signed record of what scored which ciphertexts, not a policy gate.
+ENCRYPTED_SCORING: Final = "encrypted-scoring"
 
 # Code gates: the code that builds the model
 CODE_SCAN: Final = "code-scan"
@@ -61,6 +63,8 @@ MODEL_GATES: Final[tuple[str, ...]] = (
     ROBUSTNESS,
     SBOM,
     TRAINING_ENVIRONMENT,
+    MEMBERSHIP_INFERENCE,
+    TRAINING_PRIVACY,
     MODEL_SIGNING,
     MODEL_PROVENANCE,
     MODEL_SIGNATURE_VERIFICATION,

@@ -275,6 +275,8 @@ def test_every_gate_records_every_parameter_the_policy_judges() -> None:
     from airflow_mlsecops.gates.data_validation import validate_data
     from airflow_mlsecops.gates.environment import check_training_environment
     from airflow_mlsecops.gates.input_detection import score_batch
+    from airflow_mlsecops.gates.membership import evaluate_membership_inference
+    from airflow_mlsecops.gates.membership.training_privacy import training_privacy_unavailable
     from airflow_mlsecops.gates.model_scan import scan_model
     from airflow_mlsecops.gates.robustness import evaluate_robustness
     from airflow_mlsecops.gates.sbom import build_and_check_sbom
@@ -295,6 +297,10 @@ def test_every_gate_records_every_parameter_the_policy_judges() -> None:
         "model-scan": scan_model("/nonexistent/m").result,
         "code-scan": scan_code("/nonexistent/code").result,
         "training-environment": check_training_environment("/nonexistent/m").result,
+        "membership-inference": evaluate_membership_inference(
+            "/nonexistent/m", "/nonexistent/t.csv", "/nonexistent/h.csv", label_column="y"
+        ).result,
+        "training-privacy": training_privacy_unavailable(FileNotFoundError("/nonexistent/m")).result,
     }
     assert set(results) == set(THRESHOLD_KINDS)
     for gate, result in results.items():

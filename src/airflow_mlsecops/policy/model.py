@@ -27,6 +27,11 @@ rule can never loosen another. The promote task asks for it (``PromoteModelOpera
 [...])``); asking for a gate a governing rule does not list is a violation, at parse time, in CI
 and at promotion.
 
+A top-level ``sensitive_data`` section (beside ``rules``) lists data sets the platform marks
+sensitive, whichever DAG touches them, in the format of :mod:`airflow_mlsecops.privacy.sensitive`;
+it is parsed into :attr:`Policy.sensitive_data` (the DP evidence release and the training-privacy
+gate read it there).
+
 Where the file is (:func:`configured_policy_path`): the Airflow option ``[mlsecops] policy_file``
 (``AIRFLOW__MLSECOPS__POLICY_FILE``) when Airflow is loaded; else ``$MLSECOPS_POLICY``; else
 ``<home>/policy.yaml`` if that file exists. None of them: no policy is configured.
@@ -56,6 +61,7 @@ from typing import Any
 
 from airflow_mlsecops import gate_names
 from airflow_mlsecops.exceptions import PolicyError
+from airflow_mlsecops.privacy.sensitive import SensitiveData
 
 ENV_POLICY = "MLSECOPS_POLICY"
 AIRFLOW_SECTION, AIRFLOW_OPTION = "mlsecops", "policy_file"
@@ -116,6 +122,14 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "fail_on_undeclared": TRUE_STRICT,
             "environment_from_worker": TRUE_STRICT,
         },
+        gate_names.MEMBERSHIP_INFERENCE: {
+            "max_attack_auc": MAX,
+            "max_advantage": MAX,
+            "min_samples": MIN,
+            "attacks": SUPERSET,
+            "trust_pickle": FALSE_STRICT,
+        },
+        gate_names.TRAINING_PRIVACY: {"max_epsilon": MAX, "max_delta": MAX},
         gate_names.PII_SCAN: {"types": SUPERSET, "allow_columns": SUBSET, "max_rows": MIN, "allow_empty": FALSE_STRICT},
         gate_names.DRIFT: {
             "drift_share": MAX,
@@ -133,6 +147,7 @@ THRESHOLD_KINDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "near_duplicate_radius": MIN,
             "detector_from_model": TRUE_STRICT,
             "trust_pickle": FALSE_STRICT,
+            "excluded_columns": SUBSET,
             "allow_empty": FALSE_STRICT,
         },
         gate_names.DATA_VALIDATION: {"suite_sha256": SUBSET, "min_mostly": MIN, "allow_empty": FALSE_STRICT},
@@ -381,6 +396,10 @@ class Policy:
     digest: str
     version: int = POLICY_VERSION
     description: str = ""
+    #: The ``sensitive_data`` section (:func:`airflow_mlsecops.privacy.sensitive.parse_sensitive_data`):
+    #: data sets whose evidence statistics are released with differential privacy and whose models
+    #: must declare a DP guarantee. Not a rule: it applies whichever DAG touches the data.
+    sensitive_data: tuple[SensitiveData, ...] = ()
 
     def matching(
         self,
@@ -413,6 +432,7 @@ class Policy:
             "digest": self.digest,
             "version": self.version,
             "rules": [r.to_dict() for r in self.rules],
+            "sensitive_data": [entry.to_dict() for entry in self.sensitive_data],
         }
 
 
@@ -544,8 +564,38 @@ def parse_policy(text: str | bytes, *, source: str = "<string>", base_dir: Path 
     base = base_dir or Path.cwd()
     rules = tuple(_build_rule(i, item, index, base) for i, item in enumerate(data["rules"]))
     return Policy(
-        rules=rules, source=source, digest=digest, version=int(data["version"]), description=str(data.get("description", ""))
+        rules=rules,
+        source=source,
+        digest=digest,
+        version=int(data["version"]),
+        description=str(data.get("description", "")),
+        sensitive_data=_sensitive_data(data.get("sensitive_data"), index, source),
     )
+
+
+def _sensitive_data(section: Any, index: _LineIndex, source: str) -> tuple[SensitiveData, ...]:
+    """The ``sensitive_data`` section, parsed entry by entry so an error names its line."""
+    from airflow_mlsecops.exceptions import ConfigurationError
+    from airflow_mlsecops.privacy.sensitive import parse_sensitive_data
+
+    entries: list[SensitiveData] = []
+    issues: list[PolicyIssue] = []
+    for i, item in enumerate(section or ()):
+        try:
+            entries.extend(parse_sensitive_data([item]))
+        except ConfigurationError as exc:
+            where: Path_ = ("sensitive_data", i)
+            issues.append(
+                PolicyIssue(index.line(where), _pointer(where), str(exc).replace("sensitive_data[0]", f"sensitive_data[{i}]"))
+            )
+    names = [e.name for e in entries]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            name_at: Path_ = ("sensitive_data", i, "name")
+            issues.append(PolicyIssue(index.line(name_at), _pointer(name_at), f"duplicate sensitive_data name {name!r}"))
+    if issues:
+        raise PolicyError(source, issues)
+    return tuple(entries)
 
 
 Path_ = tuple[str | int, ...]

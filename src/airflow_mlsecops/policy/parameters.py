@@ -15,7 +15,7 @@ out rather than a number:
 * ``compare_all_columns`` (drift): ``columns`` is unset, so every column is compared;
 * ``has_label_column`` (data-integrity): a ``label_column`` is named and not ignored, so the label
   checks run;
-* ``excluded_columns`` (drift, data-integrity): the columns a DAG declares out of the feature
+* ``excluded_columns`` (drift, data-integrity, input-anomaly): the columns a DAG declares out of the feature
   comparison by giving them a role (``id_columns``, ``prediction_column``, ``timestamp_column``, and
   for drift ``label_column``); by default none, so declaring a real feature an identifier cannot hide
   it (identifiers recognised from the reference need no declaration);
@@ -98,6 +98,7 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
         ),
         gate_names.INPUT_ANOMALY: (
             ("detector_from_model", True),  # a detector of the DAG's choosing could flag nothing
+            ("excluded_columns", ()),  # a column declared an id (prediction, timestamp) is named as not scored
             ("max_flagged_share", 0.1),  # product 0.05
             ("max_repeated_share", 0.1),  # product 0.05; repeated inputs are a sign of probing
             ("near_duplicate_radius", 0.025),  # product 0.05 training sd; smaller sees fewer near-copies
@@ -112,6 +113,13 @@ DEFAULT_BOUNDS: Mapping[str, tuple[tuple[str, Any], ...]] = MappingProxyType(
             ("allow_bounds", False),  # a noise bound is not a measurement
             ("max_samples", 500),  # product 2,000
             ("attack_max_samples", 100),  # product 200
+            ("trust_pickle", False),
+        ),
+        gate_names.MEMBERSHIP_INFERENCE: (
+            ("max_attack_auc", 0.7),  # product 0.6; 0.5 is chance
+            ("max_advantage", 0.2),  # product 0.1
+            ("min_samples", 200),  # product 500; fewer rows, a noisier advantage
+            ("attacks", ("loss", "confidence")),  # the global-threshold attacks always run
             ("trust_pickle", False),
         ),
         gate_names.SBOM: (
@@ -149,7 +157,10 @@ DERIVED_PARAMETERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "compare_all_columns": "columns, features",
             "excluded_columns": "id_columns, label_column, prediction_column, timestamp_column",
         },
-        gate_names.INPUT_ANOMALY: {"detector_from_model": "detector"},
+        gate_names.INPUT_ANOMALY: {
+            "detector_from_model": "detector",
+            "excluded_columns": "id_columns, prediction_column, timestamp_column",
+        },
         gate_names.DATA_VALIDATION: {"suite_sha256": "suite", "min_mostly": "suite"},
         gate_names.DATA_INTEGRITY: {
             "has_label_column": "label_column",
@@ -189,6 +200,13 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
     if gate == gate_names.ROBUSTNESS:
         names = ("min_robust_accuracy", "max_accuracy_drop", "epsilon", "allow_bounds", "norm", "epsilon_scale")
         return {n: get(n) for n in (*names, "max_samples", "attack_max_samples", "trust_pickle", "method")}
+    if gate == gate_names.MEMBERSHIP_INFERENCE:
+        return {
+            **{n: get(n) for n in ("max_attack_auc", "max_advantage", "min_samples", "trust_pickle")},
+            "attacks": _attacks(get("attacks")),
+        }
+    if gate == gate_names.TRAINING_PRIVACY:
+        return {"max_epsilon": get("max_epsilon"), "max_delta": get("max_delta")}
     if gate == gate_names.SBOM:
         osv_db = get("osv_db")
         return {
@@ -240,6 +258,7 @@ def gate_arguments(gate: str, get: Getter) -> dict[str, Any]:
             "detector_from_model": _unset(get("detector")),
             "trust_pickle": get("trust_pickle"),
             "allow_empty": get("allow_empty"),
+            "excluded_columns": _excluded(get, ("id_columns", "prediction_column", "timestamp_column")),
         }
     if gate == gate_names.DATA_VALIDATION:
         return {**_suite(get("suite")), "allow_empty": get("allow_empty")}
@@ -301,6 +320,8 @@ def recorded_arguments(gate: str, policy: Mapping[str, Any]) -> dict[str, Any]:
         )
         if "compare_all_columns" not in values and "columns" in policy:
             values["compare_all_columns"] = policy.get("columns") is None
+    if gate == gate_names.INPUT_ANOMALY:
+        values["excluded_columns"] = _excluded(values.get, ("id_columns", "prediction_column", "timestamp_column"))
     if gate == gate_names.SBOM and "packages_from_model" not in values and "python" in values:
         values["packages_from_model"] = not values.get("python")
     if gate == gate_names.DATA_INTEGRITY:
@@ -372,6 +393,19 @@ def _fail_on(value: Any) -> Any:
         return list(parse_fail_on(DEFAULT_FAIL_ON if value is None else value))
     except ConfigurationError:
         return Unresolved(f"the value {value!r}, which is not a severity list")
+
+
+def _attacks(value: Any) -> Any:
+    """Membership-inference attacks as the gate reads them (unset: every attack)."""
+    if isinstance(value, Unresolved):
+        return value
+    from airflow_mlsecops.exceptions import ConfigurationError
+    from airflow_mlsecops.gates.membership.options import parse_attacks
+
+    try:
+        return list(parse_attacks(value))
+    except ConfigurationError:
+        return Unresolved(f"the value {value!r}, which is not a list of membership-inference attacks")
 
 
 def _pii_types(value: Any) -> Any:
