@@ -65,6 +65,27 @@ def check_conn_id(task_id: str, conn_id: object) -> str | None:
     raise ValueError(f"{task_id}: mlflow_conn_id must be a connection id or None, not {conn_id!r}")
 
 
+def _release_sensitive(outcome: GateOutcome, ledger_url: str) -> GateOutcome:
+    """The outcome as it may be recorded: when the configured policy marks one of its subjects
+    sensitive (``sensitive_data``), its statistics are released through OpenDP or withheld
+    (:func:`airflow_mlsecops.privacy.dp_evidence.protect`); the verdict stays exact. A module
+    function, not a method: a subclass cannot skip it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_mlsecops.exceptions import MLSecOpsError
+    from airflow_mlsecops.policy.model import load_configured_policy
+
+    try:
+        policy = load_configured_policy()
+    except MLSecOpsError as exc:
+        raise AirflowFailException(f"the platform policy cannot be used, so no gate runs: {exc}") from exc
+    if policy is None or not getattr(policy, "sensitive_data", ()):
+        return outcome
+    from airflow_mlsecops.privacy.dp_evidence import policy_entries, protect
+
+    return protect(outcome, policy_entries(policy), ledger_url)
+
+
 class MLflowEvidenceLink(BaseOperatorLink):
     """Links a gate task to the MLflow run that holds its evidence (needs an MLflow UI URL)."""
 
@@ -292,8 +313,9 @@ class BaseGateOperator(BaseOperator):
         outcome = self.evaluate(context, pipeline)
         engine = (outcome.result.producer or {}).get("engine")
         outcome = dataclasses.replace(outcome, result=outcome.result.with_producer(engine=engine, operator=operator))
-        result = outcome.result
         hook = self.evidence_hook()
+        outcome = _release_sensitive(outcome, hook.settings.ledger_url)
+        result = outcome.result
         try:
             recorded = hook.recorder.record(
                 result,
