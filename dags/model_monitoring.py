@@ -2,6 +2,8 @@
 
     prepare_batch -> detect_drift             (Evidently: has the population moved away from training?)
                   -> detect_input_anomalies   (off-distribution rows, evasion attempts on the boundary)
+                  -> encrypt_batch -> score_encrypted -> decrypt_scores
+    encrypted_scoring_enabled ->                (optional: the champion scores the batch encrypted, CKKS)
 
 * ``prepare_batch`` names the batch and the training reference. With the ``data`` param empty it
   writes the generated demo stream (:mod:`airflow_mlsecops.demo.monitoring_data`) to
@@ -13,6 +15,18 @@
 * ``detect_input_anomalies`` scores every row with the input detector stored inside the model
   (``<model>/input_detector``, fitted when the model was trained) and fails when more than
   ``max_flagged_share`` of the rows are flagged.
+
+* The encrypted-scoring branch (:mod:`airflow_mlsecops.privacy.encrypted_scoring`) runs when the
+  ``encrypted_scoring`` param is on and TenSEAL is installed (``pip install 'airflow-mlsecops[he]'``);
+  otherwise ``encrypted_scoring_enabled`` short-circuits it (the branch is skipped, the run is not
+  failed). ``encrypt_batch`` plays the data owner: it makes a CKKS key, encrypts the batch's
+  feature columns and hands over only the public context; ``score_encrypted``
+  (:class:`~airflow_mlsecops.operators.encrypted_scoring.EncryptedScoringOperator`) scores the
+  ciphertexts with the champion without any secret key and records signed evidence naming the
+  encrypted input's digest; ``decrypt_scores`` (the data owner again) decrypts the scores and
+  writes ``scores.csv`` with each row's probability of default. Here both sides share one machine to keep
+  the demo runnable; in production the data owner runs ``mlsecops he keygen/encrypt/decrypt`` on
+  its side and the DAG uses the operator on the files it sends.
 
 The model is named by alias (``models:/credit-risk@champion``); each gate resolves it once, to
 the version it points at, records its signed evidence against that version and tags this run's
@@ -48,6 +62,7 @@ from datetime import datetime
 from airflow.sdk import DAG, Param, task
 
 from airflow_mlsecops.demo.example_data import FEATURES
+from airflow_mlsecops.operators.encrypted_scoring import EncryptedScoringOperator
 from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator, log_alert
 
 DEFAULT_MODEL = "models:/credit-risk@champion"
@@ -82,6 +97,82 @@ def prepare_batch(**context) -> dict:
         data = str(run_dir / f"{kind}.csv")
         monitoring_data.production_batch(kind, model=model if kind == "attacked" else None).to_csv(data, index=False)
     return {"reference": reference, "current": data}
+
+
+@task.short_circuit
+def encrypted_scoring_enabled(**context) -> bool:
+    """Whether the encrypted-scoring branch runs: the param is on and TenSEAL is importable."""
+    import importlib.util
+    import logging
+
+    if not context["params"].get("encrypted_scoring"):
+        logging.getLogger(__name__).info("Encrypted scoring is off (param encrypted_scoring): the branch is skipped")
+        return False
+    if importlib.util.find_spec("tenseal") is None:
+        logging.getLogger(__name__).warning(
+            "Encrypted scoring skipped: TenSEAL is not installed (pip install 'airflow-mlsecops[he]')"
+        )
+        return False
+    return True
+
+
+@task(multiple_outputs=True)
+def encrypt_batch(current: str, **context) -> dict:
+    """The data owner's side: a fresh CKKS key, the batch's features encrypted, the public context apart.
+
+    The secret context stays in the data owner's directory (mode 0600); only ``batch.ckks`` and
+    ``public.ctx`` go to the scoring side.
+    """
+    import os
+
+    from airflow_mlsecops.hooks.evidence import EvidenceHook
+    from airflow_mlsecops.io.locations import load_table_at
+    from airflow_mlsecops.privacy import encrypted_scoring as he
+
+    hook = EvidenceHook()
+    owner = _he_dir(hook.settings.home, context["run_id"])
+    table = load_table_at(current, store=hook.store)
+    key = he.make_context()
+    secret = owner / "owner-secret.ctx"
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(he.secret_context(key))
+    (owner / "public.ctx").write_bytes(he.public_context(key))
+    (owner / "batch.ckks").write_bytes(he.encrypt_batch(key, table.frame, FEATURES))
+    return {
+        "secret_context": str(secret),
+        "public_context": str(owner / "public.ctx"),
+        "batch": str(owner / "batch.ckks"),
+        "scores": str(owner / "scores.ckks"),
+    }
+
+
+@task
+def decrypt_scores(secret_context: str, scores: str, batch: str) -> dict:
+    """The data owner's side again: decrypt the scores and write ``scores.csv`` (decision value, probability)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from airflow_mlsecops.privacy import encrypted_scoring as he
+
+    key = he.load_context(Path(secret_context).read_bytes())
+    scored = Path(scores).read_bytes()
+    values = he.decrypt_scores(key, scored, batch=Path(batch).read_bytes())  # the scores of the batch it sent
+    frame = pd.DataFrame({"decision_function": values})
+    if he.read_header(scored).get("link") == "logit" and values.ndim == 1:
+        frame["probability"] = he.probabilities(values)
+    out = Path(scores).with_name("scores.csv")
+    frame.to_csv(out, index=False)
+    return {"rows": len(frame), "scores": str(out)}
+
+
+def _he_dir(home, run_id: str):
+    import re
+
+    path = home / "monitoring" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id) / "encrypted"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _champion(model_uri: str, bootstrap: bool, store):
@@ -128,6 +219,9 @@ with DAG(
         "max_rows": Param(50_000, type="integer", minimum=2, description="sample larger frames for drift"),
         "max_flagged_share": Param(0.05, type="number", minimum=0, exclusiveMaximum=1),
         "bootstrap_champion": Param(False, type="boolean", description="train and register a demo champion if missing"),
+        "encrypted_scoring": Param(
+            True, type="boolean", description="also score the batch encrypted (CKKS) when TenSEAL is installed (the he extra)"
+        ),
     },
     doc_md=__doc__,
 ) as dag:
@@ -147,3 +241,14 @@ with DAG(
         model="{{ params.model_uri }}",
         max_flagged_share="{{ params.max_flagged_share }}",
     )
+    owner = encrypt_batch(batch["current"])
+    encrypted_scoring_enabled() >> owner
+    scored = EncryptedScoringOperator(
+        task_id="score_encrypted",
+        encrypted_batch=owner["batch"],
+        public_context=owner["public_context"],
+        model="{{ params.model_uri }}",
+        encrypted_scores=owner["scores"],
+    )
+    decrypted = decrypt_scores(owner["secret_context"], owner["scores"], owner["batch"])
+    scored >> decrypted

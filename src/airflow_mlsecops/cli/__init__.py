@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from airflow_mlsecops.cli.airflow import add_airflow_parser
     from airflow_mlsecops.cli.approval import add_approval_parsers
     from airflow_mlsecops.cli.demo import add_demo_parser
+    from airflow_mlsecops.cli.encrypted import add_parsers as add_encrypted_parsers
     from airflow_mlsecops.cli.evidence import add_evidence_parsers, add_verify_artifact_parser
     from airflow_mlsecops.cli.gate import add_gate_parsers
     from airflow_mlsecops.cli.keys import add_key_parsers
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_parsers(sub)
     add_report_parser(sub)
     add_policy_parser(sub)
+    add_encrypted_parsers(sub)
     add_demo_parser(sub)
     add_airflow_parser(sub)
     return parser

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from airflow_mlsecops.operators.code_scan import CodeScanGateOperator
     from airflow_mlsecops.operators.data_integrity import DataIntegrityGateOperator
     from airflow_mlsecops.operators.data_validation import DataValidationGateOperator
+    from airflow_mlsecops.operators.encrypted_scoring import EncryptedScoringOperator
     from airflow_mlsecops.operators.environment import TrainingEnvironmentGateOperator
     from airflow_mlsecops.operators.ledger_checkpoint import LedgerCheckpointOperator
+    from airflow_mlsecops.operators.membership import MembershipInferenceGateOperator, TrainingPrivacyGateOperator
     from airflow_mlsecops.operators.model_scan import ModelScanGateOperator
     from airflow_mlsecops.operators.model_signing import ModelSignOperator, ModelVerifyOperator
     from airflow_mlsecops.operators.monitoring import DriftMonitorOperator, InputAnomalyGateOperator
@@ -34,9 +36,11 @@ _LAZY = {
     "DataIntegrityGateOperator": "airflow_mlsecops.operators.data_integrity",
     "DataValidationGateOperator": "airflow_mlsecops.operators.data_validation",
     "DriftMonitorOperator": "airflow_mlsecops.operators.monitoring",
+    "EncryptedScoringOperator": "airflow_mlsecops.operators.encrypted_scoring",
     "InputAnomalyGateOperator": "airflow_mlsecops.operators.monitoring",
     "LedgerCheckpointOperator": "airflow_mlsecops.operators.ledger_checkpoint",
     "MLflowEvidenceLink": "airflow_mlsecops.operators.base",
+    "MembershipInferenceGateOperator": "airflow_mlsecops.operators.membership",
     "ModelApprovalGateOperator": "airflow_mlsecops.operators.approval",
     "ModelScanGateOperator": "airflow_mlsecops.operators.model_scan",
     "ModelSignOperator": "airflow_mlsecops.operators.model_signing",
@@ -49,6 +53,7 @@ _LAZY = {
     "RobustnessGateOperator": "airflow_mlsecops.operators.robustness",
     "SBOMGateOperator": "airflow_mlsecops.operators.sbom",
     "TrainingEnvironmentGateOperator": "airflow_mlsecops.operators.environment",
+    "TrainingPrivacyGateOperator": "airflow_mlsecops.operators.membership",
 }
 
 __all__ = [
@@ -58,9 +63,11 @@ __all__ = [
     "DataIntegrityGateOperator",
     "DataValidationGateOperator",
     "DriftMonitorOperator",
+    "EncryptedScoringOperator",
     "InputAnomalyGateOperator",
     "LedgerCheckpointOperator",
     "MLflowEvidenceLink",
+    "MembershipInferenceGateOperator",
     "ModelApprovalGateOperator",
     "ModelScanGateOperator",
     "ModelSignOperator",
@@ -73,6 +80,7 @@ __all__ = [
     "RobustnessGateOperator",
     "SBOMGateOperator",
     "TrainingEnvironmentGateOperator",
+    "TrainingPrivacyGateOperator",
 ]
 
 
