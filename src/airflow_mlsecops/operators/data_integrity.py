@@ -54,6 +54,14 @@ class DataIntegrityGateOperator(BaseGateOperator):
     :param prediction_column: the model's output column, never compared as a feature.
     :param timestamp_column: the time of each row, never compared as a feature.
     :param features: the feature columns (default: every column without another role). (templated)
+    :param batch_rows: read batch and reference in frames of at most this many rows, one pass each, so the
+        worker's memory depends on it, not on the data (see
+        :mod:`airflow_mlsecops.gates.data_integrity.streaming` for which checks are exact and which run
+        on a sample). ``data`` and ``reference`` may then also be a directory of part files or an
+        ``s3://`` prefix ending in ``/``; ``runs:/`` and ``models:/`` files are not streamed (an
+        ``error`` verdict). Without it, a file of 256 MB or more, a directory or a prefix is streamed
+        anyway, in frames of 65,536 rows.
+    :param sample_rows: rows of each side's uniform sample on the streamed path (default 100,000).
     """
 
     template_fields: Sequence[str] = (*BaseGateOperator.template_fields, "data", "reference", "id_columns", "features")
@@ -73,6 +81,8 @@ class DataIntegrityGateOperator(BaseGateOperator):
         prediction_column: str | None = None,
         timestamp_column: str | None = None,
         features: Sequence[str] | str | None = None,
+        batch_rows: int | None = None,
+        sample_rows: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,8 +99,10 @@ class DataIntegrityGateOperator(BaseGateOperator):
         if isinstance(random_state, bool) or not isinstance(random_state, int):
             raise ValueError(f"{self.task_id}: random_state must be an integer")
         from airflow_mlsecops.gates.columns import check_role_arguments
+        from airflow_mlsecops.gates.data_integrity.gate import check_stream_arguments
 
         try:
+            check_stream_arguments(batch_rows, sample_rows)
             IntegrityThresholds.from_mapping(thresholds)
             check_role_arguments(
                 id_columns=None if _templated(id_columns) else id_columns,
@@ -112,6 +124,8 @@ class DataIntegrityGateOperator(BaseGateOperator):
         self.prediction_column = prediction_column
         self.timestamp_column = timestamp_column
         self.features = features
+        self.batch_rows = batch_rows
+        self.sample_rows = sample_rows
 
     def evaluate(self, context: Context, pipeline: PipelineContext) -> GateOutcome:
         from airflow_mlsecops.gates.data_integrity import check_integrity, inputs_unavailable
@@ -127,13 +141,37 @@ class DataIntegrityGateOperator(BaseGateOperator):
             "prediction_column": self.prediction_column,
             "timestamp_column": self.timestamp_column,
             "features": self.features,
+            "batch_rows": self.batch_rows,
+            "sample_rows": self.sample_rows,
         }
+        if self._streamed():
+            # Read in frames by the engine itself (local files, directories, s3:// objects and prefixes).
+            remote = [str(x) for x in (self.data, self.reference) if str(x).startswith(("runs:/", "models:/"))]
+            if remote:
+                from airflow_mlsecops.exceptions import ConfigurationError
+
+                error = ConfigurationError(
+                    f"{remote[0]} cannot be streamed (batch_rows): copy it to a file, a directory or an s3:// location"
+                )
+                return inputs_unavailable(error, reference=str(self.reference), **options)
+            return check_integrity(str(self.data), str(self.reference), csv_delimiter=self.csv_delimiter, **options)
         try:
             data = self.load_input_table(self.data, csv_delimiter=self.csv_delimiter)
             reference = self.load_input_table(self.reference, csv_delimiter=self.csv_delimiter)
         except Exception as exc:  # noqa: BLE001 - becomes an error verdict, recorded, never a pass
             return inputs_unavailable(exc, reference=str(self.reference), **options)
         return check_integrity(data, reference, csv_delimiter=self.csv_delimiter, **options)
+
+    def _streamed(self) -> bool:
+        """Whether the engine reads the inputs in frames: ``batch_rows`` given, or an input that is large."""
+        from airflow_mlsecops.io.batches import should_stream
+
+        if self.batch_rows is not None:
+            return True
+        locations = [str(x) for x in (self.data, self.reference)]
+        if any(x.startswith(("runs:/", "models:/")) for x in locations):
+            return False  # loaded whole through the MLflow store, as before
+        return any(should_stream(x, None) for x in locations)
 
 
 def _templated(value: object) -> bool:

@@ -41,6 +41,8 @@ Where things live:
 * :mod:`.distribution` - ``integrity.out_of_range`` and ``integrity.feature_shift``.
 * :mod:`.label_flips` - ``integrity.label_flips`` (calibrated out-of-fold forests of the reference, cleanlab).
 * :mod:`.report` - the summary, metrics, ``integrity_report.json`` and details.
+* :mod:`.streaming` - the bounded-memory path (``batch_rows``): one pass per input, which checks are exact,
+  which run on a sample, which are not performed.
 """
 
 from airflow_mlsecops.gates.data_integrity.gate import check_integrity, inputs_unavailable

@@ -23,10 +23,12 @@ where a formula hides; ``ignore_columns`` exempts a column from the comparisons 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.gates.data_integrity.results import _by_column, _Check, _column_rows_location, _judged, _pct
 from airflow_mlsecops.gates.data_integrity.schema import _Frames, _kind, _numeric, _unrepresentable
+from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,16 +54,18 @@ def is_formula(text: str) -> bool:
 def _formula_mask(series: pd.Series) -> np.ndarray:
     """Where the column holds a text cell that :func:`is_formula` flags."""
     import numpy as np
+    import pandas as pd
 
-    values = series.to_numpy(dtype=object)
-    return np.fromiter((isinstance(v, str) and is_formula(v) for v in values), dtype=bool, count=len(values))
+    # judged once per distinct value (a text never equals a value of another type, so grouping is safe)
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    flags = np.fromiter((isinstance(v, str) and is_formula(v) for v in uniques), dtype=bool, count=len(uniques))
+    return np.append(flags, False)[codes]  # code -1 (missing): the appended False
 
 
-def _non_finite(frames: _Frames) -> _Check:
+def _non_finite_rows(batch: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[str, int]]]:
+    """Where ``batch`` (a whole batch or one chunk of it) holds a non-finite number, and the counts per column."""
     import numpy as np
 
-    th = frames.thresholds
-    batch = frames.batch
     any_bad = np.zeros(len(batch), dtype=bool)
     per_column: dict[str, dict[str, int]] = {}
     for column in batch.columns:
@@ -78,11 +82,25 @@ def _non_finite(frames: _Frames) -> _Check:
                 "rows": int(bad.sum()),
             }
             any_bad |= bad
-    rows = np.flatnonzero(any_bad)
-    share = len(rows) / len(batch)
+    return any_bad, per_column
+
+
+def _non_finite(frames: _Frames) -> _Check:
+    import numpy as np
+
+    mask, per_column = _non_finite_rows(frames.batch)
+    rows = np.flatnonzero(mask)
+    return _non_finite_result(rows, len(rows), len(frames.batch), per_column, frames.thresholds)
+
+
+def _non_finite_result(
+    rows: Sequence[int] | np.ndarray, count: int, total: int, per_column: dict[str, dict[str, int]], th: IntegrityThresholds
+) -> _Check:
+    """``integrity.non_finite`` from the first suspect rows, their number ``count`` of ``total`` and the counts per column."""
+    share = count / total
     violated = share > th.max_non_finite_share
     message = (
-        f"{len(rows)} of {len(batch)} rows ({_pct(share)}) hold an infinite number or one too large for float32 "
+        f"{count} of {total} rows ({_pct(share)}) hold an infinite number or one too large for float32 "
         f"(limit {_pct(th.max_non_finite_share)})"
     )
     columns_text, worst = _by_column({name: info["rows"] for name, info in per_column.items()})
@@ -93,19 +111,19 @@ def _non_finite(frames: _Frames) -> _Check:
         message=message,
         value=share,
         threshold=th.max_non_finite_share,
-        location=_column_rows_location(worst, rows),
+        location=_column_rows_location(worst, rows, count),
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"non_finite_share": share},
         report={"columns": per_column},
+        total=count,
     )
 
 
-def _formula_injection(frames: _Frames) -> _Check:
+def _formula_rows(batch: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[str, Any]]]:
+    """Where ``batch`` (a whole batch or one chunk of it) holds a formula cell, and the counts and examples per column."""
     import numpy as np
 
-    th = frames.thresholds
-    batch = frames.batch
     any_formula = np.zeros(len(batch), dtype=bool)
     per_column: dict[str, dict[str, Any]] = {}
     for column in batch.columns:
@@ -116,12 +134,42 @@ def _formula_injection(frames: _Frames) -> _Check:
             examples = [str(v)[:40] for v in batch[column].to_numpy(dtype=object)[mask][:_EXAMPLES]]
             per_column[str(column)] = {"rows": int(mask.sum()), "examples": examples}
             any_formula |= mask
-    headers = [str(c) for c in batch.columns if is_formula(str(c))]
-    rows = np.flatnonzero(any_formula)
-    share = len(rows) / len(batch)
+    return any_formula, per_column
+
+
+def _merge_formula_columns(total: dict[str, dict[str, Any]], part: dict[str, dict[str, Any]]) -> None:
+    """Add one chunk's formula counts and examples to the running totals."""
+    for column, info in part.items():
+        into = total.setdefault(column, {"rows": 0, "examples": []})
+        into["rows"] += info["rows"]
+        into["examples"] = (into["examples"] + info["examples"])[:_EXAMPLES]
+
+
+def _formula_injection(frames: _Frames) -> _Check:
+    import numpy as np
+
+    mask, per_column = _formula_rows(frames.batch)
+    rows = np.flatnonzero(mask)
+    return _formula_result(
+        rows, len(rows), len(frames.batch), per_column, [str(c) for c in frames.batch.columns], frames.thresholds
+    )
+
+
+def _formula_result(
+    rows: Sequence[int] | np.ndarray,
+    count: int,
+    total: int,
+    per_column: dict[str, dict[str, Any]],
+    columns: Sequence[str],
+    th: IntegrityThresholds,
+) -> _Check:
+    """``integrity.formula_injection`` from the first suspect rows, their number ``count`` of ``total`` rows,
+    the counts per column and the batch's header."""
+    headers = [c for c in columns if is_formula(c)]
+    share = count / total
     violated = share > th.max_formula_share or (bool(headers) and th.max_formula_share < 1)
     message = (
-        f"{len(rows)} of {len(batch)} rows ({_pct(share)}) hold a text cell a spreadsheet would run as a formula "
+        f"{count} of {total} rows ({_pct(share)}) hold a text cell a spreadsheet would run as a formula "
         f"(starts with =, @, a tab or carriage return, or + / - before something other than a number; "
         f"limit {_pct(th.max_formula_share)})"
     )
@@ -136,9 +184,10 @@ def _formula_injection(frames: _Frames) -> _Check:
         message=message,
         value=share,
         threshold=th.max_formula_share,
-        location=_column_rows_location(worst, rows) or header_location,
+        location=_column_rows_location(worst, rows, count) or header_location,
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"formula_share": share, "formula_headers": float(len(headers))},
         report={"columns": per_column, "formula_headers": headers},
+        total=count,
     )

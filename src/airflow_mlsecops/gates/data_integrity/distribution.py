@@ -16,7 +16,8 @@ The total variation distance and the chi-square test of homogeneity serve the la
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.gates.data_integrity.results import (
@@ -27,9 +28,18 @@ from airflow_mlsecops.gates.data_integrity.results import (
     _pct,
     _skipped,
 )
-from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _model_values, _numeric, _unrepresentable
+from airflow_mlsecops.gates.data_integrity.schema import (
+    _Feature,
+    _Frames,
+    _keys,
+    _model_values,
+    _numeric,
+    _unrepresentable,
+)
+from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -58,53 +68,123 @@ def _tvd(a: Mapping[str, int], b: Mapping[str, int]) -> float:
     return 0.5 * sum(abs(a.get(c, 0) / total_a - b.get(c, 0) / total_b) for c in set(a) | set(b))
 
 
-def _out_of_range(frames: _Frames) -> _Check:
+@dataclass
+class _Range:
+    """What the reference allows in one feature: a numeric range of its finite values, or its categories;
+    and whether it ever misses a value (``complete``: a missing batch value is then out of range)."""
+
+    numeric: bool
+    complete: bool
+    low: float | None = None  # None: the reference has no finite value
+    high: float | None = None
+    categories: set[str] | None = None
+
+
+def _numeric_range(ref_values: np.ndarray) -> _Range:
+    """The :class:`_Range` of a numeric reference column (model values: non-finite ones are NaN)."""
     import numpy as np
 
-    th = frames.thresholds
-    if not frames.features:
-        return _skipped("integrity.out_of_range", "batch and reference share no comparable feature column")
-    any_out = np.zeros(len(frames.batch), dtype=bool)
-    per_feature: dict[str, dict[str, Any]] = {}
+    finite = ref_values[~np.isnan(ref_values)]
+    if not len(finite):
+        return _Range(numeric=True, complete=False)
+    return _Range(numeric=True, complete=len(finite) == len(ref_values), low=float(finite.min()), high=float(finite.max()))
+
+
+def _reference_ranges(frames: _Frames) -> dict[str, _Range]:
+    """Each feature's :class:`_Range` from the whole reference frame."""
+    ranges: dict[str, _Range] = {}
     for feature in frames.features:
         if feature.numeric:
-            ref_values = _model_values(frames.reference[feature.name], feature.kind)
-            values = _numeric(frames.batch[feature.name], feature.kind)
-            non_finite = _unrepresentable(values)  # integrity.non_finite judges these, not this check
-            values[non_finite] = np.nan
-            finite = ref_values[~np.isnan(ref_values)]
-            if not len(finite):
+            ranges[feature.name] = _numeric_range(_model_values(frames.reference[feature.name], feature.kind))
+        else:
+            ref_keys = _keys(frames.reference[feature.name])
+            ranges[feature.name] = _Range(numeric=False, complete=not ref_keys.isna().any(), categories=set(ref_keys.dropna()))
+    return ranges
+
+
+def _out_of_range_rows(
+    batch: pd.DataFrame, features: list[_Feature], ranges: Mapping[str, _Range], th: IntegrityThresholds
+) -> tuple[np.ndarray, dict[str, dict[str, Any]]]:
+    """Where ``batch`` (a whole batch or one chunk of it) leaves the reference's ranges, and per feature the
+    allowed range, ``rows_out``, ``missing_where_reference_never_is`` and ``unseen_categories`` (counts)."""
+    import numpy as np
+
+    any_out = np.zeros(len(batch), dtype=bool)
+    per_feature: dict[str, dict[str, Any]] = {}
+    for feature in features:
+        allowed = ranges[feature.name]
+        if feature.numeric:
+            if allowed.low is None or allowed.high is None:
                 per_feature[feature.name] = {"skipped": "the reference has no finite values"}
                 continue
-            low, high = float(finite.min()), float(finite.max())
+            values = _numeric(batch[feature.name], feature.kind)
+            non_finite = _unrepresentable(values)  # integrity.non_finite judges these, not this check
+            values[non_finite] = np.nan
+            low, high = allowed.low, allowed.high
             spread = high - low or max(abs(high), 1.0)
             lo, hi = low - th.range_tolerance * spread, high + th.range_tolerance * spread
             missing = np.isnan(values) & ~non_finite
             out = (values < lo) | (values > hi)
-            if len(finite) == len(ref_values):
+            if allowed.complete:
                 out |= missing
             info: dict[str, Any] = {"allowed": [lo, hi], "reference_range": [low, high]}
         else:
-            ref_keys = _keys(frames.reference[feature.name])
-            keys = _keys(frames.batch[feature.name])
-            seen = set(ref_keys.dropna())
+            keys = _keys(batch[feature.name])
             missing = keys.isna().to_numpy()
-            out = ~keys.isin(seen).to_numpy() & ~missing
-            if not ref_keys.isna().any():
+            out = ~keys.isin(allowed.categories or set()).to_numpy() & ~missing
+            if allowed.complete:
                 out |= missing
-            unseen = keys[out & ~missing].value_counts().head(10)
+            unseen = keys[out & ~missing].value_counts()
             info = {"unseen_categories": {str(k): int(v) for k, v in unseen.items()}}
         info["rows_out"] = int(out.sum())
         info["missing_where_reference_never_is"] = int((out & missing).sum())
         per_feature[feature.name] = info
         any_out |= out
-    rows = np.flatnonzero(any_out)
-    share = len(rows) / len(frames.batch)
+    return any_out, per_feature
+
+
+def _merge_out_of_range(total: dict[str, dict[str, Any]], part: Mapping[str, dict[str, Any]]) -> None:
+    """Add one chunk's per-feature counts to the running totals (unseen categories: the 1,000 most frequent kept)."""
+    for name, info in part.items():
+        into = total.get(name)
+        if into is None:
+            total[name] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in info.items()}
+            continue
+        for key in ("rows_out", "missing_where_reference_never_is"):
+            if key in info:
+                into[key] += info[key]
+        if "unseen_categories" in info:
+            merged = into["unseen_categories"]
+            for category, count in info["unseen_categories"].items():
+                merged[category] = merged.get(category, 0) + count
+            if len(merged) > 1000:
+                into["unseen_categories"] = dict(sorted(merged.items(), key=lambda kv: -kv[1])[:1000])
+
+
+def _out_of_range(frames: _Frames) -> _Check:
+    import numpy as np
+
+    if not frames.features:
+        return _skipped("integrity.out_of_range", "batch and reference share no comparable feature column")
+    mask, per_feature = _out_of_range_rows(frames.batch, frames.features, _reference_ranges(frames), frames.thresholds)
+    rows = np.flatnonzero(mask)
+    return _out_of_range_result(rows, len(rows), len(frames.batch), per_feature, frames.thresholds)
+
+
+def _out_of_range_result(
+    rows: Sequence[int] | np.ndarray, count: int, total: int, per_feature: dict[str, dict[str, Any]], th: IntegrityThresholds
+) -> _Check:
+    """``integrity.out_of_range`` from the first suspect rows, their number ``count`` of ``total`` and per-feature counts."""
+    for info in per_feature.values():
+        if "unseen_categories" in info:
+            ranked = sorted(info["unseen_categories"].items(), key=lambda kv: -kv[1])[:10]
+            info["unseen_categories"] = dict(ranked)
+    share = count / total
     counted = {name: info["rows_out"] for name, info in per_feature.items() if info.get("rows_out")}
     counted_text, worst = _by_column(counted)
     violated = share > th.max_out_of_range_share
     message = (
-        f"{len(rows)} of {len(frames.batch)} rows ({_pct(share)}) hold a value outside the reference's range "
+        f"{count} of {total} rows ({_pct(share)}) hold a value outside the reference's range "
         f"(widened by {th.range_tolerance:g} of it), an unseen category or an unexpected missing value "
         f"(limit {_pct(th.max_out_of_range_share)})"
     )
@@ -115,11 +195,12 @@ def _out_of_range(frames: _Frames) -> _Check:
         message=message,
         value=share,
         threshold=th.max_out_of_range_share,
-        location=_column_rows_location(worst, rows),
+        location=_column_rows_location(worst, rows, count),
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"out_of_range_share": share},
         report={"features": per_feature},
+        total=count,
     )
 
 

@@ -22,10 +22,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlsecops.gates.data_integrity.results import _Check, _judged, _pct, _rows_text, _skipped
 from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys, _model_values, _numeric
+from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,29 +71,45 @@ def _identifiers(frames: _Frames) -> _Check:
         per_column[column] = {"missing": int(missing.sum()), "repeated": int(repeated.sum())}
         bad |= missing | repeated
     rows = np.flatnonzero(bad)
+    return _identifiers_result(rows, len(rows), len(frames.batch), ids, per_column, th)
+
+
+def _identifiers_result(
+    rows: Sequence[int] | np.ndarray,
+    count: int,
+    total: int,
+    ids: list[str],
+    per_column: dict[str, dict[str, int]],
+    th: IntegrityThresholds,
+) -> _Check:
+    """``integrity.identifiers`` from the first rows with a repeated or missing identifier (``count`` of ``total`` in all)."""
     problems = [
         f"{column}: {info['repeated']} repeated, {info['missing']} missing"
         for column, info in per_column.items()
         if info["missing"] or info["repeated"]
     ]
     message = (
-        f"{len(rows)} of {len(frames.batch)} rows have a repeated or missing identifier ({'; '.join(problems)})"
-        if len(rows)
+        f"{count} of {total} rows have a repeated or missing identifier ({'; '.join(problems)})"
+        if count
         else f"every identifier is present and unique ({', '.join(ids)})"
     )
     return _judged(
         "integrity.identifiers",
-        violated=bool(len(rows)),
+        violated=bool(count),
         message=message,
-        value=float(len(rows)),
+        value=float(count),
         threshold=0.0,
-        location=(f"column {next(c for c, i in per_column.items() if i['missing'] or i['repeated'])}, " + str(_rows_text(rows)))
-        if len(rows)
+        location=(
+            f"column {next(c for c, i in per_column.items() if i['missing'] or i['repeated'])}, "
+            + str(_rows_text(rows, total=count))
+        )
+        if count
         else None,
         rows=rows,
         cap=th.max_rows_reported,
-        metrics={"identifier_problems": float(len(rows))},
+        metrics={"identifier_problems": float(count)},
         report={"id_columns": ids, "columns": per_column},
+        total=count,
     )
 
 
@@ -106,32 +124,56 @@ def _duplicates(frames: _Frames) -> _Check:
     batch = frames.batch[columns]
     mask = batch.duplicated(keep="first").to_numpy()
     rows = np.flatnonzero(mask)
-    share = len(rows) / len(batch)
     ref_sample = _reference_sample(frames, len(batch))[columns]
     ref_share = float(ref_sample.duplicated(keep="first").mean())
-    excess = share - ref_share
     pairs: list[list[int]] = []
     if len(rows):
         codes = pd.util.hash_pandas_object(batch, index=False).to_numpy()
         _, first_index, inverse = np.unique(codes, return_index=True, return_inverse=True)
         first = first_index[inverse]
         pairs = [[int(r), int(first[r])] for r in rows[: th.max_rows_reported]]
+    return _duplicates_result(rows, len(rows), len(batch), ref_share, len(ref_sample), pairs, th)
+
+
+def _duplicates_result(
+    rows: Sequence[int] | np.ndarray,
+    count: int,
+    total: int,
+    ref_share: float,
+    ref_rows: int,
+    pairs: list[list[int]],
+    th: IntegrityThresholds,
+    how: str | None = None,
+) -> _Check:
+    """``integrity.duplicates`` from the first repeated rows (``count`` of ``total`` in all), the reference's
+    share in ``ref_rows`` sampled rows and the first ``[row, first_row]`` pairs; ``how`` says how rows were compared."""
+    share = count / total
+    excess = share - ref_share
     violated = excess > th.max_duplicate_share
     message = (
-        f"{len(rows)} of {len(batch)} rows ({_pct(share)}) repeat an earlier row exactly; the reference has {_pct(ref_share)}, "
+        f"{count} of {total} rows ({_pct(share)}) repeat an earlier row exactly; the reference has {_pct(ref_share)}, "
         f"excess {_pct(excess)} (limit {_pct(th.max_duplicate_share)})"
     )
+    report: dict[str, Any] = {
+        "batch_share": share,
+        "reference_share": ref_share,
+        "reference_rows_sampled": ref_rows,
+        "pairs": pairs,
+    }
+    if how:
+        report["method"] = how
     return _judged(
         "integrity.duplicates",
         violated=violated,
         message=message,
         value=excess,
         threshold=th.max_duplicate_share,
-        location=_rows_text(rows),
+        location=_rows_text(rows, total=count),
         rows=rows,
         cap=th.max_rows_reported,
         metrics={"duplicate_share": share, "duplicate_excess": excess},
-        report={"batch_share": share, "reference_share": ref_share, "reference_rows_sampled": len(ref_sample), "pairs": pairs},
+        report=report,
+        total=count,
     )
 
 

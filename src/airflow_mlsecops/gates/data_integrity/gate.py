@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,7 +50,7 @@ from airflow_mlsecops.gates.data_integrity.distribution import _feature_shift, _
 from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _identifiers, _near_duplicates
 from airflow_mlsecops.gates.data_integrity.label_flips import _label_flips
 from airflow_mlsecops.gates.data_integrity.labels import _label_checks, _label_reason
-from airflow_mlsecops.gates.data_integrity.report import GATE_NAME, _evaluation, _jsonable
+from airflow_mlsecops.gates.data_integrity.report import GATE_NAME, _evaluation, _Input, _jsonable
 from airflow_mlsecops.gates.data_integrity.results import CHECK_IDS, _Check, _skipped
 from airflow_mlsecops.gates.data_integrity.schema import _schema
 from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds, _resolve_thresholds
@@ -143,6 +144,8 @@ def _evaluate_files(
     random_state: int,
     allow_empty: bool = False,
     roles: Mapping[str, Any] | None = None,
+    batch_rows: int | None = None,
+    sample_rows: int | None = None,
 ) -> Evaluation:
     """Read batch and reference, run every check and build the evaluation (what :func:`check_integrity` runs).
 
@@ -155,13 +158,30 @@ def _evaluate_files(
     :param allow_empty: accept a batch with no rows: no check runs, the evaluation says so.
     :param roles: the declared column roles (``id_columns``, ``prediction_column``, ``timestamp_column``,
         ``features``), as for :func:`~airflow_mlsecops.gates.columns.resolve_roles`.
-    :raises ConfigurationError: for bad thresholds, a bad ``allow_empty``, a label column in neither file
-        or bad column roles.
+    :param batch_rows: read both inputs in frames of this many rows (:mod:`.streaming`); ``None`` streams
+        only what :func:`~airflow_mlsecops.io.batches.should_stream` calls large.
+    :param sample_rows: rows of each side's uniform sample on the streamed path.
+    :raises ConfigurationError: for bad thresholds, a bad ``allow_empty``, a label column in neither file,
+        bad column roles or a bad ``batch_rows`` / ``sample_rows``.
     :raises GateError: for an empty reference, an empty batch (unless allowed) or a repeated column name
         (named; also two labels with the same text, such as ``1`` and ``"1"``).
     """
     th = _resolve_thresholds(thresholds)
     check_allow_empty(allow_empty)
+    check_stream_arguments(batch_rows, sample_rows)
+    if _streams(data, reference, batch_rows):
+        return _evaluate_streams(
+            data,
+            reference,
+            label_column=label_column,
+            th=th,
+            csv_delimiter=csv_delimiter,
+            random_state=random_state,
+            allow_empty=allow_empty,
+            roles=roles,
+            batch_rows=batch_rows,
+            sample_rows=sample_rows,
+        )
     batch = _read(data, "batch", csv_delimiter, allow_empty=allow_empty)
     ref = _read(reference, "reference", csv_delimiter)
     column_roles = resolve_roles(ref.frame, label_column=label_column, ignore=th.ignore_columns, **dict(roles or {}))
@@ -178,9 +198,88 @@ def _evaluate_files(
     )
 
 
+def _streams(data: object, reference: object, batch_rows: int | None) -> bool:
+    """Whether to read the inputs in batches: asked to, or a location :func:`should_stream` calls large.
+
+    :raises ConfigurationError: ``batch_rows`` with a table loaded already (only a location can be streamed).
+    """
+    from airflow_mlsecops.io.batches import should_stream
+
+    locations = [str(x) for x in (data, reference) if isinstance(x, (str, Path))]
+    if batch_rows is not None:
+        if len(locations) < 2:
+            raise ConfigurationError("batch_rows needs the batch and the reference as locations, not tables loaded already")
+        return True
+    return any(should_stream(location, None) for location in locations) and len(locations) == 2
+
+
+def check_stream_arguments(batch_rows: object, sample_rows: object) -> None:
+    """``batch_rows`` and ``sample_rows`` checked: ``None`` or a positive integer (``sample_rows`` at least 100).
+
+    :raises ConfigurationError: naming the bad value.
+    """
+    for name, value, low in (("batch_rows", batch_rows, 1), ("sample_rows", sample_rows, 100)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ConfigurationError(f"{name} must be an integer of at least {low}, not {value!r}")
+
+
+def _evaluate_streams(
+    data: str | Path | LoadedTable,
+    reference: str | Path | LoadedTable,
+    *,
+    label_column: str | None,
+    th: IntegrityThresholds,
+    csv_delimiter: str | None,
+    random_state: int,
+    allow_empty: bool,
+    roles: Mapping[str, Any] | None,
+    batch_rows: int | None,
+    sample_rows: int | None,
+) -> Evaluation:
+    """The streamed path (:mod:`.streaming`): both inputs read in frames, one pass each."""
+    from airflow_mlsecops.gates.data_integrity.streaming import DEFAULT_SAMPLE_ROWS, evaluate_streams
+    from airflow_mlsecops.io.artifacts import subject_name
+    from airflow_mlsecops.io.batches import DEFAULT_BATCH_ROWS, TableStream
+
+    size = int(batch_rows or DEFAULT_BATCH_ROWS)
+    batch_stream = TableStream(str(data), batch_rows=size, csv_delimiter=csv_delimiter)
+    ref_stream = TableStream(str(reference), batch_rows=size, csv_delimiter=csv_delimiter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = evaluate_streams(
+            batch_stream,
+            ref_stream,
+            batch_name=subject_name(str(data)),
+            ref_name=subject_name(str(reference)),
+            label_column=label_column,
+            th=th,
+            random_state=random_state,
+            roles=roles,
+            sample_rows=int(sample_rows or DEFAULT_SAMPLE_ROWS),
+            allow_empty=allow_empty,
+        )
+    if isinstance(result, tuple):
+        batch, ref, _, empty = result
+        return _empty_batch(batch, ref, empty, label_column=label_column, random_state=random_state, thresholds=th)
+    evaluation = _evaluation(
+        result.checks,
+        result.batch,
+        result.reference,
+        label_column=label_column,
+        random_state=random_state,
+        thresholds=th,
+        roles=result.roles,
+        sampled=result.sampled,
+    )
+    evaluation.details["stream"]["memory"] = result.memory
+    return evaluation
+
+
 def _empty_batch(
-    batch: LoadedTable,
-    ref: LoadedTable,
+    batch_table: LoadedTable | _Input,
+    ref: LoadedTable | _Input,
     empty: str,
     *,
     label_column: str | None,
@@ -188,7 +287,8 @@ def _empty_batch(
     thresholds: IntegrityThresholds,
 ) -> Evaluation:
     """The evaluation of an empty batch that ``allow_empty`` accepts: every check skipped, a finding that says why."""
-    what = f"the batch {Path(batch.subject.name).name}"
+    batch = _Input.of(batch_table)
+    what = f"the batch {Path(batch.name.rstrip('/')).name}"
     reason = f"{what} {empty} (accepted because allow_empty=True)"
     checks = [_skipped(check_id, reason) for check_id in CHECK_IDS]
     evaluation = _evaluation(checks, batch, ref, label_column=label_column, random_state=random_state, thresholds=thresholds)
@@ -214,6 +314,8 @@ def check_integrity(
     prediction_column: str | None = None,
     timestamp_column: str | None = None,
     features: Sequence[str] | str | None = None,
+    batch_rows: int | None = None,
+    sample_rows: int | None = None,
 ) -> GateOutcome:
     """Compare the batch at ``data`` with the trusted ``reference`` and reject signs of poisoning.
 
@@ -240,10 +342,20 @@ def check_integrity(
     :param timestamp_column: the time of each row, never compared as a feature.
     :param features: the feature columns; given, every other column (but the label) is left out and
         no identifier is inferred. A feature absent from the batch is a schema change.
+    :param batch_rows: read both inputs in frames of at most this many rows, each in one pass, so memory
+        depends on it rather than on the data (:mod:`.streaming`: which checks are exact, which run on a
+        sample). Without it, a file of 256 MB or more, a directory of part files or an ``s3://`` prefix is
+        streamed anyway (:func:`~airflow_mlsecops.io.batches.should_stream`), in frames of 65,536 rows.
+    :param sample_rows: rows of each side's uniform sample on the streamed path (default 100,000, at
+        least ``label_flip_max_rows``).
     :returns: the outcome, with ``integrity_report.json`` as its evidence file; ``details["column_roles"]``
-        holds the column roles and each excluded column with its reason.
+        holds the column roles and each excluded column with its reason; a streamed run adds
+        ``details["stream"]`` (parts, rows, bytes, batch size) and ``details["sampled"]`` (the checks
+        that ran on a sample, how it was drawn and how large).
     """
     roles = _roles(id_columns, prediction_column, timestamp_column, features)
+    policy = _policy(table_name(reference), label_column, thresholds, random_state, allow_empty, roles)
+    policy.update(_stream_policy(batch_rows, sample_rows))
     return run_gate(
         GATE_NAME,
         functools.partial(
@@ -256,8 +368,10 @@ def check_integrity(
             random_state=random_state,
             allow_empty=allow_empty,
             roles=roles,
+            batch_rows=batch_rows,
+            sample_rows=sample_rows,
         ),
-        policy=_policy(table_name(reference), label_column, thresholds, random_state, allow_empty, roles),
+        policy=policy,
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -278,6 +392,8 @@ def inputs_unavailable(
     prediction_column: str | None = None,
     timestamp_column: str | None = None,
     features: Sequence[str] | str | None = None,
+    batch_rows: int | None = None,
+    sample_rows: int | None = None,
 ) -> GateOutcome:
     """The outcome of :func:`check_integrity` when the batch or the reference could not be fetched or loaded.
 
@@ -293,11 +409,14 @@ def inputs_unavailable(
         _resolve_thresholds(thresholds)
         check_allow_empty(allow_empty)
         check_role_arguments(label_column=label_column, **roles)
+        check_stream_arguments(batch_rows, sample_rows)
 
+    policy = _policy(str(reference), label_column, thresholds, random_state, allow_empty, roles)
+    policy.update(_stream_policy(batch_rows, sample_rows))
     return run_gate(
         GATE_NAME,
         raising(error, check=check),
-        policy=_policy(str(reference), label_column, thresholds, random_state, allow_empty, roles),
+        policy=policy,
         warn_only=warn_only,
         distributions=_DISTRIBUTIONS,
         context=context,
@@ -348,3 +467,9 @@ def _roles(
         "features": list(features) if isinstance(features, (list, tuple)) else features,
     }
     return {key: value for key, value in given.items() if value is not None}
+
+
+def _stream_policy(batch_rows: object, sample_rows: object) -> dict[str, Any]:
+    """``batch_rows`` / ``sample_rows`` on record when given (a bad value as given: the gate reports it)."""
+    given = {"batch_rows": batch_rows, "sample_rows": sample_rows}
+    return {k: v if isinstance(v, int) else str(v) for k, v in given.items() if v is not None}

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from airflow_mlsecops.gates.data_integrity.distribution import _class_shares, _contingency_p, _tvd
 from airflow_mlsecops.gates.data_integrity.results import _Check, _judged, _pct, _rows_text, _skipped
 from airflow_mlsecops.gates.data_integrity.schema import _Frames, _keys
+from airflow_mlsecops.gates.data_integrity.thresholds import IntegrityThresholds
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _MIN_EXPECTED_ROWS = 5  # a reference class counts as missing only if the batch should hold this many of it
@@ -35,13 +37,30 @@ def _label_reason(label: str | None, batch: pd.DataFrame, reference: pd.DataFram
 
 
 def _label_checks(frames: _Frames) -> list[_Check]:
-    th = frames.thresholds
+    import numpy as np
+
     assert frames.label is not None
     batch_keys = _keys(frames.batch[frames.label])
-    ref_keys = _keys(frames.reference[frames.label])
-    batch_counts, ref_counts = _class_shares(batch_keys), _class_shares(ref_keys)
+    batch_counts, ref_counts = _class_shares(batch_keys), _class_shares(_keys(frames.reference[frames.label]))
+    new = sorted(set(batch_counts) - set(ref_counts))
+    new_rows = np.flatnonzero(batch_keys.isin(new).to_numpy()) if new else np.array([], dtype=int)
+    return _label_results(
+        batch_counts, ref_counts, int(batch_keys.isna().sum()), new_rows, len(new_rows), frames.label, frames.thresholds
+    )
+
+
+def _label_results(
+    batch_counts: dict[str, int],
+    ref_counts: dict[str, int],
+    missing_labels: int,
+    new_rows: Sequence[int] | np.ndarray,
+    new_rows_count: int,
+    label: str,
+    th: IntegrityThresholds,
+) -> list[_Check]:
+    """``integrity.label_shift`` and ``integrity.class_set`` from the class counts of batch and reference, the
+    batch rows without a label and the first batch rows of a class the reference never had (``new_rows_count`` in all)."""
     labelled_batch, labelled_ref = sum(batch_counts.values()), sum(ref_counts.values())
-    missing_labels = int(batch_keys.isna().sum())
     if not labelled_batch or not labelled_ref:
         where = "batch" if not labelled_batch else "reference"
         reason = f"the {where} has no labelled rows"
@@ -67,7 +86,7 @@ def _label_checks(frames: _Frames) -> list[_Check]:
         message=message,
         value=tvd,
         threshold=th.max_label_shift,
-        location=f"column {frames.label}",
+        location=f"column {label}",
         metrics={"label_tvd": tvd, "label_shift_p_value": p_value, "labels_missing": float(missing_labels)},
         report={
             "batch_counts": batch_counts,
@@ -82,9 +101,6 @@ def _label_checks(frames: _Frames) -> list[_Check]:
     expected = {c: ref_counts[c] / labelled_ref * labelled_batch for c in absent}
     missing = [c for c in absent if expected[c] >= _MIN_EXPECTED_ROWS]
     rare = [c for c in absent if c not in missing]
-    import numpy as np
-
-    new_rows = np.flatnonzero(batch_keys.isin(new).to_numpy()) if new else np.array([], dtype=int)
     violated = len(new) > th.max_new_classes or len(missing) > th.max_missing_classes
     parts = []
     if new:
@@ -106,9 +122,10 @@ def _label_checks(frames: _Frames) -> list[_Check]:
         message=message,
         value=float(len(new) + len(missing)),
         threshold=float(th.max_new_classes + th.max_missing_classes),
-        location=_rows_text(new_rows) or f"column {frames.label}",
+        location=_rows_text(new_rows, total=new_rows_count) or f"column {label}",
         rows=new_rows,
         cap=th.max_rows_reported,
+        total=new_rows_count,
         metrics={"new_classes": float(len(new)), "missing_classes": float(len(missing))},
         report={"new_classes": new, "missing_classes": missing, "absent_but_rare": rare},
     )

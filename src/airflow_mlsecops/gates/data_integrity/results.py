@@ -84,11 +84,13 @@ def _judged(
     report: dict[str, Any],
     rows: Sequence[int] | np.ndarray = (),
     cap: int = 0,
+    total: int | None = None,
 ) -> _Check:
     """The result of a check that ran: ``failed`` if ``violated``, else ``passed``.
 
     :param rows: every suspect row; the first ``cap`` are kept and ``rows_total`` counts them all.
     :param cap: how many suspect rows to keep (``max_rows_reported``).
+    :param total: how many suspect rows there are when ``rows`` holds only the first ones (a streamed batch).
     """
     return _Check(
         id=check_id,
@@ -98,7 +100,7 @@ def _judged(
         threshold=threshold,
         location=location,
         rows=[int(r) for r in rows[:cap]],
-        rows_total=len(rows),
+        rows_total=len(rows) if total is None else total,
         metrics=metrics,
         report=report,
     )
@@ -113,12 +115,14 @@ def _pct(share: float) -> str:
     return f"{share * 100:.2f}%"
 
 
-def _rows_text(rows: Sequence[int] | np.ndarray, limit: int = 8) -> str | None:
-    """``rows 3, 17 and 40 more``: the first ``limit`` suspect rows and how many others (``None`` if none)."""
-    if not len(rows):
+def _rows_text(rows: Sequence[int] | np.ndarray, limit: int = 8, total: int | None = None) -> str | None:
+    """``rows 3, 17 and 40 more``: the first ``limit`` suspect rows and how many others (``None`` if none);
+    ``total`` is their number when ``rows`` holds only the first ones."""
+    count = len(rows) if total is None else total
+    if not len(rows) or not count:
         return None
     shown = ", ".join(str(int(r)) for r in rows[:limit])
-    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    more = f" and {count - min(limit, len(rows))} more" if count > limit else ""
     return f"rows {shown}{more}"
 
 
@@ -131,6 +135,6 @@ def _by_column(rows_per_column: Mapping[str, int]) -> tuple[str, str | None]:
     return ": " + ", ".join(f"{name} {count}" for name, count in ranked[:6]), ranked[0][0]
 
 
-def _column_rows_location(column: str | None, rows: Sequence[int] | np.ndarray) -> str | None:
+def _column_rows_location(column: str | None, rows: Sequence[int] | np.ndarray, total: int | None = None) -> str | None:
     """``column income, rows 3, 17 and 40 more``: where a finding points (``None`` if nowhere)."""
-    return (f"column {column}, " if column else "") + (_rows_text(rows) or "") or None
+    return (f"column {column}, " if column else "") + (_rows_text(rows, total=total) or "") or None

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,9 +102,25 @@ def _key(value: object) -> str:
 
 
 def _keys(series: pd.Series) -> pd.Series:
-    """Category keys, ``None`` where the value is missing."""
+    """Category keys, ``None`` where the value is missing.
+
+    Computed once per distinct value where that is safe: a column of text is its own keys, a column of
+    one number or bool dtype maps its distinct values (an ``object`` column mixing ``True`` and ``1``,
+    which compare equal, is mapped value by value).
+    """
+    import numpy as np
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
     mask = series.isna()
-    keys = series.astype(object).map(_key)
+    if series.dtype == object and infer_dtype(series, skipna=True) in ("string", "empty"):
+        keys = series.astype(object)
+    elif series.dtype != object and not isinstance(series.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        table = np.array([_key(u) for u in uniques] + [None], dtype=object)  # code -1 (missing): the last, None
+        keys = pd.Series(table[codes], index=series.index, dtype=object)
+    else:
+        keys = series.astype(object).map(_key)
     return keys.where(~mask, None) if bool(mask.any()) else keys
 
 
@@ -134,14 +151,52 @@ def _schema(
     th: IntegrityThresholds,
     roles: ColumnRoles | None = None,
 ) -> tuple[_Check, _Frames]:
+    check, features, shared, ids = _schema_of(
+        [str(c) for c in batch.columns],
+        [str(c) for c in reference.columns],
+        ref_kind=lambda column: _kind(reference[column]),
+        batch_kind=lambda column: _kind(batch[column]),
+        compatible=lambda column, ref_kind: _compatible(ref_kind, batch[column]),
+        label=label,
+        th=th,
+        roles=roles,
+    )
+    frames = _Frames(
+        batch=batch,
+        reference=reference,
+        # a label whose kind changed (0/1 -> "yes"/"no") is still compared class by class
+        label=label if label is not None and label in shared else None,
+        features=features,
+        shared=shared,
+        thresholds=th,
+        random_state=0,
+        roles=roles,
+        ids=ids,
+    )
+    return check, frames
+
+
+def _schema_of(
+    batch_columns: list[str],
+    reference_columns: list[str],
+    *,
+    ref_kind: Callable[[str], str],
+    batch_kind: Callable[[str], str],
+    compatible: Callable[[str, str], bool],
+    label: str | None,
+    th: IntegrityThresholds,
+    roles: ColumnRoles | None,
+) -> tuple[_Check, list[_Feature], list[str], list[str]]:
+    """``integrity.schema`` from the two column lists and each column's kind (whole frames or streamed
+    statistics alike): the check, the comparable features, the shared columns and the batch's identifier columns."""
     ignored = set(th.ignore_columns)
     # Columns with a role other than feature or label are not compared; a label or such a column
     # absent from the batch is no schema change (a production batch carries no label).
     by_role = set(roles.excluded_names) - {label} if roles is not None else set()
     if roles is not None:
         by_role |= {c for c in (roles.prediction_column, roles.timestamp_column) if c}
-    ref_all = [str(c) for c in reference.columns if str(c) not in ignored]
-    batch_all = [str(c) for c in batch.columns if str(c) not in ignored]
+    ref_all = [c for c in reference_columns if c not in ignored]
+    batch_all = [c for c in batch_columns if c not in ignored]
     ref_cols = [c for c in ref_all if c not in by_role]
     batch_cols = [c for c in batch_all if c not in by_role]
     removed = [c for c in ref_cols if c not in batch_cols and c != label]
@@ -151,12 +206,12 @@ def _schema(
     changed: list[dict[str, str]] = []
     features: list[_Feature] = []
     for column in shared:
-        ref_kind = _kind(reference[column])
-        if not _compatible(ref_kind, batch[column]):
-            changed.append({"column": column, "reference": ref_kind, "batch": _kind(batch[column])})
+        kind = ref_kind(column)
+        if not compatible(column, kind):
+            changed.append({"column": column, "reference": kind, "batch": batch_kind(column)})
             continue
         if column != label:
-            features.append(_Feature(column, ref_kind, ref_kind in _NUMERIC_KINDS))
+            features.append(_Feature(column, kind, kind in _NUMERIC_KINDS))
     count = len(added) + len(removed) + len(changed)
     problems = []
     if removed:
@@ -197,16 +252,5 @@ def _schema(
             "column_kinds": {f.name: f.kind for f in features},
         },
     )
-    frames = _Frames(
-        batch=batch,
-        reference=reference,
-        # a label whose kind changed (0/1 -> "yes"/"no") is still compared class by class
-        label=label if label is not None and label in shared else None,
-        features=features,
-        shared=shared,
-        thresholds=th,
-        random_state=0,
-        roles=roles,
-        ids=[c for c in (roles.id_columns if roles is not None else ()) if c in batch_all],
-    )
-    return check, frames
+    ids = [c for c in (roles.id_columns if roles is not None else ()) if c in batch_all]
+    return check, features, shared, ids
