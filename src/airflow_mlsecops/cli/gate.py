@@ -17,6 +17,16 @@ from airflow_mlsecops.exceptions import ConfigurationError
 def finish_gate(args: argparse.Namespace, outcome: Any) -> int:
     from airflow_mlsecops.evidence.models import Verdict
 
+    if getattr(args, "attestation_out", None) or args.record:
+        # Statistics about data the policy marks sensitive are released through OpenDP (or withheld)
+        # before anything is signed; the verdict stays exact.
+        from airflow_mlsecops.config import Settings
+        from airflow_mlsecops.policy.model import load_configured_policy
+        from airflow_mlsecops.privacy.dp_evidence import policy_entries, protect
+
+        policy = load_configured_policy()
+        if policy is not None and policy_entries(policy):
+            outcome = protect(outcome, policy_entries(policy), Settings.from_env().ledger_url)
     result = outcome.result
     payload: dict[str, Any] = {
         "gate": result.gate,
@@ -107,7 +117,7 @@ def _parse_assignments(items: list[str], flag: str) -> dict[str, object]:
     return parsed
 
 
-def _add_column_roles(parser: argparse.ArgumentParser, *, label: bool = True) -> None:
+def _add_column_roles(parser: argparse.ArgumentParser, *, label: bool = True, features: bool = True) -> None:
     """``--id-column`` (repeatable), ``--label-column``, ``--prediction-column``, ``--timestamp-column``, ``--features``."""
     parser.add_argument(
         "--id-column",
@@ -120,7 +130,8 @@ def _add_column_roles(parser: argparse.ArgumentParser, *, label: bool = True) ->
         parser.add_argument("--label-column", help="label (target) column; may be absent from a production batch")
     parser.add_argument("--prediction-column", help="the model's output column, never compared as a feature")
     parser.add_argument("--timestamp-column", help="the time of each row, never compared as a feature")
-    parser.add_argument("--features", help="comma-separated feature columns (default: every column without another role)")
+    if features:
+        parser.add_argument("--features", help="comma-separated feature columns (default: every column without another role)")
 
 
 def _role_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,7 +140,7 @@ def _role_options(args: argparse.Namespace) -> dict[str, Any]:
         "id_columns": [c for item in args.id_columns or [] for c in _split_list(item) or []] or None,
         "prediction_column": args.prediction_column,
         "timestamp_column": args.timestamp_column,
-        "features": _split_list(args.features),
+        "features": _split_list(getattr(args, "features", None)),
     }
     return {key: value for key, value in given.items() if value is not None}
 
@@ -158,7 +169,13 @@ def cmd_gate_data_validation(args: argparse.Namespace) -> int:
         "warn_only": args.warn_only,
         "include_unexpected_values": args.keep_unexpected_values,
         "allow_empty": args.allow_empty,
+        "label_column": args.label_column,
+        **_role_options(args),
+        "engine": args.engine,
     }
+    if args.engine == "spark":  # Spark reads the file, directory of parts or s3:// prefix itself
+        outcome = validate_data(args.data, args.suite, csv_delimiter=args.delimiter, spark_master=args.spark_master, **options)
+        return finish_gate(args, outcome)
     try:
         table = load_table_at(args.data, csv_delimiter=args.delimiter)
     except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
@@ -177,8 +194,18 @@ def cmd_gate_data_integrity(args: argparse.Namespace) -> int:
         "thresholds": thresholds,
         "warn_only": args.warn_only,
         "allow_empty": args.allow_empty,
+        "batch_rows": args.batch_rows,
+        "sample_rows": args.sample_rows,
         **_role_options(args),
     }
+    from airflow_mlsecops.io.batches import should_stream
+
+    locations = (args.data, args.reference)
+    if not any(x.startswith(("runs:/", "models:/")) for x in locations) and (
+        args.batch_rows is not None or any(should_stream(x, None) for x in locations)
+    ):
+        # read in frames by the engine itself: a file, a directory of parts or an s3:// prefix, hashed as read
+        return finish_gate(args, check_integrity(args.data, args.reference, csv_delimiter=args.delimiter, **options))
     try:
         data = load_table_at(args.data, csv_delimiter=args.delimiter)
         reference = load_table_at(args.reference, csv_delimiter=args.delimiter)
@@ -202,7 +229,23 @@ def cmd_gate_pii(args: argparse.Namespace) -> int:
         "max_rows": args.max_rows,
         "warn_only": args.warn_only,
         "allow_empty": args.allow_empty,
+        "batch_rows": args.batch_rows,
+        "engine": args.engine,
+        **_role_options(args),
+        **({"label_column": args.label_column} if args.label_column else {}),
     }
+    from airflow_mlsecops.io.batches import should_stream
+    from airflow_mlsecops.io.locations import is_remote
+
+    local_or_s3 = not is_remote(args.data) or args.data.startswith("s3://")
+    if args.engine == "spark" or (local_or_s3 and should_stream(args.data, args.batch_rows)):
+        # the gate reads the data itself: in batches (each part hashed as read) or on Spark
+        return finish_gate(
+            args,
+            scan_pii(
+                args.data, csv_delimiter=args.delimiter, sample_seed=args.sample_seed, spark_master=args.spark_master, **options
+            ),
+        )
     try:
         table = load_table_at(args.data, csv_delimiter=args.delimiter)
     except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
@@ -344,8 +387,21 @@ def cmd_gate_drift(args: argparse.Namespace) -> int:
     }
     if args.label_column is not None:
         options["label_column"] = args.label_column
+    if args.batch_rows is not None:
+        options["batch_rows"] = args.batch_rows
+
+    def table(location: str) -> Any:
+        """A local path or s3:// location the engine streams itself, else the table loaded (named by its URI)."""
+        from airflow_mlsecops.io.batches import should_stream
+        from airflow_mlsecops.io.locations import is_remote
+
+        streamable = not is_remote(location) or location.startswith("s3://")
+        if streamable and options["max_rows"] is not None and should_stream(location, args.batch_rows):
+            return location
+        return load_table_at(location)
+
     try:
-        reference, current = load_table_at(args.reference), load_table_at(args.current)
+        reference, current = table(args.reference), table(args.current)
     except Exception as exc:  # noqa: BLE001 - data that cannot be read is an error verdict, never a pass
         outcome = inputs_unavailable(exc, **options)
     else:
@@ -364,6 +420,7 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
     from airflow_mlsecops.gates.input_detection import inputs_unavailable, score_batch
     from airflow_mlsecops.io.locations import fetch_artifact, load_table_at
 
+    roles = {**_role_options(args), **({"label_column": args.label_column} if args.label_column else {})}
     with tempfile.TemporaryDirectory(prefix="mlsecops-input-anomaly-") as tmp:
         try:
             table = load_table_at(args.data)
@@ -379,6 +436,7 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
                 near_duplicate_radius=args.near_duplicate_radius,
                 warn_only=args.warn_only,
                 allow_empty=args.allow_empty,
+                **roles,
             )
         else:
             outcome = score_batch(
@@ -390,6 +448,7 @@ def cmd_gate_input_anomaly(args: argparse.Namespace) -> int:
                 near_duplicate_radius=args.near_duplicate_radius,
                 warn_only=args.warn_only,
                 allow_empty=args.allow_empty,
+                **roles,
             )
         return finish_gate(args, outcome)
 
@@ -407,6 +466,26 @@ def cmd_gate_code_scan(args: argparse.Namespace) -> int:
         warn_only=args.warn_only,
     )
     return finish_gate(args, outcome)
+
+
+def _add_batch_rows(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--batch-rows",
+        type=int,
+        metavar="N",
+        help=f"read {what} in batches of N rows (memory bound by N, not the data). A directory of part files, an s3:// "
+        "prefix ending in / and a file of 256 MiB or more are read in batches anyway",
+    )
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine", choices=("pandas", "spark"), default="pandas", help="run on pandas (default) or as a Spark job"
+    )
+    parser.add_argument(
+        "--spark-master",
+        help="Spark master URL for --engine spark (default: [mlsecops] spark_master, MLSECOPS_SPARK_MASTER, else local[2])",
+    )
 
 
 def _add_allow_empty(parser: argparse.ArgumentParser, what: str = "a batch") -> None:
@@ -429,13 +508,17 @@ def add_gate_parsers(sub: Any) -> None:
     p = sub.add_parser("gate", help="run one gate outside Airflow (exit 0 passed, 1 rejected, 2 could not run)")
     gsub = p.add_subparsers(dest="gate", required=True, metavar="GATE")
     gp = gsub.add_parser("data-validation", help="validate a CSV/Parquet file against a Great Expectations suite")
-    gp.add_argument("--data", required=True, help="path or s3:// URI of the data file")
+    gp.add_argument(
+        "--data", required=True, help="path or s3:// URI of the data file (--engine spark: also a directory of part files)"
+    )
     gp.add_argument("--suite", required=True, help="expectation suite file (GX JSON or YAML)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
     gp.add_argument("--warn-only", action="store_true", help="report a failing suite as 'warned' (exit 0)")
     gp.add_argument(
         "--keep-unexpected-values", action="store_true", help="keep GX's sample of offending values (may be personal data)"
     )
+    _add_column_roles(gp)
+    _add_engine(gp)
     _add_allow_empty(gp)
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_data_validation)
@@ -449,6 +532,12 @@ def add_gate_parsers(sub: Any) -> None:
     _add_column_roles(gp, label=False)
     gp.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="override one threshold (repeatable)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    _add_batch_rows(gp, "the batch and the reference (one pass each; --data may be a directory of parts or an s3:// prefix)")
+    gp.add_argument(
+        "--sample-rows",
+        type=int,
+        help="rows of the uniform sample the streamed path keeps per side for feature shift and label flips (default 100000)",
+    )
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
     _add_allow_empty(gp, "a batch (never the reference)")
     _add_gate_output(gp)
@@ -462,6 +551,9 @@ def add_gate_parsers(sub: Any) -> None:
     )
     gp.add_argument("--sample-seed", type=_non_negative_int, help="re-draw the sample a report recorded (its sampling seed)")
     gp.add_argument("--delimiter", help="CSV delimiter (default ',')")
+    _add_batch_rows(gp, "the data (same findings as in memory)")
+    _add_engine(gp)
+    _add_column_roles(gp)
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
     _add_allow_empty(gp, "a file")
     _add_gate_output(gp)
@@ -551,6 +643,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument(
         "--random-state", type=_non_negative_int, help="the sampling seed a report recorded, to reproduce its comparison"
     )
+    _add_batch_rows(gp, "both sides and compare a reservoir sample of --max-rows rows per side")
     gp.add_argument("--html", metavar="FILE", help="write Evidently's HTML report to FILE")
     gp.add_argument("--warn-only", action="store_true")
     _add_allow_empty(gp, "a current batch (never the reference)")
@@ -561,6 +654,7 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--detector", help="detector directory (default: the one stored inside the model)")
     gp.add_argument("--model", help="model directory or URI")
     gp.add_argument("--max-flagged-share", type=float, default=0.05)
+    _add_column_roles(gp, features=False)
     gp.add_argument(
         "--max-repeated-share",
         type=float,
@@ -591,3 +685,6 @@ def add_gate_parsers(sub: Any) -> None:
     gp.add_argument("--warn-only", action="store_true", help="report a rejection as 'warned' (exit 0)")
     _add_gate_output(gp)
     gp.set_defaults(func=cmd_gate_code_scan)
+    from airflow_mlsecops.cli.gate_privacy import add_privacy_gate_parsers  # it imports this module
+
+    add_privacy_gate_parsers(gsub)
