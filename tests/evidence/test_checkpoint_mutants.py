@@ -8,6 +8,7 @@ one (a walk from the first).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -302,5 +303,84 @@ def test_a_checkpoint_by_a_revoked_key_is_refused_whatever_time_it_states(tmp_pa
             verify_ledger(ledger, settings=NO_STORE, trusted_keys={signer.keyid: revoked}, checkpoint=written.stored.location)
         assert "the checkpoint's own signing time is " in str(caught.value)
         assert "cannot show the signature was made before the revocation" in str(caught.value)
+    finally:
+        ledger.dispose()
+
+
+# --- write_checkpoint's store, folder and first walk (mutants of write_checkpoint, _make_directory, _full_walk) --
+
+
+def test_write_checkpoint_needs_a_store_folder_and_says_so_exactly(tmp_path: Path) -> None:
+    signer = SigningKey.generate()
+    ledger = EvidenceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        _fill(ledger, signer, 1, 2)
+        with pytest.raises(ConfigurationError) as caught:
+            write_checkpoint(ledger, settings=NO_STORE, signer=signer, trusted_keys={})
+        assert str(caught.value) == (
+            "no checkpoint store: pass --to DIR|s3://bucket/prefix, or set [mlsecops] ledger_checkpoints "
+            "or MLSECOPS_LEDGER_CHECKPOINTS"
+        )
+        written = write_checkpoint(ledger, settings=NO_STORE, to=str(tmp_path / "cp"), signer=signer, trusted_keys={})
+        assert written is not None
+        single = str(written.stored.location)
+        with pytest.raises(ConfigurationError) as caught:
+            write_checkpoint(ledger, settings=NO_STORE, to=single, signer=signer, trusted_keys={})
+        assert str(caught.value) == f"{single} names one checkpoint; write to its folder or prefix instead"
+        (tmp_path / "file").write_text("not a folder")
+        bad = tmp_path / "file" / "cp"
+        with pytest.raises(ConfigurationError) as caught:
+            write_checkpoint(ledger, settings=NO_STORE, to=str(bad), signer=signer, trusted_keys={})
+        assert str(caught.value) == f"cannot create the checkpoint directory {bad}: Not a directory"
+    finally:
+        ledger.dispose()
+
+
+def test_the_first_checkpoint_walks_the_whole_chain_into_nested_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # signed_at is UTC whatever the local zone
+    time.tzset()
+    signer = SigningKey.generate()
+    ledger = EvidenceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        store = tmp_path / "a" / "b" / "cp"
+        assert write_checkpoint(ledger, settings=NO_STORE, to=str(store), signer=signer, trusted_keys={}) is None
+        assert store.is_dir() and list(store.iterdir()) == []  # an empty ledger: nothing written
+        _fill(ledger, signer, 1, 3)
+        configured = replace(NO_STORE, ledger_checkpoints=str(store))
+        at = datetime(2026, 12, 4, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+        written = write_checkpoint(ledger, settings=configured, signer=signer, now=at)  # trusted keys: the settings'''s (none)
+        assert written is not None
+        verification = written.verification
+        assert verification.note == f"no checkpoint at {store} yet: walked the whole chain"
+        assert (verification.entries, verification.rows_walked, verification.start_seq) == (3, 3, 1)
+        assert verification.head_hash == ledger.entry_at(3).entry_hash  # type: ignore[union-attr]
+        assert written.checkpoint.signed_at == datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)
+        assert written.checkpoint.signed_at.utcoffset() == timedelta(0)
+        assert written.checkpoint.ledger_id == ledger.entry_at(1).entry_hash  # type: ignore[union-attr]
+        assert [p.name for p in store.iterdir()] == [written.checkpoint.name]
+    finally:
+        ledger.dispose()
+        monkeypatch.undo()
+        time.tzset()
+
+
+class _RewrittenAfterTheWalk(EvidenceLedger):
+    """A ledger whose first row another process deletes (triggers dropped) just after the chain walk."""
+
+    def verify_chain(self, **kwargs):  # type: ignore[no-untyped-def]
+        report = super().verify_chain(**kwargs)
+        _sql(self, f"DROP TRIGGER IF EXISTS {TABLE_NAME}_no_delete", f"DELETE FROM {TABLE_NAME} WHERE seq = 1")
+        return report
+
+
+def test_a_first_row_deleted_during_the_checkpoint_is_refused_exactly(tmp_path: Path) -> None:
+    signer = SigningKey.generate()
+    ledger = _RewrittenAfterTheWalk(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        _fill(ledger, signer, 1, 2)
+        with pytest.raises(CheckpointMismatch) as caught:
+            write_checkpoint(ledger, settings=NO_STORE, to=str(tmp_path / "cp"), signer=signer, trusted_keys={})
+        assert str(caught.value) == "the ledger's first entry disappeared while it was being checkpointed"
+        assert list((tmp_path / "cp").iterdir()) == []
     finally:
         ledger.dispose()

@@ -86,8 +86,11 @@ def _pytest_args(module: str) -> list[str]:
     return PYTEST_ARGS
 
 
-def _workspace(module: str, workdir: Path) -> Path:
-    """A scratch copy of the project (sources, tests, pytest config) with mutmut's config for one module."""
+def _workspace(module: str, workdir: Path, tests: list[str] | None = None) -> Path:
+    """A scratch copy of the project (sources, tests, pytest config) with mutmut's config for one module.
+
+    :param tests: the test files to run against each mutant (default: the module's in :data:`CRITICAL_MODULES`).
+    """
     slug = module.replace("/", "_").removesuffix(".py")
     root = workdir / slug
     if root.exists():
@@ -102,14 +105,14 @@ def _workspace(module: str, workdir: Path) -> Path:
     # Copied into mutants/ (on sys.path while the tests run) by ``also_copy``: keeps tests/conftest.py's
     # session folder and MLflow template store across mutmut's sessions (see session_plugin.py).
     shutil.copy2(Path(__file__).with_name("session_plugin.py"), root / "_mutation_session.py")
-    tests = "\n    ".join(CRITICAL_MODULES[module])
+    selection = "\n    ".join(tests or CRITICAL_MODULES[module])
     options = "\n    ".join(_pytest_args(module))
     (root / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = src\n"
         f"only_mutate = {PACKAGE}/{module}\n"
         "also_copy =\n    _mutation_session.py\n    policy\n    dags\n"
-        f"pytest_add_cli_args_test_selection =\n    {tests}\n"
+        f"pytest_add_cli_args_test_selection =\n    {selection}\n"
         f"pytest_add_cli_args =\n    {options}\n"
     )
     return root
@@ -121,13 +124,16 @@ def _mutmut(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
-def run(module: str, workdir: Path, max_children: int, only: list[str] | None = None) -> tuple[int, int, list[str]]:
+def run(
+    module: str, workdir: Path, max_children: int, only: list[str] | None = None, tests: list[str] | None = None
+) -> tuple[int, int, list[str]]:
     """Mutate ``module``; return (killed, total, survivor names) and write its report.
 
     :param only: mutant name patterns (``fnmatch``, e.g. ``*.x__verdicts__mutmut_*``): run and report
         only those, e.g. the verdict logic of a large module.
+    :param tests: test files to run instead of the module's list (e.g. only the fast ones under load).
     """
-    root = _workspace(module, workdir)
+    root = _workspace(module, workdir, tests)
     patterns = list(only or [])
     done = _mutmut(root, "run", "--max-children", str(max_children), *patterns)
     tail = (done.stdout + done.stderr)[-3000:]
@@ -157,6 +163,9 @@ def main() -> int:
     parser.add_argument(
         "--only", action="append", metavar="PATTERN", help="only the mutants matching this fnmatch pattern (repeatable)"
     )
+    parser.add_argument(
+        "--tests", action="append", metavar="FILE", help="a test file to run instead of the module's list (repeatable)"
+    )
     parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("MUTATION_DIR", "/tmp/mlsecops-mutation")))
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     args = parser.parse_args()
@@ -170,7 +179,7 @@ def main() -> int:
         parser.error(f"name modules from --list (unknown: {', '.join(unknown) or 'none given'})")
     survived = 0
     for module in modules:
-        _, _, survivors = run(module, args.workdir, args.max_children, args.only)
+        _, _, survivors = run(module, args.workdir, args.max_children, args.only, args.tests)
         survived += len(survivors)
     return 1 if survived else 0
 
