@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -176,6 +177,11 @@ def spark_session(
             .config("spark.ui.enabled", "false")
             .config("spark.sql.session.timeZone", "UTC")
         )
+        if resolved.url.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+            # Local Python workers must run this interpreter (the one with pyarrow and this package),
+            # not whatever `python3` comes first on PATH; pyspark reads only the environment variable.
+            # A cluster's executors bring their own.
+            os.environ["PYSPARK_PYTHON"] = sys.executable
         for key, value in resolved.conf.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
