@@ -296,6 +296,10 @@ def test_model_code_let_through_is_recorded_as_not_performed(tmp_path: Path) -> 
 def test_a_second_opinion_that_cannot_run_is_recorded_as_not_performed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "m.pkl"
     path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    # An earlier test in the same worker may have imported modelscan: its submodules stay in
+    # sys.modules and would be found before the (absent) package is looked at.
+    for name in [name for name in sys.modules if name.startswith("modelscan.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "modelscan", None)
     outcome = scan_model(str(path), second_opinion=True)
     error = "ModuleNotFoundError: No module named 'modelscan.modelscan'; 'modelscan' is not a package"
