@@ -37,6 +37,8 @@ CORE_COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", 
 CELERY_WORKER = "celery-worker"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+#: Seconds a connection to the embedded SQLite metadata database waits for another writer's lock.
+SQLITE_LOCK_TIMEOUT_S = 60
 
 
 def free_port() -> int:
@@ -156,7 +158,10 @@ class LocalAirflow:
         if self.sql_alchemy_conn:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.sql_alchemy_conn
         else:
-            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{self.home / 'airflow.db'}"
+            # Scheduler, dag-processor, triggerer, API server and task processes all write to one
+            # file: wait up to a minute for its lock (sqlite3's default, 5 s, failed requests with
+            # "database is locked" on a busy 2-core machine).
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{self.home / 'airflow.db'}?timeout={SQLITE_LOCK_TIMEOUT_S}"
         if self.executor == "CeleryExecutor":
             env["AIRFLOW__CELERY__BROKER_URL"] = str(self.celery_broker_url)
             if self.celery_result_backend:
