@@ -10,25 +10,32 @@ the result's caps, and the checks recorded as not performed.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import io
 import json
 import os
 import pickle
 import sys
+import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from airflow_mlsecops.evidence.digest import sha256_path
-from airflow_mlsecops.evidence.models import Severity, Verdict
+from airflow_mlsecops.evidence.models import PipelineContext, Severity, Verdict
 from airflow_mlsecops.exceptions import ConfigurationError
+from airflow_mlsecops.gates import model_scan as model_scan_module
 from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED
-from airflow_mlsecops.gates.model_scan import REPORT_FILE, ScanLimits, scan_model
+from airflow_mlsecops.gates.model_scan import GATE_NAME, REPORT_FILE, ScanLimits, scan_model
 
 GADGET = (
     "bad.pkl: pickle references posix.system, a known code-execution gadget: operating-system calls "
     "(posix.system runs a shell command); loading the file would import it and call it 1 time(s)"
 )
 UNKNOWN = "noise.bin: is not a complete pickle, nor text, nor a format this scanner knows"
+#: An MLflow model whose pyfunc flavour ships its own code folder (run when the model is loaded).
+MLMODEL_WITH_CODE = "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    code: code\n"
 
 
 class _Payload:
@@ -312,3 +319,142 @@ def test_a_second_opinion_that_cannot_run_is_recorded_as_not_performed(tmp_path:
     assert _report(outcome)["second_opinion"] == {"tool": "modelscan", "error": error}
     assert result.policy["second_opinion"] == "modelscan"
     assert "modelscan" in result.tool_versions
+
+
+def test_seconds_and_throughput_are_rounded_from_the_scan_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scan's clock (only model_scan's own ``time``): it starts at 1.0 and reads 3 * 2**-20 s later
+    # (exact in binary), so seconds and MB/s are known to the last rounded digit.
+    path = tmp_path / "notes.txt"
+    path.write_text("x" * 3071 + "\n")
+    ticks = iter([1.0, 1.0 + 3 * 2**-20])
+    monkeypatch.setattr(model_scan_module, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    outcome = scan_model(str(path))
+    assert outcome.verdict is Verdict.PASSED
+    assert outcome.result.summary == "1 file(s), 3072 bytes scanned, nothing unsafe (1 text)"
+    metrics = outcome.result.metrics
+    assert metrics["seconds"] == 3e-06  # round(2.861e-06, 6)
+    assert metrics["mb_per_s"] == 1073.742  # 3072 bytes / 1e6 / 2.861e-06 s, 3 decimals
+    assert metrics["bytes"] == 3072.0
+    assert _report(outcome)["totals"]["seconds"] == 3e-06
+    assert _report(outcome)["totals"]["bytes"] == 3072
+
+
+def test_the_result_names_the_gate_and_the_airflow_task(tmp_path: Path) -> None:
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    context = PipelineContext(dag_id="train", run_id="manual__1", task_id="scan", try_number=2, map_index=3)
+    outcome = scan_model(str(path), context=context)
+    assert GATE_NAME == "model-scan"
+    assert outcome.result.gate == "model-scan"
+    assert outcome.result.context == context
+    assert scan_model(str(path)).result.context is None
+
+
+def test_a_gadget_in_a_zip_inside_a_zip_is_found_through_the_spooled_member(tmp_path: Path) -> None:
+    # zipfile needs random access: the inner archive is spooled into the scan's temporary folder
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("model.pkl", pickle.dumps(_Payload(), protocol=4))
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.writestr("inner.zip", inner.getvalue())
+    outcome = scan_model(str(outer))
+    assert outcome.verdict is Verdict.FAILED
+    assert [(f.id, f.severity, f.location) for f in outcome.result.findings] == [
+        ("model-scan.pickle-gadget", Severity.CRITICAL, "model.pkl in inner.zip in outer.zip @ byte 28")
+    ]
+    (report,) = _report(outcome)["files"]
+    assert [(p["name"], p["format"]) for p in report["parts"]] == [
+        ("outer.zip", "zip"),
+        ("inner.zip in outer.zip", "zip"),
+        ("model.pkl in inner.zip in outer.zip", "pickle"),
+    ]
+
+
+def test_code_an_mlmodel_ships_is_looked_up_in_the_mlmodel_s_own_folder(tmp_path: Path) -> None:
+    model = tmp_path / "model" / "sub"
+    (model / "code").mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: mymodel\n    code: code\n")
+    (model / "code" / "mymodel.py").write_text("x = 1\n")
+    outcome = scan_model(str(tmp_path / "model"))
+    assert outcome.verdict is Verdict.FAILED
+    code = [(f.severity, f.location, f.message) for f in outcome.result.findings if f.id == "model-scan.mlflow-model-code"]
+    assert code == [
+        (
+            Severity.CRITICAL,
+            "sub/MLmodel",
+            "sub/MLmodel: ships code in 'code' (1 Python file(s), e.g. 'code/mymodel.py') (flavor 'python_function', "
+            "code_paths) that MLflow puts first on sys.path when loading: modules the model imports may run from it",
+        ),
+        (
+            Severity.CRITICAL,
+            "sub/MLmodel",
+            "sub/MLmodel: loader_module 'mymodel' (flavor 'python_function') is code shipped with the model: loading runs it",
+        ),
+    ]
+
+
+def test_many_files_that_cannot_be_judged_are_summarised_and_listed_up_to_their_caps(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    for i in range(21):
+        (root / f"n{i:02}.bin").write_bytes(bytes(range(256)) * 4)
+    outcome = scan_model(str(root))
+    assert outcome.verdict is Verdict.ERROR and outcome.result.warned_reason is None
+    unknown = "n{:02}.bin: is not a complete pickle, nor text, nor a format this scanner knows"
+    top = "; ".join(unknown.format(i) for i in range(3))
+    assert outcome.result.summary == f"could not judge 21 of 21 file(s) (never a pass): {top}"
+    details = outcome.result.details
+    assert details["verdict_basis"] == "could-not-judge" and details["files_unjudged"] == 21
+    assert details["rejected_files"] == [{"path": f"n{i:02}.bin", "verdict": "error", "format": "unknown"} for i in range(20)]
+    assert len(outcome.result.findings) == 21
+    assert _report(outcome)["totals"]["files_error"] == 21
+
+
+def test_a_second_opinion_that_runs_is_summarised_in_the_details_and_listed_in_the_report(tmp_path: Path) -> None:
+    path = tmp_path / "bad.pkl"
+    path.write_bytes(pickle.dumps(_Payload(), protocol=4))
+    outcome = scan_model(str(path), second_opinion=True)
+    assert outcome.verdict is Verdict.FAILED
+    summary = {
+        "tool": "modelscan",
+        "version": importlib.metadata.version("modelscan"),
+        "issues_total": 1,
+        "issues_by_severity": {"LOW": 0, "MEDIUM": 0, "HIGH": 0, "CRITICAL": 1},
+        "errors": 0,
+        "skipped": 0,
+    }
+    assert outcome.result.details["second_opinion"] == summary  # the issues themselves only in the report
+    opinion = dict(_report(outcome)["second_opinion"])
+    (issue,) = opinion.pop("issues")
+    assert opinion == summary
+    assert (issue["module"], issue["operator"], issue["severity"]) == ("posix", "system", "CRITICAL")
+    assert issue["source"] == "bad.pkl"
+
+
+def test_the_not_performed_model_code_names_at_most_five_models(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    for i in range(6):
+        (root / f"m{i}" / "code").mkdir(parents=True)
+        (root / f"m{i}" / "MLmodel").write_text(MLMODEL_WITH_CODE)
+        (root / f"m{i}" / "code" / "x.py").write_text("print(1)\n")
+    outcome = scan_model(str(root), allow_model_code=True)
+    result = outcome.result
+    assert result.verdict is Verdict.WARNED and result.warned_reason == "incomplete"
+    (finding,) = result.findings
+    assert finding.message == (
+        "code shipped with the MLflow model (m0/MLmodel, m1/MLmodel, m2/MLmodel, m3/MLmodel, m4/MLmodel) runs when it "
+        "is loaded and was not scanned: allow_model_code=True records it instead of rejecting it"
+    )
+
+
+def test_model_code_that_is_rejected_is_not_also_recorded_as_not_performed(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "code").mkdir(parents=True)
+    (model / "MLmodel").write_text(MLMODEL_WITH_CODE)
+    (model / "code" / "x.py").write_text("print(1)\n")
+    for warn_only in (False, True):
+        result = scan_model(str(model), warn_only=warn_only).result
+        assert result.verdict is (Verdict.WARNED if warn_only else Verdict.FAILED)
+        assert result.not_performed == () and "not_performed" not in result.details
+        assert [f.id for f in result.findings] == ["model-scan.mlflow-model-code"]

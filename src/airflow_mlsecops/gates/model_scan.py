@@ -318,14 +318,21 @@ def _evaluate(
         files={REPORT_FILE: json.dumps(report_json, indent=2, sort_keys=True, default=str).encode("utf-8")},
         details=details,
     )
-    _not_performed(evaluation, reports, opinion)
+    _not_performed(evaluation, reports, opinion, allow_model_code)
     return evaluation
 
 
-def _not_performed(evaluation: Evaluation, reports: list[FileReport], opinion: dict[str, Any] | None) -> None:
+def _not_performed(
+    evaluation: Evaluation, reports: list[FileReport], opinion: dict[str, Any] | None, allow_model_code: bool
+) -> None:
     """Checks the scan did not perform: code shipped with an MLflow model that ``allow_model_code``
-    let through (recorded, never read), and a second opinion that was asked for but could not run."""
-    shipped = sorted({f"{r.path}" for r in reports for part in r.parts if isinstance(part, dict) and part.get("model_code")})
+    let through (recorded, never read), and a second opinion that was asked for but could not run.
+    Without ``allow_model_code`` such code is a finding (rejected), not a check left undone."""
+    shipped = (
+        sorted({f"{r.path}" for r in reports for part in r.parts if isinstance(part, dict) and part.get("model_code")})
+        if allow_model_code
+        else []
+    )
     if shipped:
         evaluation.skip(
             not_performed_finding(
