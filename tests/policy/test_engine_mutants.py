@@ -22,6 +22,8 @@ from airflow_mlsecops.policy.engine import (
     apply_to,
     check_accept_warned,
     check_structure,
+    check_thresholds,
+    complies,
     evaluate,
     missing_gate_message,
     policy_defaults,
@@ -30,6 +32,10 @@ from airflow_mlsecops.policy.engine import (
     threshold_message,
 )
 from airflow_mlsecops.policy.model import parse_policy
+
+# Every test here takes milliseconds: a mutant that loops forever (ancestors) fails fast instead of
+# running into pytest's 300 s default or mutmut's deadline (reported as "timeout", not killed).
+pytestmark = pytest.mark.timeout(30)
 
 STRICT = "  - name: strict\n    match: {tags: [prod]}\n    required_gates: {promote: [sbom, robustness]}\n"
 LENIENT = (
@@ -394,3 +400,151 @@ def test_a_weaker_limit_given_as_text_is_replaced_by_the_policy_not_a_crash() ->
     assert apply_to("max", 0.2, "0.5") == 0.2
     assert apply_to("min", 0.8, 0.5) == 0.8
     assert apply_to("min", 0.8, 0.9) == 0.9  # stricter than the policy: kept
+
+
+# ----------------------------------------------------------------------------- survivors of the 813/853 run
+def test_a_non_finite_value_is_not_a_number_any_limit_accepts() -> None:
+    """inf (or text that reads as inf) is refused, even on the strict side of a floor: not comparable."""
+    for infinite in (float("inf"), "inf", " Infinity "):
+        assert complies("min", 0.9, infinite) is False
+    for infinite in (float("-inf"), "-inf"):
+        assert complies("max", 0.2, infinite) is False
+    for nan in (float("nan"), "nan"):
+        assert complies("min", 0.9, nan) is False and complies("max", 0.2, nan) is False
+    assert complies("min", 0.9, " 0.95 ") is True and complies("min", 0.9, 1) is True  # finite text and ints are numbers
+    pol = policy(STRICT + "    thresholds: {robustness: {min_robust_accuracy: 0.9}}\n")
+    dag = DagInfo("d", (task("robust", "robustness", arguments={"min_robust_accuracy": float("inf")}),), tags=("prod",))
+    [violation] = [v for v in evaluate(pol, dag) if v.kind == "threshold"]
+    assert violation.message == (
+        "policy rule 'strict' requires min_robust_accuracy of gate robustness to be at least 0.9, "
+        "but task robust in DAG d sets inf"
+    )
+
+
+def test_complies_compares_paths_only_when_asked_and_refuses_what_is_not_a_list() -> None:
+    assert complies("subset", ("keys/a.pem",), ["./keys/a.pem"]) is False  # default: plain text
+    assert complies("subset", ("keys/a.pem",), ["./keys/a.pem"], paths=True) is True
+    assert complies("superset", ("keys/a.pem",), ["keys//a.pem"]) is False
+    for not_a_list in (None, 3, {"a": 1}):
+        assert complies("subset", ("a",), not_a_list) is False
+        assert complies("superset", (), not_a_list) is False
+        assert complies("nonempty-subset", ("a",), not_a_list) is False
+    with pytest.raises(ValueError, match=r"^unknown comparison 'nope'$"):
+        complies("nope", 1, 1)
+
+
+def test_the_stricter_of_two_false_strict_values_is_false_only_if_one_is() -> None:
+    rule = "  - name: {n}\n    match: {{tags: [prod]}}\n    thresholds: {{robustness: {{allow_bounds: {v}}}}}\n"
+    both_allow = policy(rule.format(n="a", v="true"), rule.format(n="b", v="true"))
+    assert policy_defaults(both_allow, "robustness", "d", ("prod",))["allow_bounds"] is True
+    one_forbids = policy(rule.format(n="a", v="true"), rule.format(n="b", v="false"))
+    assert policy_defaults(one_forbids, "robustness", "d", ("prod",))["allow_bounds"] is False
+
+
+@pytest.mark.parametrize(
+    ("match", "dag_kwargs"),
+    [
+        ("{dag_id_pattern: 'credit_.*'}", {}),
+        ("{owners: [risk]}", {"owners": ("airflow", "risk")}),
+        ("{models: [credit]}", {"models": (("credit", None),)}),
+    ],
+)
+def test_check_structure_selects_the_rules_allowing_operators_by_dag_id_owners_and_models(
+    match: str, dag_kwargs: dict[str, Any]
+) -> None:
+    pol = policy(f"  - name: r\n    match: {match}\n    required_gates: {{promote: [sbom]}}\n    allowed_operators: [m.Own]\n")
+    own = task("own", "sbom", operator="Own", operator_path="m.Own", origin="subclass", imitates="SbomOperator")
+    assert check_structure(pol, DagInfo("credit_daily", (own,), **dag_kwargs)) == []
+    [refused] = check_structure(pol, DagInfo("other", (own,)))  # no rule applies: nothing allows m.Own
+    assert (refused.rule, refused.dag_id, refused.kind, refused.task_id, refused.gate) == (
+        "platform",
+        "other",
+        "foreign-gate",
+        "own",
+        "sbom",
+    )
+
+
+def test_each_task_with_a_lax_trigger_rule_is_reported_once_with_its_kind() -> None:
+    dag = DagInfo(
+        "d",
+        (
+            task("sbom", "sbom"),
+            task("a_ok", None, ("sbom",)),  # all_success, sorted before join: the walk goes on past it
+            task("join", None, ("a_ok",), trigger_rule="all_done"),
+            task("register", "model-registration", ("join",), trigger_rule="none_failed"),
+            task("promote", "model-promotion", ("register", "join")),  # join and register again, as ancestors
+        ),
+    )
+    found = check_structure(policy(STRICT), dag)
+    assert [(v.rule, v.dag_id, v.kind, v.task_id, v.gate, v.parameter) for v in found] == [
+        ("platform", "d", "trigger-rule", "register", "model-registration", "trigger_rule"),
+        ("platform", "d", "trigger-rule", "join", None, "trigger_rule"),
+    ]
+    assert found[0].message.startswith("task register (RegisterModelOperator) in DAG d uses trigger_rule none_failed,")
+    assert found[1].message.startswith(
+        "task join in DAG d, between a gate and register (RegisterModelOperator), uses trigger_rule all_done,"
+    )
+
+
+def test_a_lax_trigger_rule_with_no_gate_upstream_is_not_between_a_gate_and_a_step() -> None:
+    dag = DagInfo(
+        "d",
+        (
+            task("start", None),  # a plain task: not a gate
+            task("join", None, ("start",), trigger_rule="all_done"),
+            task("sbom", "sbom"),
+            task("promote", "model-promotion", ("join", "sbom")),
+        ),
+    )
+    assert check_structure(policy(STRICT), dag) == []
+    # A look-alike gate (no gate name, a foreign class) upstream counts as a gate.
+    fake = task("start", None, operator_path="m.Fake", origin="look-alike", imitates="gate_name")
+    found = check_structure(policy(STRICT), DagInfo("d", (fake, *dag.tasks[1:])))
+    assert [(v.kind, v.task_id) for v in found] == [("foreign-gate", "start"), ("trigger-rule", "join")]
+
+
+def test_unknown_models_are_reported_only_when_the_policy_selects_by_model_and_name_the_alias() -> None:
+    step = task("promote", "model-promotion", registered_model="credit", model_alias=Unresolved("params.alias"))
+    by_model = policy("  - name: m\n    match: {models: [credit]}\n    required_gates: {promote: [sbom]}\n")
+    [violation] = check_structure(by_model, DagInfo("d", (step,)))
+    assert (violation.rule, violation.dag_id, violation.kind, violation.task_id, violation.gate, violation.parameter) == (
+        "platform",
+        "d",
+        "unknown-model",
+        "promote",
+        "model-promotion",
+        None,
+    )
+    assert violation.message == (
+        "task promote (PromoteModelOperator) in DAG d takes its alias from params.alias, which cannot "
+        "be checked before the task runs; the policy selects rules by registered model (match models), so the "
+        "alias must be a literal or a params default"
+    )
+    # A policy with no model criteria never needs the name: nothing to report.
+    unknown = task("promote", "model-promotion", registered_model=Unresolved("params.m"), model_alias=Unresolved("params.a"))
+    assert check_structure(policy(STRICT), DagInfo("d", (unknown,))) == []
+
+
+def test_a_missing_argument_does_not_stop_the_check_of_the_next() -> None:
+    pol = policy(
+        "  - name: r\n    match: {tags: [prod]}\n"
+        "    thresholds: {robustness: {max_accuracy_drop: 0.1, min_robust_accuracy: 0.9}}\n"
+    )
+    dag = DagInfo("d", (task("robust", "robustness", arguments={"min_robust_accuracy": 0.5}),), tags=("prod",))
+    assert [(v.parameter, v.task_id) for v in check_thresholds(pol.rules[0], dag)] == [("min_robust_accuracy", "robust")]
+
+
+def test_policy_requirements_select_rules_by_model() -> None:
+    pol = policy("  - name: m\n    match: {models: [credit]}\n    thresholds: {robustness: {min_robust_accuracy: 0.9}}\n")
+    assert policy_requirements(pol, "robustness", "d", models=[("credit", None)])["min_robust_accuracy"] == ("min", 0.9)
+    assert policy_requirements(pol, "robustness", "d") == {}
+
+
+def test_ancestors_name_unknown_upstream_ids_and_walk_past_a_task_seen_twice() -> None:
+    ghost = DagInfo("d", (task("b", None, ("ghost",)), task("c", None, ("b",))))
+    assert ghost.ancestors("c") == {"b", "ghost"}  # "ghost" has no record: no upstream of its own
+    # t <-> a and t <-> c: whichever of a, c is walked first, t comes back before the other is done.
+    loop = DagInfo("d", (task("t", None, ("a", "c")), task("a", None, ("t",)), task("c", None, ("t",))))
+    assert loop.ancestors("t") == {"a", "c", "t"}
+    assert loop.ancestors("a") == {"a", "c", "t"}

@@ -187,6 +187,14 @@ def test_every_error_names_its_line() -> None:
             "p.yaml:6: /rules/1/name: duplicate rule name 'x' (first on line 3)",
         ),
         ("version: 1\n1: x\nrules:\n  - name: x\n    match: {tags: [a]}\n", "p.yaml:2: key '1' must be text (quote it)"),
+        (  # NaN meets every bound of the schema (each comparison is false), then would judge by its direction
+            "version: 1\nrules:\n  - name: x\n    match: {tags: [a]}\n    thresholds: {drift: {drift_share: .nan}}\n",
+            "p.yaml:5: /rules/0/thresholds/drift/drift_share: must be a number, not NaN",
+        ),
+        (
+            "version: 1\nrules:\n  - name: x\n    match: {tags: [a]}\n    thresholds: {sbom: {fail_on: [high, .NaN]}}\n",
+            "p.yaml:5: /rules/0/thresholds/sbom/fail_on/1: must be a number, not NaN",
+        ),
     ],
 )
 def test_clear_errors(text: str, expected: str) -> None:
