@@ -37,7 +37,12 @@ PACKAGE = "src/airflow_mlsecops"
 #: tests need Airflow task runs or servers are listed with the engine-level tests that cover them.
 CRITICAL_MODULES: dict[str, list[str]] = {
     "lifecycle/approval.py": ["tests/lifecycle/test_critical_claims.py"],
-    "evidence/dsse.py": ["tests/evidence/test_dsse.py", "tests/evidence/test_trust.py", "tests/evidence/test_properties.py"],
+    "evidence/dsse.py": [
+        "tests/evidence/test_dsse.py",
+        "tests/evidence/test_trust.py",
+        "tests/evidence/test_properties.py",
+        "tests/evidence/test_dsse_mutants.py",
+    ],
     "evidence/digest.py": ["tests/evidence/test_digest.py", "tests/evidence/test_special_files.py"],
     "evidence/ledger.py": [
         "tests/evidence/test_ledger.py",
@@ -58,7 +63,7 @@ CRITICAL_MODULES: dict[str, list[str]] = {
         "tests/lifecycle/test_key_rotation.py",
         "tests/lifecycle/test_verification_mutants.py",
     ],
-    "gates/model_scan.py": ["tests/gates/test_model_scan.py"],
+    "gates/model_scan.py": ["tests/gates/test_model_scan.py", "tests/gates/test_model_scan_mutants.py"],
     "lifecycle/_registry_checks.py": ["tests/lifecycle/test_registry_checks_mutants.py", "tests/lifecycle/test_registry.py"],
 }
 
