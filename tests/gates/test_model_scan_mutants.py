@@ -9,6 +9,7 @@ the result's caps, and the checks recorded as not performed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import io
@@ -28,6 +29,7 @@ from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates import model_scan as model_scan_module
 from airflow_mlsecops.gates._model_scan.allowlist import ALLOWED
 from airflow_mlsecops.gates.model_scan import GATE_NAME, REPORT_FILE, ScanLimits, scan_model
+from tests.deep_paths import hide_beyond_path_max
 
 GADGET = (
     "bad.pkl: pickle references posix.system, a known code-execution gadget: operating-system calls "
@@ -246,6 +248,20 @@ def test_paths_that_cannot_be_scanned_are_errors_with_their_reason(tmp_path: Pat
     assert outcome.verdict is Verdict.ERROR
     assert outcome.result.summary == f"could not run: {many} holds more than 2 files"
     assert scan_model(str(many), limits=ScanLimits(max_files=3)).verdict is Verdict.PASSED
+
+
+def test_a_folder_of_the_model_that_cannot_be_listed_is_an_error_not_skipped(tmp_path: Path) -> None:
+    # A gadget in a folder os.walk cannot list (beyond PATH_MAX here; for a scanner that is not root,
+    # a folder it may not read) would otherwise be skipped and the model pass. Both the scanner's walk
+    # and the digest of the model refuse it.
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "ok.pkl").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    hide_beyond_path_max(model, "bad.pkl", pickle.dumps(_Payload()))
+    outcome = scan_model(str(model))
+    assert outcome.verdict is Verdict.ERROR
+    assert outcome.result.summary.startswith("could not run: ")
+    assert outcome.result.summary.endswith(f"cannot be read: {os.strerror(errno.ENAMETOOLONG)}")
 
 
 def test_policy_records_the_allowlist_and_options(tmp_path: Path) -> None:

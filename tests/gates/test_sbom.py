@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ from packaging.version import Version
 
 from airflow_mlsecops.evidence.digest import sha256_file, sha256_path
 from airflow_mlsecops.evidence.models import GateResult, Severity, Verdict
-from airflow_mlsecops.exceptions import ConfigurationError
+from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.sbom import (
     BOM_FILE,
     DEFAULT_FAIL_ON,
@@ -23,6 +25,7 @@ from airflow_mlsecops.gates.sbom import (
     parse_requirements,
 )
 from airflow_mlsecops.gates.sbom.osv import OSVDatabase, cvss3_base_score, range_affects
+from tests.deep_paths import hide_beyond_path_max
 from tests.gates.osv_fixtures import CVSS_CRITICAL, CVSS_MEDIUM, advisory, ecosystem_range, write_osv_db, write_osv_zip
 
 TRAIN_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -506,6 +509,15 @@ def test_database_filter_and_counts(tmp_path: Path) -> None:
     assert set(db.by_package) == {"flask"}
     assert [m.advisory.id for m in db.query("FLASK", "2.0.0")] == ["GHSA-cnt-0000-0001"]
     assert db.query("flask", "2.0.1") == []
+
+
+def test_a_database_folder_that_cannot_be_listed_is_an_error_not_fewer_advisories(tmp_path: Path) -> None:
+    # An advisory in a folder os.walk cannot list (beyond PATH_MAX here; for a reader that is not root,
+    # a folder it may not read) would otherwise be skipped: a vulnerable package would pass unreported.
+    db_path = write_osv_db(tmp_path / "osv", [advisory("GHSA-cnt-0000-0001", "Flask", versions=["2.0.0"])])
+    hide_beyond_path_max(Path(db_path), "GHSA-hid-0000-0001.json", json.dumps(advisory("GHSA-hid-0000-0001", "Flask")).encode())
+    with pytest.raises(GateError, match=f"cannot be read: {os.strerror(errno.ENAMETOOLONG)}$"):
+        OSVDatabase.load(db_path)
 
 
 def test_registered_model_fetched_by_the_caller_is_named_by_the_registry(model_dir: Path, home, tmp_path: Path) -> None:

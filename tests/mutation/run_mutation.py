@@ -43,7 +43,11 @@ CRITICAL_MODULES: dict[str, list[str]] = {
         "tests/evidence/test_properties.py",
         "tests/evidence/test_dsse_mutants.py",
     ],
-    "evidence/digest.py": ["tests/evidence/test_digest.py", "tests/evidence/test_special_files.py"],
+    "evidence/digest.py": [
+        "tests/evidence/test_digest.py",
+        "tests/evidence/test_special_files.py",
+        "tests/evidence/test_digest_mutants.py",
+    ],
     "evidence/ledger.py": [
         "tests/evidence/test_ledger.py",
         "tests/evidence/test_checkpoint.py",

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from airflow_mlsecops.exceptions import GateError
 
@@ -134,9 +135,16 @@ def _check_name(path: Path) -> None:
         raise GateError(f"{text!r}: a file name that is not valid UTF-8 cannot be attested") from exc
 
 
+def refuse_unlistable(exc: OSError) -> NoReturn:
+    """``os.walk``'s ``onerror`` for every walk whose result is judged or signed: a folder that cannot
+    be listed (no permission, a path beyond ``PATH_MAX``) is an error, never skipped (``os.walk``'s
+    default), which would leave its files out of the manifest, the scan or the database."""
+    raise GateError(f"{exc.filename} cannot be read: {exc.strerror}") from exc
+
+
 def _walk(root: Path) -> list[Path]:
     files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refuse_unlistable, followlinks=False):
         dirnames.sort()
         for name in dirnames:
             if os.path.islink(os.path.join(dirpath, name)):

@@ -458,10 +458,11 @@ def scan_tmpdir() -> Iterator[Path]:
 
 def walk_files(root: Path, max_files: int) -> list[Path]:
     """Regular files under ``root`` in a stable order; a symbolic link is an error (as for digests)."""
+    from airflow_mlsecops.evidence.digest import refuse_unlistable
     from airflow_mlsecops.exceptions import GateError
 
     files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refuse_unlistable, followlinks=False):
         dirnames.sort()
         for name in (*dirnames, *filenames):
             if os.path.islink(os.path.join(dirpath, name)):

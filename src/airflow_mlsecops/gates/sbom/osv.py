@@ -372,7 +372,9 @@ def _affects(version: str, parsed: Version | None, affected: Mapping[str, Any]) 
 
 
 def _dir_records(root: Path) -> Iterator[tuple[str, bytes]]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    from airflow_mlsecops.evidence.digest import refuse_unlistable
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refuse_unlistable, followlinks=False):
         dirnames.sort()
         for name in sorted(filenames):
             if not name.endswith(".json"):
