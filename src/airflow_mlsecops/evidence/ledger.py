@@ -158,7 +158,8 @@ class EvidenceLedger:
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if sa_url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30}
-            if sa_url.database and sa_url.database != ":memory:":
+            # A "file:" URI (uri=true) is not a path: making its folder would make "./file:/..."
+            if sa_url.database and sa_url.database != ":memory:" and not sa_url.query.get("uri"):
                 try:
                     Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
