@@ -26,6 +26,7 @@ over the resolved one, and :func:`session_master` reports the one really used.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -170,6 +171,9 @@ def spark_session(
     except ImportError as exc:
         raise ConfigurationError(f"engine='spark' needs pyspark: {INSTALL_HINT}") from exc
     resolved = master if isinstance(master, SparkMaster) else resolve_master(master, conn_id=conn_id, airflow=airflow)
+    # py4j logs every gateway connection at INFO (task logs fill with "Closing down clientserver
+    # connection"), also from __del__ at interpreter exit, when the log stream may be closed already.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         builder = (
             SparkSession.builder.master(resolved.url)
