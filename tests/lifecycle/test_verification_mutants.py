@@ -34,6 +34,7 @@ from airflow_mlsecops.lifecycle.verification import (
     _location_check,
     _scope,
     _SubjectHasher,
+    describe_trusted_keys,
     verify_run,
 )
 
@@ -532,3 +533,10 @@ def test_an_attestation_stored_beside_the_record_must_be_signed_by_a_trusted_key
             f"signed by an untrusted key ({stranger.keyid[:16]}); trust its public key to accept it"
         )
     }
+
+
+def test_a_trusted_key_without_an_origin_is_described_as_given_by_the_caller() -> None:
+    key = VerifyingKey(SigningKey.generate().public_key.key)  # handed to verify_run(trusted_keys=...) directly
+    assert describe_trusted_keys({key.keyid: key}) == [
+        {"keyid": key.keyid, "key_type": "ecdsa-p256", "source": "given by the caller", "validity": "always"}
+    ]
