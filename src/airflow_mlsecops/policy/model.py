@@ -557,7 +557,7 @@ def parse_policy(text: str | bytes, *, source: str = "<string>", base_dir: Path 
         raise PolicyError(source, issues)
     index = _LineIndex(lines)
     issues.extend(_schema_issues(data, index))  # duplicate keys do not hide the other problems
-    issues.extend(_non_finite_issues(data, index))  # the schema's bounds cannot see NaN (every comparison is false)
+    issues.extend(_nan_issues(data, index))  # the schema's bounds cannot see NaN (every comparison is false)
     if issues:
         raise PolicyError(source, issues)
     issues = _semantic_issues(data, index)
@@ -721,16 +721,16 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _non_finite_issues(data: Any, index: _LineIndex, path: tuple[str | int, ...] = ()) -> list[PolicyIssue]:
+def _nan_issues(data: Any, index: _LineIndex, path: tuple[str | int, ...] = ()) -> list[PolicyIssue]:
     """``.nan`` anywhere: it passes every ``minimum``/``maximum`` of the schema (every comparison with NaN
     is false), then a NaN limit refuses or accepts everything by the comparison's direction, and the
     strictest of two rules (``max``/``min``) depends on their order. (``.inf`` meets the bounds.)"""
     if isinstance(data, float) and math.isnan(data):
         return [PolicyIssue(index.line(path), _pointer(path), "must be a number, not NaN")]
     if isinstance(data, Mapping):
-        return [i for k, v in data.items() for i in _non_finite_issues(v, index, (*path, str(k)))]
+        return [i for k, v in data.items() for i in _nan_issues(v, index, (*path, str(k)))]
     if isinstance(data, list):
-        return [i for n, v in enumerate(data) for i in _non_finite_issues(v, index, (*path, n))]
+        return [i for n, v in enumerate(data) for i in _nan_issues(v, index, (*path, n))]
     return []
 
 
