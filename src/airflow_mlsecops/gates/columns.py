@@ -137,6 +137,26 @@ def _single(value: object, name: str) -> str | None:
     return value.strip()
 
 
+def declared_roles(
+    *,
+    id_columns: str | Sequence[str] | None = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    timestamp_column: str | None = None,
+    features: str | Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The roles given, as keyword arguments of :func:`resolve_roles` and :func:`check_role_arguments`:
+    only those given (so the policy on record stays as it was without them), name lists as lists."""
+    given = {
+        "id_columns": id_columns,
+        "label_column": label_column,
+        "prediction_column": prediction_column,
+        "timestamp_column": timestamp_column,
+        "features": features,
+    }
+    return {key: list(value) if isinstance(value, (list, tuple)) else value for key, value in given.items() if value is not None}
+
+
 def check_role_arguments(
     *,
     id_columns: str | Sequence[str] | None = None,

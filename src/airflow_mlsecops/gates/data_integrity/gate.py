@@ -44,7 +44,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, declared_exclusions, resolve_roles
+from airflow_mlsecops.gates.columns import (
+    ColumnRoles,
+    check_role_arguments,
+    declared_exclusions,
+    declared_roles,
+    resolve_roles,
+)
 from airflow_mlsecops.gates.data_integrity.cells import _formula_injection, _non_finite
 from airflow_mlsecops.gates.data_integrity.distribution import _feature_shift, _out_of_range
 from airflow_mlsecops.gates.data_integrity.duplicates import _duplicates, _identifiers, _near_duplicates
@@ -353,7 +359,9 @@ def check_integrity(
         ``details["stream"]`` (parts, rows, bytes, batch size) and ``details["sampled"]`` (the checks
         that ran on a sample, how it was drawn and how large).
     """
-    roles = _roles(id_columns, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns, prediction_column=prediction_column, timestamp_column=timestamp_column, features=features
+    )
     policy = _policy(table_name(reference), label_column, thresholds, random_state, allow_empty, roles)
     policy.update(_stream_policy(batch_rows, sample_rows))
     return run_gate(
@@ -403,7 +411,9 @@ def inputs_unavailable(
     :param error: why the data is unavailable.
     :param reference: the reference's location as given; the other parameters as for :func:`check_integrity`.
     """
-    roles = _roles(id_columns, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns, prediction_column=prediction_column, timestamp_column=timestamp_column, features=features
+    )
 
     def check() -> None:
         _resolve_thresholds(thresholds)
@@ -451,22 +461,6 @@ def _policy(
         "excluded_columns": declared_exclusions(roles),
         "compare_all_features": not (roles or {}).get("features"),
     }
-
-
-def _roles(
-    id_columns: Sequence[str] | str | None,
-    prediction_column: str | None,
-    timestamp_column: str | None,
-    features: Sequence[str] | str | None,
-) -> dict[str, Any]:
-    """The declared roles as keyword arguments of :func:`resolve_roles` (only those given, so the policy stays as it was)."""
-    given = {
-        "id_columns": list(id_columns) if isinstance(id_columns, (list, tuple)) else id_columns,
-        "prediction_column": prediction_column,
-        "timestamp_column": timestamp_column,
-        "features": list(features) if isinstance(features, (list, tuple)) else features,
-    }
-    return {key: value for key, value in given.items() if value is not None}
 
 
 def _stream_policy(batch_rows: object, sample_rows: object) -> dict[str, Any]:

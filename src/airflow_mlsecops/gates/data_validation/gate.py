@@ -12,8 +12,8 @@ from airflow_mlsecops import gate_names
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import check_role_arguments, resolve_roles
-from airflow_mlsecops.gates.data_validation.roles import FINDING_PREFIX, ROLE_META_KEY, RolePlan, declared_roles, plan_roles
+from airflow_mlsecops.gates.columns import check_role_arguments, declared_roles, resolve_roles
+from airflow_mlsecops.gates.data_validation.roles import FINDING_PREFIX, ROLE_META_KEY, RolePlan, plan_roles
 from airflow_mlsecops.gates.data_validation.suite import load_suite_spec, quiet_gx, suite_name, suite_policy
 from airflow_mlsecops.gates.empty_data import (
     allow_empty_policy,
@@ -309,7 +309,13 @@ def validate_data(
     :returns: the outcome, with ``gx_validation_result.json``; ``details["column_roles"]`` holds the
         roles, the expectations they added and the declared columns the batch lacks.
     """
-    roles = declared_roles(id_columns, label_column, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=features,
+    )
     body = functools.partial(
         _evaluate, data, suite, csv_delimiter=csv_delimiter, include_unexpected_values=include_unexpected_values,
         allow_empty=allow_empty, roles=roles, engine=engine, spark_master=spark_master, spark_conn_id=spark_conn_id,
@@ -347,7 +353,13 @@ def inputs_unavailable(
     :param error: why the data is unavailable.
     :param suite: the expectation suite, as for :func:`validate_data`; the other parameters too.
     """
-    roles = declared_roles(id_columns, label_column, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=features,
+    )
 
     def check() -> None:
         load_suite_spec(suite)

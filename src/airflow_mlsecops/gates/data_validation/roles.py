@@ -63,25 +63,6 @@ class RolePlan:
         }
 
 
-def declared_roles(
-    id_columns: str | Sequence[str] | None,
-    label_column: str | None,
-    prediction_column: str | None,
-    timestamp_column: str | None,
-    features: str | Sequence[str] | None,
-) -> dict[str, Any]:
-    """The roles given, as keyword arguments of :func:`~airflow_mlsecops.gates.columns.resolve_roles`
-    (only those given, so the policy on record stays as it was without them)."""
-    given = {
-        "id_columns": list(id_columns) if isinstance(id_columns, (list, tuple)) else id_columns,
-        "label_column": label_column,
-        "prediction_column": prediction_column,
-        "timestamp_column": timestamp_column,
-        "features": list(features) if isinstance(features, (list, tuple)) else features,
-    }
-    return {key: value for key, value in given.items() if value is not None}
-
-
 def _expectation(kind: str, column: str, role: str) -> dict[str, Any]:
     return {"type": kind, "kwargs": {"column": column}, "meta": {ROLE_META_KEY: role}}
 
@@ -89,7 +70,7 @@ def _expectation(kind: str, column: str, role: str) -> dict[str, Any]:
 def plan_roles(columns: Sequence[str], declared: Mapping[str, Any], suite: Mapping[str, Any], infer: Any) -> RolePlan:
     """Resolve the roles of a batch with ``columns`` and the expectations they add to ``suite``.
 
-    :param declared: the declared roles (:func:`declared_roles`), checked already.
+    :param declared: the declared roles (:func:`~airflow_mlsecops.gates.columns.declared_roles`), checked already.
     :param infer: ``infer(**kwargs) -> ColumnRoles``: the engine's role resolver, called with the
         declared roles of the columns present (missing ones are findings, not configuration errors).
     """

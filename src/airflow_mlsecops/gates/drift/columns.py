@@ -15,24 +15,6 @@ if TYPE_CHECKING:
 ROLE_KEYS = ("id_columns", "label_column", "prediction_column", "timestamp_column")
 
 
-def roles_arguments(
-    id_columns: Sequence[str] | str | None,
-    label_column: str | None,
-    prediction_column: str | None,
-    timestamp_column: str | None,
-    features: Sequence[str] | str | None,
-) -> dict[str, Any]:
-    """The declared roles as keyword arguments of :func:`resolve_roles` (only those given)."""
-    given = {
-        "id_columns": id_columns,
-        "label_column": label_column,
-        "prediction_column": prediction_column,
-        "timestamp_column": timestamp_column,
-        "features": features,
-    }
-    return {key: list(value) if isinstance(value, (list, tuple)) else value for key, value in given.items() if value is not None}
-
-
 def select_columns(
     reference: pd.DataFrame,
     current_columns: Sequence[str],

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import check_role_arguments, declared_exclusions
-from airflow_mlsecops.gates.drift.columns import ROLE_KEYS, check_frames, roles_arguments, select_columns
+from airflow_mlsecops.gates.columns import check_role_arguments, declared_exclusions, declared_roles
+from airflow_mlsecops.gates.drift.columns import ROLE_KEYS, check_frames, select_columns
 from airflow_mlsecops.gates.drift.comparison import missing_counts, missing_shares, sample
 from airflow_mlsecops.gates.drift.report import Compared, empty_batch, judge
 from airflow_mlsecops.gates.drift.thresholds import (
@@ -172,7 +172,13 @@ def detect_drift(
     :returns: the outcome; ``outcome.files`` holds ``drift_report.json`` (and the HTML report);
         ``details["column_roles"]`` names every column left out and why; ``details["streamed"]`` what was streamed.
     """
-    roles = roles_arguments(id_columns, label_column, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=features,
+    )
     evaluate = functools.partial(
         _evaluate,
         reference,
@@ -236,7 +242,13 @@ def inputs_unavailable(
 
     :param error: why the inputs are unavailable.
     """
-    roles = roles_arguments(id_columns, label_column, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=features,
+    )
 
     def check() -> None:
         _check_arguments(drift_share, max_rows, allow_empty, random_state, max_missing_change, fail_on_severe_column, batch_rows)

@@ -56,7 +56,7 @@ from airflow_mlsecops.evidence.digest import sha256_path
 from airflow_mlsecops.evidence.models import Finding, PipelineContext, Severity, Subject
 from airflow_mlsecops.exceptions import ConfigurationError, GateError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import EXCLUDING_ROLES, check_role_arguments, declared_exclusions
+from airflow_mlsecops.gates.columns import EXCLUDING_ROLES, check_role_arguments, declared_exclusions, declared_roles
 from airflow_mlsecops.gates.empty_data import (
     allow_empty_policy,
     check_allow_empty,
@@ -144,7 +144,9 @@ def score_batch(
     :param timestamp_column: the time of each row, never scored.
     :returns: the outcome; ``details["column_roles"]`` names the scored features and every column left out, and why.
     """
-    roles = _roles(id_columns, label_column, prediction_column, timestamp_column)
+    roles = declared_roles(
+        id_columns=id_columns, label_column=label_column, prediction_column=prediction_column, timestamp_column=timestamp_column
+    )
     evaluate = functools.partial(
         _evaluate,
         data,
@@ -205,7 +207,9 @@ def inputs_unavailable(
     :param detector_dir: the detector location as the user gave it.
     :param model_uri: the model location as the user gave it.
     """
-    roles = _roles(id_columns, label_column, prediction_column, timestamp_column)
+    roles = declared_roles(
+        id_columns=id_columns, label_column=label_column, prediction_column=prediction_column, timestamp_column=timestamp_column
+    )
     return run_gate(
         GATE_NAME,
         raising(
@@ -234,22 +238,6 @@ def _requested(location: str | Path | LocalArtifact | None) -> str | None:
     if isinstance(location, LocalArtifact):
         return location.ref.requested
     return None if location is None else str(location)
-
-
-def _roles(
-    id_columns: Sequence[str] | str | None,
-    label_column: str | None,
-    prediction_column: str | None,
-    timestamp_column: str | None,
-) -> dict[str, Any]:
-    """The declared roles as keyword arguments (only those given)."""
-    given = {
-        "id_columns": id_columns,
-        "label_column": label_column,
-        "prediction_column": prediction_column,
-        "timestamp_column": timestamp_column,
-    }
-    return {key: list(value) if isinstance(value, (list, tuple)) else value for key, value in given.items() if value is not None}
 
 
 def _policy(

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlsecops.evidence.models import PipelineContext
 from airflow_mlsecops.exceptions import ConfigurationError
 from airflow_mlsecops.gates.base import Evaluation, GateOutcome, raising, run_gate
-from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, resolve_roles
+from airflow_mlsecops.gates.columns import ColumnRoles, check_role_arguments, declared_roles, resolve_roles
 from airflow_mlsecops.gates.empty_data import (
     allow_empty_policy,
     check_allow_empty,
@@ -128,24 +128,6 @@ def _check_arguments(
         raise ConfigurationError(f"engine must be a string, not {engine!r}")
     check_engine(engine)
     return selected, limit
-
-
-def _roles(
-    id_columns: Sequence[str] | str | None,
-    label_column: str | None,
-    prediction_column: str | None,
-    timestamp_column: str | None,
-    features: Sequence[str] | str | None,
-) -> dict[str, Any]:
-    """The declared roles as keyword arguments of :func:`resolve_roles` (only those given)."""
-    given = {
-        "id_columns": id_columns,
-        "label_column": label_column,
-        "prediction_column": prediction_column,
-        "timestamp_column": timestamp_column,
-        "features": features,
-    }
-    return {key: value for key, value in given.items() if value is not None}
 
 
 def _column_roles(frame: Any, roles: dict[str, Any]) -> ColumnRoles:
@@ -379,7 +361,13 @@ def scan_pii(
     :param spark_master: the Spark master URL for ``engine="spark"``.
     """
     allowed = _columns(allow_columns)
-    roles = _roles(id_columns, label_column, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=features,
+    )
     return run_gate(
         GATE_NAME,
         functools.partial(
@@ -430,7 +418,13 @@ def inputs_unavailable(
     :param allow_columns: as for :func:`scan_pii`; the other parameters too.
     """
     allowed = _columns(allow_columns)
-    roles = _roles(id_columns, label_column, prediction_column, timestamp_column, features)
+    roles = declared_roles(
+        id_columns=id_columns,
+        label_column=label_column,
+        prediction_column=prediction_column,
+        timestamp_column=timestamp_column,
+        features=features,
+    )
     return run_gate(
         GATE_NAME,
         raising(error, check=lambda: _check_arguments(types, max_rows, allow_empty, roles, batch_rows, engine)),
